@@ -1,0 +1,265 @@
+"""SentenceEncoder: any Hugging Face backbone + pooling + optional L2 normalization."""
+
+from __future__ import annotations
+
+import json
+import sys
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from safetensors.torch import load_file, save_file
+from torch import nn
+from tqdm.auto import tqdm
+from transformers import AutoModel, AutoTokenizer
+
+from . import __version__
+from .fileio import atomic_directory
+from .pooling import Pooling, PoolingMode
+from .resolve import join_source, model_source, resolve_file
+from .st_format import SentenceTransformerLayout, layout_file_names, read_layout, write_layout
+from .tokenization import TextTokenizer
+
+
+class TruncationWarning(UserWarning):
+    """Some texts were longer than `max_seq_length` tokens and were cut."""
+
+
+@dataclass
+class EncodeStats:
+    """What the last `encode` call did, for callers that need the numbers."""
+
+    texts: int = 0
+    """Number of texts encoded."""
+    tokens: int = 0
+    """Number of real (unpadded) tokens after truncation."""
+    truncated: int = 0
+    """Number of texts cut at `max_seq_length`."""
+
+
+def default_device() -> torch.device:
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def check_texts(texts: object) -> list[str]:
+    """A list of strings, or TypeError naming the first bad item's index."""
+    if isinstance(texts, (str, bytes)) or not hasattr(texts, "__iter__"):
+        raise TypeError(f"texts must be a list of strings, got {type(texts).__name__}")
+    items = list(texts)  # type: ignore[call-overload]
+    for index, text in enumerate(items):
+        if not isinstance(text, str):
+            raise TypeError(f"texts[{index}] is {type(text).__name__}, expected str")
+    return items
+
+
+def _read_layout(source: str) -> SentenceTransformerLayout | None:
+    modules_file = resolve_file(source, "modules.json")
+    if modules_file is None:
+        return None
+    modules = json.loads(modules_file.read_text(encoding="utf-8"))
+    files: dict[str, Path | None] = {"modules.json": modules_file}
+    for name in layout_file_names(modules):
+        files[name] = resolve_file(source, name)
+    return read_layout(files)
+
+
+class SentenceEncoder(nn.Module):
+    """Backbone + pooling + optional normalization, turning texts into fixed-length vectors.
+
+    `SentenceEncoder()` loads the built-in all-MiniLM-L6-v2 without a network. Any name or
+    directory that `transformers.AutoModel` accepts works, and a sentence-transformers
+    directory brings its own pooling, normalization and `max_seq_length`; arguments given
+    here override them.
+    """
+
+    def __init__(
+        self,
+        model_name_or_path: str | Path | None = None,
+        *,
+        pooling: PoolingMode | None = None,
+        normalize: bool | None = None,
+        max_seq_length: int | None = None,
+        device: str | torch.device | None = None,
+        trust_remote_code: bool = False,
+    ) -> None:
+        super().__init__()
+        source = model_source(model_name_or_path)
+        layout = _read_layout(source)
+        backbone_source = join_source(source, layout.transformer_path) if layout else source
+        self.source = source
+        self.backbone = AutoModel.from_pretrained(
+            backbone_source, dtype=torch.float32, trust_remote_code=trust_remote_code
+        )
+        self.tokenizer = AutoTokenizer.from_pretrained(backbone_source, trust_remote_code=trust_remote_code)
+        # The backbone's own pooler output is never used: keep its weights (they seed
+        # cls_pooler and keep saved checkpoints complete) but out of training.
+        backbone_pooler = getattr(self.backbone, "pooler", None)
+        if isinstance(backbone_pooler, nn.Module):
+            backbone_pooler.requires_grad_(False)
+
+        saved_mode = None
+        if layout is not None and layout.pooling is not None:
+            saved_mode = "cls_pooler" if layout.dense_path else layout.pooling
+        mode = pooling or saved_mode or "mean"
+        self.pooling = Pooling(self.hidden_size, mode)
+        if mode == "cls_pooler":
+            if saved_mode == "cls_pooler" and layout is not None and layout.dense_path:
+                self._load_dense(join_source(source, layout.dense_path))
+            else:
+                self.pooling.init_dense_from(self.backbone)
+
+        self.normalize = bool(normalize if normalize is not None else (layout.normalize if layout else False))
+        self.max_seq_length = int(max_seq_length or (layout and layout.max_seq_length) or self._model_max_length())
+        self.text_tokenizer = TextTokenizer(self.tokenizer, self.max_seq_length)
+        self.last_encode_stats = EncodeStats()
+        self.eval()
+        self.to(device if device is not None else default_device())
+
+    # ------------------------------------------------------------------ properties
+    @property
+    def hidden_size(self) -> int:
+        return int(self.backbone.config.hidden_size)
+
+    @property
+    def embedding_dim(self) -> int:
+        """Length of the vectors `encode` returns."""
+        return self.hidden_size
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    @property
+    def pooling_mode(self) -> str:
+        return self.pooling.mode
+
+    def _model_max_length(self) -> int:
+        limits = [int(self.tokenizer.model_max_length)]
+        positions = getattr(self.backbone.config, "max_position_embeddings", None)
+        if positions:
+            limits.append(int(positions))
+        return min(x for x in limits if x < 1_000_000) if any(x < 1_000_000 for x in limits) else 512
+
+    def _load_dense(self, dense_dir: str) -> None:
+        weights_file = resolve_file(dense_dir, "model.safetensors")
+        if weights_file is None:
+            raise FileNotFoundError(f"{dense_dir}: the cls_pooler Dense module has no model.safetensors")
+        weights = load_file(str(weights_file))
+        assert self.pooling.dense is not None
+        self.pooling.dense.load_state_dict({"weight": weights["linear.weight"], "bias": weights["linear.bias"]})
+
+    # ------------------------------------------------------------------ forward
+    def forward(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, normalize: bool | None = None
+    ) -> torch.Tensor:
+        """Sentence embeddings of a padded batch."""
+        output = self.backbone(input_ids=input_ids, attention_mask=attention_mask)
+        token_embeddings = output[0]
+        embeddings = self.pooling(token_embeddings, attention_mask)
+        if self.normalize if normalize is None else normalize:
+            embeddings = F.normalize(embeddings, p=2, dim=-1)
+        return embeddings
+
+    def tokenize(self, texts: list[str]) -> dict[str, torch.Tensor]:
+        """Pad a batch of texts in their given order (for training loops)."""
+        batch, _ = self.text_tokenizer(texts)
+        return batch
+
+    # ------------------------------------------------------------------ encode
+    def encode(
+        self,
+        texts: str | list[str],
+        batch_size: int = 32,
+        normalize: bool | None = None,
+        show_progress: bool | None = None,
+        output: Literal["numpy", "torch"] = "numpy",
+    ) -> np.ndarray | torch.Tensor:
+        """Embed texts; returns an array of shape (len(texts), embedding_dim) in input order.
+
+        Texts are tokenized once, sorted by length so each batch pads little, and padded
+        per batch. Texts longer than `max_seq_length` tokens are cut: a `TruncationWarning`
+        says how many, and `last_encode_stats.truncated` holds the count.
+        """
+        single = isinstance(texts, str)
+        items = [texts] if single else check_texts(texts)
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        if output not in ("numpy", "torch"):
+            raise ValueError(f"output must be 'numpy' or 'torch', got {output!r}")
+        tokenized = self.text_tokenizer.tokenize(items)
+        lengths = tokenized.lengths
+        self.last_encode_stats = EncodeStats(len(items), int(lengths.sum()), tokenized.truncated)
+        if tokenized.truncated:
+            warnings.warn(
+                f"{tokenized.truncated} of {len(items)} texts were longer than max_seq_length="
+                f"{self.max_seq_length} tokens and were truncated",
+                TruncationWarning,
+                stacklevel=2,
+            )
+        result = torch.empty((len(items), self.embedding_dim), dtype=torch.float32, device=self.device)
+        order = np.argsort(-lengths, kind="stable")
+        if show_progress is None:
+            show_progress = sys.stderr.isatty() and len(items) > batch_size * 4
+        was_training = self.training
+        self.eval()
+        with torch.inference_mode(), tqdm(total=len(items), disable=not show_progress, unit="text", desc="encode") as bar:
+            for start in range(0, len(items), batch_size):
+                index = order[start : start + batch_size]
+                batch = self.text_tokenizer.pad([tokenized.ids[i] for i in index])
+                batch = {k: v.to(self.device, non_blocking=True) for k, v in batch.items()}
+                embeddings = self(batch["input_ids"], batch["attention_mask"], normalize=normalize)
+                result[torch.from_numpy(index).to(self.device)] = embeddings.float()
+                bar.update(len(index))
+        self.train(was_training)
+        if single:
+            result = result[0]
+        return result if output == "torch" else result.cpu().numpy()
+
+    # ------------------------------------------------------------------ save / load
+    def save(self, path: str | Path) -> Path:
+        """Write a sentence-transformers directory (safetensors weights) atomically."""
+        path = Path(path)
+        with atomic_directory(path) as tmp:
+            self.save_to(tmp)
+        return path
+
+    def save_to(self, directory: Path) -> None:
+        """Write the encoder's files into an existing directory (no atomic swap)."""
+        self.backbone.save_pretrained(directory)
+        self.tokenizer.save_pretrained(directory)
+        versions = {"polyhead": __version__, "transformers": _version("transformers"), "pytorch": torch.__version__}
+        dense_dir = write_layout(
+            directory,
+            hidden_size=self.hidden_size,
+            pooling=self.pooling_mode,
+            normalize=self.normalize,
+            max_seq_length=self.max_seq_length,
+            versions=versions,
+        )
+        if dense_dir is not None and self.pooling.dense is not None:
+            dense = self.pooling.dense
+            save_file(
+                {"linear.weight": dense.weight.detach().cpu().contiguous(), "linear.bias": dense.bias.detach().cpu().contiguous()},
+                str(directory / dense_dir / "model.safetensors"),
+            )
+
+    @classmethod
+    def load(cls, path: str | Path, **overrides: object) -> "SentenceEncoder":
+        """Load a directory written by `save` or by sentence-transformers."""
+        return cls(path, **overrides)  # type: ignore[arg-type]
+
+    def extra_repr(self) -> str:
+        return f"source={self.source!r}, max_seq_length={self.max_seq_length}, normalize={self.normalize}"
+
+
+def _version(package: str) -> str:
+    import importlib.metadata
+
+    try:
+        return importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
