@@ -1,0 +1,24 @@
+"""Fixed, stratified, seeded 80/10/10 splits: the same on every machine."""
+
+from __future__ import annotations
+
+from sklearn.model_selection import train_test_split
+
+from .types import TextClassificationSplit
+
+SPLIT_SEED = 20261122
+"""Seed of every built-in split; changing it changes every published figure."""
+
+
+def stratified_splits(texts: list[str], labels: list[str], seed: int = SPLIT_SEED) -> dict[str, TextClassificationSplit]:
+    """80% train, 10% validation, 10% test, each with the label proportions of the whole."""
+    indices = list(range(len(texts)))
+    train_idx, rest_idx = train_test_split(indices, test_size=0.2, random_state=seed, stratify=labels)
+    rest_labels = [labels[i] for i in rest_idx]
+    val_idx, test_idx = train_test_split(rest_idx, test_size=0.5, random_state=seed, stratify=rest_labels)
+
+    def take(idx: list[int]) -> TextClassificationSplit:
+        ordered = sorted(idx)
+        return TextClassificationSplit([texts[i] for i in ordered], [labels[i] for i in ordered])
+
+    return {"train": take(train_idx), "validation": take(val_idx), "test": take(test_idx)}

@@ -1,0 +1,123 @@
+"""Encode a text file into a .npy or .parquet file, streaming in chunks with flat memory.
+
+The output is written to a temp file and renamed into place only when complete, so an
+interrupted run never leaves a half-written file where a good one was.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from .errors import InputError
+from .fileio import atomic_file
+from .textio import DEFAULT_CHUNK, _suffix, iter_text_chunks
+
+OUTPUT_SUFFIXES = (".npy", ".parquet")
+_NPY_HEADER_BYTES = 128  # fixed, so the header can be rewritten once the row count is known
+
+
+@dataclass
+class EncodeFileResult:
+    rows: int
+    dim: int
+    truncated: int
+    tokens: int
+
+
+def estimate_rows(path: Path) -> int | None:
+    """Row count for the progress bar's ETA, cheaply: line count or parquet metadata."""
+    suffix = path.suffix.lower()
+    if suffix == ".parquet":
+        import pyarrow.parquet as pq
+
+        return pq.ParquetFile(path).metadata.num_rows
+    count = 0
+    last = b"\n"
+    with open(path, "rb") as handle:
+        while block := handle.read(1 << 20):
+            count += block.count(b"\n")
+            last = block[-1:]
+    count += last != b"\n"
+    return count - 1 if suffix == ".csv" else count
+
+
+class NpyStreamWriter:
+    """Appends float32 rows to an .npy file whose header is finalised on close."""
+
+    def __init__(self, handle, dim: int) -> None:
+        self.handle, self.dim, self.rows = handle, dim, 0
+        self._write_header()
+
+    def _write_header(self) -> None:
+        header = {"descr": "<f4", "fortran_order": False, "shape": (self.rows, self.dim)}
+        text = repr(header).encode("latin1")
+        magic = b"\x93NUMPY\x01\x00"
+        pad = _NPY_HEADER_BYTES - len(magic) - 2 - len(text) - 1
+        body = text + b" " * pad + b"\n"
+        self.handle.write(magic + len(body).to_bytes(2, "little") + body)
+
+    def write(self, rows: np.ndarray) -> None:
+        self.handle.write(np.ascontiguousarray(rows, dtype="<f4").tobytes())
+        self.rows += len(rows)
+
+    def close(self) -> None:
+        self.handle.flush()
+        self.handle.seek(0)
+        self._write_header()
+
+
+def encode_file(
+    encoder,
+    input_path: str | Path,
+    output_path: str | Path,
+    *,
+    text_column: str = "text",
+    batch_size: int = 32,
+    chunk_size: int = DEFAULT_CHUNK,
+    show_progress: bool = True,
+    **encode_options,
+) -> EncodeFileResult:
+    """Encode every text of `input_path` and write the embeddings to `output_path`."""
+    input_path, output_path = Path(input_path), Path(output_path)
+    _suffix(input_path)
+    out_suffix = output_path.suffix.lower()
+    if out_suffix not in OUTPUT_SUFFIXES:
+        raise InputError(f"unsupported output type {out_suffix or '(none)'!r}; use .npy or .parquet", file=output_path)
+    total = estimate_rows(input_path) if input_path.exists() else None
+    truncated = tokens = rows = 0
+    bar = tqdm(total=total, disable=not show_progress, unit="text", desc=f"encode {input_path.name}", dynamic_ncols=True)
+    with atomic_file(output_path, "wb") as handle:
+        writer = NpyStreamWriter(handle, encoder.embedding_dim) if out_suffix == ".npy" else None
+        parquet = None
+        for chunk in iter_text_chunks(input_path, text_column, chunk_size):
+            vectors = encoder.encode(chunk, batch_size=batch_size, show_progress=False, **encode_options)
+            stats = encoder.last_encode_stats
+            truncated, tokens, rows = truncated + stats.truncated, tokens + stats.tokens, rows + len(chunk)
+            if writer is not None:
+                writer.write(vectors)
+            else:
+                parquet = _write_parquet_chunk(parquet, handle, chunk, vectors, text_column)
+            bar.update(len(chunk))
+        if writer is not None:
+            writer.close()
+        if parquet is not None:
+            parquet.close()
+    bar.close()
+    return EncodeFileResult(rows=rows, dim=encoder.embedding_dim, truncated=truncated, tokens=tokens)
+
+
+def _write_parquet_chunk(writer, handle, texts: list[str], vectors: np.ndarray, text_column: str):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    flat = pa.array(np.ascontiguousarray(vectors, dtype=np.float32).reshape(-1))
+    embedding = pa.FixedSizeListArray.from_arrays(flat, vectors.shape[1])
+    table = pa.table({text_column: pa.array(texts, pa.string()), "embedding": embedding})
+    if writer is None:
+        writer = pq.ParquetWriter(handle, table.schema)
+    writer.write_table(table)
+    return writer

@@ -1,0 +1,160 @@
+"""Read texts and records from .txt/.csv/.jsonl/.parquet, with errors that name file and line.
+
+Everything is an iterator of chunks so that files larger than memory stream through.
+Line numbers are 1-based physical lines for .txt/.jsonl, the CSV reader's line for
+.csv (header = line 1), and the 1-based row for .parquet.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from .errors import InputError
+
+TEXT_SUFFIXES = (".txt", ".csv", ".jsonl", ".parquet")
+DEFAULT_CHUNK = 8192
+
+
+def _suffix(path: Path) -> str:
+    suffix = path.suffix.lower()
+    if suffix not in TEXT_SUFFIXES:
+        raise InputError(f"unsupported file type {suffix or '(none)'!r}; use one of {', '.join(TEXT_SUFFIXES)}", file=path)
+    return suffix
+
+
+def _open_checked(path: Path):
+    if not path.exists():
+        raise InputError("file not found", file=path)
+    if path.is_dir():
+        raise InputError("is a directory, expected a file", file=path)
+    if path.stat().st_size == 0:
+        raise InputError("file is empty", file=path)
+    return open(path, encoding="utf-8", newline="")
+
+
+def _lines(path: Path) -> Iterator[tuple[int, str]]:
+    """Physical lines with 1-based numbers; a bad UTF-8 byte names its line."""
+    with open(path, "rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            try:
+                yield number, raw.decode("utf-8").rstrip("\r\n")
+            except UnicodeDecodeError as error:
+                raise InputError(f"not valid UTF-8 ({error.reason} at byte {error.start})", file=path, line=number) from None
+
+
+def iter_records(path: str | Path, required: tuple[str, ...] = ()) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line, record) pairs of a .csv, .jsonl or .parquet file, checking `required` fields."""
+    path = Path(path)
+    suffix = _suffix(path)
+    if suffix == ".txt":
+        raise InputError("a .txt file has no columns; use .csv, .jsonl or .parquet", file=path)
+    _open_checked(path).close()
+    if suffix == ".csv":
+        yield from _csv_records(path, required)
+    elif suffix == ".jsonl":
+        yield from _jsonl_records(path, required)
+    else:
+        yield from _parquet_records(path, required)
+
+
+def _csv_records(path: Path, required: tuple[str, ...]) -> Iterator[tuple[int, dict[str, Any]]]:
+    try:
+        with open(path, encoding="utf-8", newline="") as handle:
+            reader = csv.reader(handle)
+            header = next(reader, None)
+            if not header:
+                raise InputError("no header row", file=path, line=1)
+            _check_columns(path, header, required, line=1)
+            for row in reader:
+                if not row:
+                    continue
+                if len(row) != len(header):
+                    raise InputError(
+                        f"{len(row)} fields where the header has {len(header)}", file=path, line=reader.line_num
+                    )
+                yield reader.line_num, dict(zip(header, row))
+    except UnicodeDecodeError as error:
+        raise InputError(f"not valid UTF-8 ({error.reason})", file=path, line=_first_undecodable_line(path)) from None
+    except csv.Error as error:
+        raise InputError(f"malformed CSV: {error}", file=path) from None
+
+
+def _first_undecodable_line(path: Path) -> int | None:
+    """The csv module decodes in blocks and loses the position; find the bad line again."""
+    with open(path, "rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            try:
+                raw.decode("utf-8")
+            except UnicodeDecodeError:
+                return number
+    return None
+
+
+def _jsonl_records(path: Path, required: tuple[str, ...]) -> Iterator[tuple[int, dict[str, Any]]]:
+    for number, line in _lines(path):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as error:
+            raise InputError(f"not valid JSON ({error.msg})", file=path, line=number) from None
+        if not isinstance(record, dict):
+            raise InputError(f"expected a JSON object, got {type(record).__name__}", file=path, line=number)
+        _check_columns(path, list(record), required, line=number)
+        yield number, record
+
+
+def _parquet_records(path: Path, required: tuple[str, ...]) -> Iterator[tuple[int, dict[str, Any]]]:
+    import pyarrow.parquet as pq
+
+    try:
+        parquet = pq.ParquetFile(path)
+    except Exception as error:  # pyarrow raises several types for a bad file
+        raise InputError(f"not a readable parquet file ({error})", file=path) from None
+    _check_columns(path, parquet.schema_arrow.names, required, line=None)
+    row = 0
+    columns = list(required) or None
+    for batch in parquet.iter_batches(columns=columns):
+        for record in batch.to_pylist():
+            row += 1
+            yield row, record
+
+
+def _check_columns(path: Path, present: list[str], required: tuple[str, ...], line: int | None) -> None:
+    for name in required:
+        if name not in present:
+            raise InputError(f"missing column; the file has {', '.join(map(repr, present)) or 'none'}", file=path, line=line, field=name)
+
+
+def iter_text_chunks(path: str | Path, text_column: str = "text", chunk_size: int = DEFAULT_CHUNK) -> Iterator[list[str]]:
+    """Texts of a file in chunks: one text a line for .txt, the `text_column` otherwise."""
+    path = Path(path)
+    suffix = _suffix(path)
+    chunk: list[str] = []
+    if suffix == ".txt":
+        _open_checked(path).close()
+        source: Iterator[tuple[int, Any]] = ((n, line) for n, line in _lines(path))
+    else:
+        source = ((n, record[text_column]) for n, record in iter_records(path, (text_column,)))
+    count = 0
+    for number, text in source:
+        if not isinstance(text, str):
+            raise InputError(f"expected a string, got {type(text).__name__}", file=path, line=number, field=text_column)
+        chunk.append(text)
+        count += 1
+        if len(chunk) >= chunk_size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+    if count == 0:
+        raise InputError("no texts in file", file=path)
+
+
+def read_texts(path: str | Path, text_column: str = "text") -> list[str]:
+    """All texts of a file in one list."""
+    return [text for chunk in iter_text_chunks(path, text_column) for text in chunk]
