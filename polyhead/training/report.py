@@ -1,0 +1,444 @@
+"""The run report: `report.md` and plots in a run directory, built from its `metrics.jsonl`.
+
+The training loop appends one JSON object per line to `run_dir/metrics.jsonl` as it runs:
+
+    {"type": "train", "step": 20, "epoch": 0.4, "loss": {"topic": 2.91, "sentiment": 0.62},
+     "total_loss": 3.53, "lr": 1.9e-5, "examples": {"topic": 160, "sentiment": 160}, "elapsed_s": 12.3}
+    {"type": "eval", "step": 50, "split": "validation", "tasks": {"topic": {...}, ...}, "elapsed_s": 30.1}
+    {"type": "test", "step": 100, "split": "test", "tasks": {...}, "elapsed_s": 61.0}
+    {"type": "event", "step": 0, "message": "resumed from checkpoint step-40"}
+
+- `train`: mean training loss per task since the previous `train` line. A task that was not
+  sampled in that window is absent from `loss`. `step` is required; `total_loss` (the
+  weighted sum the optimiser saw), `epoch`, `lr`, `examples` and `elapsed_s` are optional.
+- `eval` / `test`: one `polyhead.metrics.classification_metrics` dict per task. Only
+  `accuracy` and `macro_f1` are required; the confusion plot and the per-class table need
+  `labels`, `confusion_matrix` and `per_class`. `split` defaults to "validation" for `eval`.
+  An `eval` line may carry `score`, the number the loop selects the best step by; a `test`
+  line may carry `best_step`, the step whose model was tested.
+- `event`: a free-form note (resume, early stop, phase change), listed in the report.
+- Any other `type` is kept by `read_metrics_log` and ignored by the report, so the loop can
+  log new kinds of lines without breaking older readers.
+
+`elapsed_s` is wall-clock seconds since the run started; the largest one is the training time.
+A last line without its newline that is not valid JSON is a write cut short by a crash: it is
+skipped with a warning, so the report of a crashed run can still be written.
+
+The best validation step is the one a `test` line names in `best_step`; without one, the
+`eval` line with the highest `score`, or lacking scores, the highest macro-F1 averaged over tasks.
+Results come from `test_metrics` if given, else the last `test` line, else that best step.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import warnings
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from ..errors import InputError
+from ..fileio import atomic_file
+from ..metrics import PER_CLASS_HEADERS, SUMMARY_HEADERS, per_class_rows, summary_row
+
+LOG_NAME = "metrics.jsonl"
+REPORT_NAME = "report.md"
+PLOTS_DIR = "plots"
+
+Record = dict[str, Any]
+
+
+# ---------------------------------------------------------------- reading and checking the log
+
+
+def read_metrics_log(path: str | Path) -> list[Record]:
+    """Every record of a metrics log, checked line by line; a bad line raises `InputError` naming it."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError("no metrics log here; the training loop writes it as the run goes", file=path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"not UTF-8 text ({exc.reason} at byte {exc.start})", file=path) from None
+    lines = text.split("\n")
+    records = []
+    for number, raw in enumerate(lines, start=1):
+        if not raw.strip():
+            continue
+        try:
+            record = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            if number == len(lines):  # no newline after it: the write was cut short
+                warnings.warn(f"{path}:{number}: skipped an unfinished last line (the run stopped mid-write)", stacklevel=2)
+                continue
+            raise InputError(f"not valid JSON: {exc.msg} (column {exc.colno})", file=path, line=number) from None
+        try:
+            check_record(record)
+        except InputError as exc:
+            raise InputError(exc.reason, file=path, line=number, field=exc.field) from None
+        records.append(record)
+    if not records:
+        raise InputError("the metrics log is empty: the run logged no step", file=path)
+    return records
+
+
+def check_record(record: Any) -> None:
+    """Raise `InputError` (with the field) if a log record does not have the documented shape."""
+    if not isinstance(record, dict):
+        raise InputError(f"expected a JSON object, got {type(record).__name__}")
+    kind = record.get("type")
+    if not isinstance(kind, str):
+        raise InputError("missing or non-string 'type' (train, eval, test or event)", field="type")
+    if kind in ("train", "eval", "test"):
+        _check_step(record.get("step"), required=True)
+    if record.get("best_step") is not None:
+        _check_count(record["best_step"], "best_step")
+    for key in ("epoch", "lr", "total_loss", "elapsed_s", "score"):
+        if record.get(key) is not None:
+            _check_number(record[key], key)
+    if kind == "train":
+        losses = record.get("loss")
+        if not isinstance(losses, dict):
+            raise InputError("'loss' must be an object of task -> loss", field="loss")
+        for task, value in losses.items():
+            _check_number(value, f"loss.{task}")
+    elif kind in ("eval", "test"):
+        tasks = record.get("tasks")
+        if not isinstance(tasks, dict) or not tasks:
+            raise InputError("'tasks' must be a non-empty object of task -> metrics", field="tasks")
+        for task, metrics in tasks.items():
+            check_task_metrics(metrics, f"tasks.{task}")
+    elif kind == "event":
+        _check_step(record.get("step"), required=False)
+        if record.get("message") is not None and not isinstance(record["message"], str):
+            raise InputError("'message' must be a string", field="message")
+
+
+def check_task_metrics(metrics: Any, where: str) -> None:
+    """The parts of a `classification_metrics` dict that the report relies on, when present."""
+    if not isinstance(metrics, dict):
+        raise InputError("expected an object of metrics", field=where)
+    for key in ("accuracy", "macro_f1"):
+        if key not in metrics:
+            raise InputError(f"missing {key!r}", field=where)
+    for key in ("accuracy", "macro_f1", "majority_rate", "macro_precision", "macro_recall", "weighted_f1"):
+        if metrics.get(key) is not None:
+            _check_number(metrics[key], f"{where}.{key}")
+    if metrics.get("support") is not None:
+        _check_count(metrics["support"], f"{where}.support")
+    labels = metrics.get("labels")
+    if labels is not None and not (isinstance(labels, list) and all(isinstance(x, str) for x in labels)):
+        raise InputError("'labels' must be a list of strings", field=f"{where}.labels")
+    matrix = metrics.get("confusion_matrix")
+    if matrix is not None:
+        if labels is None:
+            raise InputError("'confusion_matrix' needs 'labels' beside it", field=f"{where}.labels")
+        n = len(labels)
+        if not (isinstance(matrix, list) and len(matrix) == n and all(isinstance(r, list) and len(r) == n for r in matrix)):
+            raise InputError(f"'confusion_matrix' must be {n} x {n} (one row and column per label)", field=f"{where}.confusion_matrix")
+        for row in matrix:
+            for cell in row:
+                _check_count(cell, f"{where}.confusion_matrix")
+    per_class = metrics.get("per_class")
+    if per_class is not None:
+        if not isinstance(per_class, dict):
+            raise InputError("'per_class' must be an object of label -> scores", field=f"{where}.per_class")
+        for name, scores in per_class.items():
+            field = f"{where}.per_class.{name}"
+            if not isinstance(scores, dict):
+                raise InputError("expected an object of scores", field=field)
+            for key in ("precision", "recall", "f1"):
+                _check_number(scores.get(key), f"{field}.{key}")
+            _check_count(scores.get("support"), f"{field}.support")
+
+
+def _check_number(value: Any, field: str) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise InputError(f"expected a number, got {json.dumps(value)}", field=field)
+
+
+def _check_count(value: Any, field: str) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise InputError(f"expected a non-negative integer, got {json.dumps(value)}", field=field)
+
+
+def _check_step(value: Any, *, required: bool) -> None:
+    if value is None and not required:
+        return
+    _check_count(value, "step")
+
+
+# ---------------------------------------------------------------- the report
+
+
+def write_report(
+    run_dir: str | Path, test_metrics: Mapping[str, Mapping[str, Any]] | None = None, title: str = "polyhead training run"
+) -> Path:
+    """Write `run_dir/report.md` and `run_dir/plots/*.png` from the run's metrics log; return the report path.
+
+    Each file is written to a temp file and renamed into place, so a crash leaves the
+    previous version or nothing, never half a file.
+    """
+    run_dir = Path(run_dir)
+    records = read_metrics_log(run_dir / LOG_NAME)
+    if test_metrics is not None:
+        if not isinstance(test_metrics, Mapping) or not test_metrics:
+            raise InputError("test_metrics must be a non-empty mapping of task -> metrics", field="test_metrics")
+        for task, metrics in test_metrics.items():
+            check_task_metrics(metrics, f"test_metrics.{task}")
+
+    train = [r for r in records if r["type"] == "train"]
+    evals = [r for r in records if r["type"] == "eval" and r.get("split", "validation") == "validation"]
+    tests = [r for r in records if r["type"] == "test"]
+    named = [r["best_step"] for r in tests if r.get("best_step") is not None]
+    best = best_validation(evals, named[-1] if named else None)
+    if tests and (test_metrics is None or tests[-1]["tasks"] == test_metrics):
+        results, source = tests[-1]["tasks"], f"test, step {tests[-1]['step']}"
+    elif test_metrics is not None:
+        results, source = dict(test_metrics), "test"
+    elif best is not None:
+        results, source = best["tasks"], f"validation, best step {best['step']}"
+    else:
+        results, source = {}, ""
+
+    plots = run_dir / PLOTS_DIR
+    images: dict[str, str] = {}
+    if train:
+        images["loss"] = _save(plot_losses(train), plots / "loss.png")
+    if evals:
+        images["validation"] = _save(plot_validation(evals, best), plots / "validation.png")
+    stems: set[str] = set()
+    for task, metrics in results.items():
+        if metrics.get("confusion_matrix") is not None:
+            figure = plot_confusion(task, metrics, source)
+            images[f"confusion:{task}"] = _save(figure, plots / f"confusion_{_file_stem(task, stems)}.png")
+
+    markdown = render_markdown(title, records, results, source, best, images, run_dir)
+    report = run_dir / REPORT_NAME
+    with atomic_file(report) as handle:
+        handle.write(markdown)
+    return report
+
+
+def best_validation(evals: Sequence[Record], best_step: int | None = None) -> Record | None:
+    """The validation record the run kept: the one at `best_step` when known, else the best scored.
+
+    Without `best_step`, records are ranked by their `score` (the loop's selection metric)
+    when every record has one, else by macro-F1 averaged over tasks; the earliest wins a tie.
+    """
+    if best_step is not None:
+        at_step = [r for r in evals if r["step"] == best_step]
+        if at_step:
+            return at_step[-1]
+    use_score = bool(evals) and all(r.get("score") is not None for r in evals)
+    best, best_score = None, -math.inf
+    for record in evals:
+        score = record["score"] if use_score else _mean_macro_f1(record)
+        if score > best_score:
+            best, best_score = record, score
+    return best
+
+
+def _mean_macro_f1(record: Record) -> float:
+    return float(np.mean([m["macro_f1"] for m in record["tasks"].values()]))
+
+
+def _file_stem(task: str, used: set[str]) -> str:
+    """A file-name-safe stem for a task, unique within one report ("a:b" and "a/b" both map to "a_b")."""
+    base = re.sub(r"[^A-Za-z0-9_.-]+", "_", task).strip("._") or "task"
+    stem, n = base, 2
+    while stem in used:
+        stem, n = f"{base}_{n}", n + 1
+    used.add(stem)
+    return stem
+
+
+# ---------------------------------------------------------------- plots
+
+
+def plot_losses(train: Sequence[Record]) -> Figure:
+    """Training loss per task over steps, plus the weighted total where logged."""
+    figure, ax = _figure((8, 4.5))
+    for task in _tasks_in_order(r["loss"] for r in train):
+        points = [(r["step"], r["loss"][task]) for r in train if task in r["loss"]]
+        _line(ax, points, label=task)
+    totals = [(r["step"], r["total_loss"]) for r in train if r.get("total_loss") is not None]
+    if totals:
+        _line(ax, totals, label="total (weighted)", color="black", linestyle="--", linewidth=1.2)
+    ax.set(xlabel="step", ylabel="training loss", title="Training loss")
+    ax.grid(alpha=0.3)
+    if ax.lines:
+        ax.legend(fontsize=8)
+    return figure
+
+
+def plot_validation(evals: Sequence[Record], best: Record | None) -> Figure:
+    """Validation accuracy (with each task's majority rate dotted) and macro-F1 over steps."""
+    figure, (acc_ax, f1_ax) = _figure((11, 4.2), ncols=2, sharex=True)
+    for index, task in enumerate(_tasks_in_order(r["tasks"] for r in evals)):
+        color = f"C{index % 10}"
+        logged = [r for r in evals if task in r["tasks"]]
+        _line(acc_ax, [(r["step"], r["tasks"][task]["accuracy"]) for r in logged], label=task, color=color)
+        _line(f1_ax, [(r["step"], r["tasks"][task]["macro_f1"]) for r in logged], label=task, color=color)
+        majority = logged[-1]["tasks"][task].get("majority_rate")
+        if majority is not None:
+            acc_ax.axhline(majority, color=color, linestyle=":", linewidth=1)
+    for ax, name in ((acc_ax, "accuracy (dotted: majority rate)"), (f1_ax, "macro-F1")):
+        if best is not None:
+            ax.axvline(best["step"], color="grey", linewidth=0.8, alpha=0.6)
+        ax.set(xlabel="step", ylabel=name, title=f"Validation {name.split(' ')[0]}", ylim=(0, 1.02))
+        ax.grid(alpha=0.3)
+    f1_ax.legend(fontsize=8)
+    return figure
+
+
+def plot_confusion(task: str, metrics: Mapping[str, Any], source: str) -> Figure:
+    """Confusion matrix, coloured by share of each true class; sized and lettered for up to ~50 classes."""
+    labels = [name if len(name) <= 24 else name[:23] + "…" for name in metrics["labels"]]
+    counts = np.asarray(metrics["confusion_matrix"], dtype=np.int64)
+    n = len(labels)
+    rows = counts.sum(axis=1, keepdims=True)
+    shares = np.divide(counts, rows, out=np.zeros(counts.shape), where=rows > 0)
+    side = min(max(3.0 + 0.3 * n, 4.5), 18.0)
+    font = 9 if n <= 10 else 7 if n <= 25 else 6
+    figure, ax = _figure((side + 1.2, side), dpi=120 if n > 25 else 100)  # small counts need the pixels
+    image = ax.imshow(shares, cmap="Blues", vmin=0, vmax=1)
+    colorbar = figure.colorbar(image, ax=ax, fraction=0.04, pad=0.02)
+    colorbar.set_label("share of the true class", fontsize=font + 1)
+    ax.set_xticks(range(n), labels, rotation=90 if n > 10 else 45, ha="center" if n > 10 else "right", fontsize=font)
+    ax.set_yticks(range(n), labels, fontsize=font)
+    ax.set_xlabel("predicted", fontsize=font + 2)
+    ax.set_ylabel("true", fontsize=font + 2)
+    ax.set_title(f"{task}: accuracy {metrics['accuracy']:.3f}\nconfusion matrix, {source}", fontsize=font + 3)
+    cell_font = 8 if n <= 10 else 6 if n <= 25 else 5
+    for i in range(n):
+        for j in range(n):
+            if counts[i, j] or n <= 20:  # many classes: only the non-zero cells, or the numbers drown the picture
+                color = "white" if shares[i, j] > 0.5 else "black"
+                ax.text(j, i, str(counts[i, j]), ha="center", va="center", fontsize=cell_font, color=color)
+    return figure
+
+
+def _figure(size: tuple[float, float], dpi: int = 100, **subplots: Any) -> tuple[Figure, Any]:
+    """A pyplot-free Agg figure: nothing global changes and no display is needed."""
+    figure = Figure(figsize=size, dpi=dpi, layout="constrained")
+    FigureCanvasAgg(figure)
+    return figure, figure.subplots(**subplots)
+
+
+def _line(ax: Any, points: Sequence[tuple[float, float]], **style: Any) -> None:
+    steps, values = zip(*points)
+    marker = "o" if len(points) <= 30 else None
+    ax.plot(steps, values, marker=marker, markersize=3, **style)
+
+
+def _tasks_in_order(dicts: Any) -> list[str]:
+    """Task names in the order they first appear, so colours stay stable from plot to plot."""
+    seen: dict[str, None] = {}
+    for d in dicts:
+        seen.update(dict.fromkeys(d))
+    return list(seen)
+
+
+def _save(figure: Figure, path: Path) -> str:
+    """Render a figure to PNG atomically; return its path relative to the run directory."""
+    with atomic_file(path, "wb") as handle:
+        figure.savefig(handle, format="png", dpi="figure")
+    return f"{PLOTS_DIR}/{path.name}"
+
+
+# ---------------------------------------------------------------- markdown
+
+
+def render_markdown(
+    title: str,
+    records: Sequence[Record],
+    results: Mapping[str, Mapping[str, Any]],
+    source: str,
+    best: Record | None,
+    images: Mapping[str, str],
+    run_dir: Path,
+) -> str:
+    """The report's text: run facts, results table, plots, per-class tables and logged events."""
+    out = [f"# {title}", "", *_facts(records, results, best), ""]
+    if results:
+        out += [f"## Results ({source})", "", _markdown_table(SUMMARY_HEADERS, [summary_row(t, m) for t, m in results.items()])]
+        out += ["", "Majority rate: the accuracy of always answering the most frequent class, the baseline to beat.", ""]
+    else:
+        out += ["## Results", "", "No evaluation was logged, so there are no results yet.", ""]
+    if "loss" in images:
+        out += ["## Training loss", "", f"![Training loss per task]({images['loss']})", ""]
+    if "validation" in images:
+        out += ["## Validation", "", f"![Validation accuracy and macro-F1 per task]({images['validation']})", ""]
+        if best is not None:
+            rows = [summary_row(t, m) for t, m in best["tasks"].items()]
+            out += [f"At the best validation step ({best['step']}):", "", _markdown_table(SUMMARY_HEADERS, rows), ""]
+    confusion = [(task, images[f"confusion:{task}"]) for task in results if f"confusion:{task}" in images]
+    if confusion:
+        out += [f"## Confusion matrices ({source})", "", "Rows: true class; columns: predicted class.", ""]
+        for task, link in confusion:
+            out += [f"### {task}", "", f"[![{task} confusion matrix]({link})]({link})", ""]
+    per_class = [(task, m) for task, m in results.items() if m.get("per_class")]
+    if per_class:
+        out += [f"## Per-class metrics ({source})", ""]
+        for task, metrics in per_class:
+            out += [f"### {task} ({len(metrics['per_class'])} classes)", ""]
+            out += [_markdown_table(PER_CLASS_HEADERS, per_class_rows(metrics)), ""]
+    events = [r for r in records if r["type"] == "event"]
+    if events:
+        out += ["## Events", ""]
+        out += [f"- step {r.get('step', '?')}: {r.get('message', '')}" for r in events] + [""]
+    out += [f"Built from `{LOG_NAME}` in `{run_dir.name}`."]
+    return "\n".join(out) + "\n"
+
+
+def _facts(records: Sequence[Record], results: Mapping[str, Mapping[str, Any]], best: Record | None) -> list[str]:
+    facts = []
+    logged = (r["loss"] if r["type"] == "train" else r["tasks"] for r in records if r["type"] in ("train", "eval", "test"))
+    tasks = _tasks_in_order([results, *logged])
+    if tasks:
+        facts.append("- **tasks**: " + ", ".join(_describe_task(t, results.get(t)) for t in tasks))
+    steps = [r["step"] for r in records if isinstance(r.get("step"), int)]
+    epochs = [r["epoch"] for r in records if r.get("epoch") is not None]
+    if steps:
+        facts.append(f"- **steps**: {max(steps)}" + (f" (epoch {max(epochs):.2f})" if epochs else ""))
+    elapsed = [r["elapsed_s"] for r in records if r.get("elapsed_s") is not None]
+    if elapsed:
+        facts.append(f"- **training time**: {_duration(max(elapsed))}")
+    if best is not None:
+        facts.append(
+            f"- **best validation step**: {best['step']} "
+            f"(macro-F1 {_mean_macro_f1(best):.3f}, averaged over {', '.join(best['tasks'])}"
+            + (f"; selection score {best['score']:.4g})" if best.get("score") is not None else ")")
+        )
+    return facts
+
+
+def _describe_task(task: str, metrics: Mapping[str, Any] | None) -> str:
+    labels = (metrics or {}).get("labels")
+    return f"{task} ({len(labels)} classes)" if labels else task
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(round(seconds))
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours} h {minutes:02d} min {secs:02d} s"
+    return f"{minutes} min {secs:02d} s" if minutes else f"{secs} s"
+
+
+def _markdown_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """A GitHub markdown table: first column left, the rest (numbers) right-aligned."""
+
+    def line(cells: Sequence[str]) -> str:
+        return "| " + " | ".join(str(c).replace("|", "\\|") for c in cells) + " |"
+
+    rule = "| --- | " + " | ".join("---:" for _ in headers[1:]) + " |"
+    return "\n".join([line(headers), rule, *(line(row) for row in rows)])
