@@ -37,13 +37,17 @@ def _open_checked(path: Path):
 
 
 def _lines(path: Path) -> Iterator[tuple[int, str]]:
-    """Physical lines with 1-based numbers; a bad UTF-8 byte names its line."""
+    """Physical lines with 1-based numbers; a bad UTF-8 byte names its line.
+
+    A byte-order mark at the start of the file (editors on Windows write one) is dropped.
+    """
     with open(path, "rb") as handle:
         for number, raw in enumerate(handle, start=1):
             try:
-                yield number, raw.decode("utf-8").rstrip("\r\n")
+                line = raw.decode("utf-8-sig" if number == 1 else "utf-8").rstrip("\r\n")
             except UnicodeDecodeError as error:
                 raise InputError(f"not valid UTF-8 ({error.reason} at byte {error.start})", file=path, line=number) from None
+            yield number, line
 
 
 def iter_records(path: str | Path, required: tuple[str, ...] = ()) -> Iterator[tuple[int, dict[str, Any]]]:
@@ -63,7 +67,8 @@ def iter_records(path: str | Path, required: tuple[str, ...] = ()) -> Iterator[t
 
 def _csv_records(path: Path, required: tuple[str, ...]) -> Iterator[tuple[int, dict[str, Any]]]:
     try:
-        with open(path, encoding="utf-8", newline="") as handle:
+        # utf-8-sig: spreadsheet programs start a UTF-8 CSV with a byte-order mark.
+        with open(path, encoding="utf-8-sig", newline="") as handle:
             reader = csv.reader(handle)
             header = next(reader, None)
             if not header:
