@@ -15,6 +15,10 @@ COMMAND_MODULES = [
     "similarity",
     "search",
     "eval_similarity",
+    "train",
+    "evaluate",
+    "predict",
+    "serve",
 ]
 
 EXIT_BAD_INPUT = 2

@@ -1,0 +1,42 @@
+"""Assemble the FastAPI app: routes, error shapes, body limit, API key, lifespan."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from .. import __version__
+from .auth import ApiKeyCheck
+from .config import ServeConfig
+from .errors import install_error_handlers
+from .limits import BodySizeLimit
+from .routes import router
+from .state import ServerState
+
+
+def create_app(config: ServeConfig, on_load_failure: Callable[[BaseException], None] | None = None) -> FastAPI:
+    """The ASGI app for `config`; the model loads in the background once the app starts."""
+    state = ServerState(config, on_load_failure)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await state.start()
+        yield
+        await state.stop()
+
+    app = FastAPI(
+        title="polyhead",
+        version=__version__,
+        description="Sentence embeddings (OpenAI-compatible) and multi-task predictions from one shared encoder.",
+        lifespan=lifespan,
+    )
+    app.state.polyhead = state
+    app.include_router(router)
+    install_error_handlers(app)
+    # The last middleware added runs first: the key is checked before any body is read.
+    app.add_middleware(BodySizeLimit, max_bytes=config.max_body_bytes)
+    if config.api_key:
+        app.add_middleware(ApiKeyCheck, api_key=config.api_key)
+    return app

@@ -1,0 +1,77 @@
+"""The model behind the server: an encoder, and task heads when the directory has them.
+
+A MultiTaskModel directory (with polyhead_model.json) serves embeddings and predictions;
+a plain encoder or sentence-transformers directory serves embeddings only.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..assets import DEFAULT_MODEL_NAME, default_model_path
+from ..encoder import SentenceEncoder
+from ..model import MODEL_CONFIG, MultiTaskModel
+
+
+@dataclass
+class ServedModel:
+    """What the routes need: a name, the encoder, the optional heads, and how to embed."""
+
+    name: str
+    encoder: SentenceEncoder
+    multitask: MultiTaskModel | None
+    encode_batch_size: int = 32
+    created: int = field(default_factory=lambda: int(time.time()))
+
+    @property
+    def task_names(self) -> list[str]:
+        return self.multitask.task_names if self.multitask is not None else []
+
+    def embed(self, texts: list[str]) -> tuple[torch.Tensor, np.ndarray]:
+        """Raw (unnormalized) embeddings on the CPU and each text's token count.
+
+        Normalization is left to each request, so requests that ask for raw and for
+        normalized vectors can share one batch.
+        """
+        tokens = self.encoder.text_tokenizer.tokenize(texts).lengths
+        embeddings = self.encoder.encode(texts, batch_size=self.encode_batch_size, normalize=False, show_progress=False, output="torch")
+        return embeddings.float().cpu(), tokens
+
+    def card(self) -> dict:
+        """The /v1/models entry: OpenAI's model object plus what a client needs to know."""
+        tasks = [{"name": t.name, "labels": list(t.labels)} for t in self.multitask.tasks.values()] if self.multitask else []
+        return {
+            "id": self.name,
+            "object": "model",
+            "created": self.created,
+            "owned_by": "polyhead",
+            "embedding_dim": self.encoder.embedding_dim,
+            "pooling": self.encoder.pooling_mode,
+            "normalize": self.encoder.normalize,
+            "max_seq_length": self.encoder.max_seq_length,
+            "tasks": tasks,
+        }
+
+
+def model_name(model_dir: str | None) -> str:
+    """The id a model directory is served under: its folder's name."""
+    if model_dir is None:
+        return DEFAULT_MODEL_NAME
+    return Path(model_dir).resolve().name or str(model_dir)
+
+
+def load_served_model(model_dir: str | None, *, name: str | None = None, device: str | None = None, encode_batch_size: int = 32) -> ServedModel:
+    """Load a MultiTaskModel directory, or else an encoder; None means the built-in model."""
+    source = Path(model_dir) if model_dir is not None else default_model_path()
+    served_name = name or model_name(model_dir)
+    if (source / MODEL_CONFIG).is_file():
+        multitask = MultiTaskModel.load(source, device=device)
+        multitask.eval()
+        return ServedModel(served_name, multitask.encoder, multitask, encode_batch_size)
+    encoder = SentenceEncoder(model_dir, device=device)
+    return ServedModel(served_name, encoder, None, encode_batch_size)

@@ -1,0 +1,64 @@
+"""Run the app under uvicorn with the config's limits and a graceful shutdown."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+
+import uvicorn
+
+from .app import create_app
+from .config import ServeConfig
+
+logger = logging.getLogger("polyhead.serve")
+
+
+def serve(config: ServeConfig) -> int:
+    """Serve until SIGINT/SIGTERM; 0 after a graceful stop, 1 when the model failed to load.
+
+    On a signal uvicorn stops accepting connections, lets requests in flight finish (up to
+    `graceful_timeout_s`), then the batcher drains its queue before the process exits.
+    """
+    logging.basicConfig(level=config.log_level.upper(), format="%(levelname)s:     %(name)s: %(message)s")
+    failures: list[BaseException] = []
+    server: uvicorn.Server | None = None
+
+    def on_load_failure(error: BaseException) -> None:
+        failures.append(error)
+        if server is not None:
+            server.should_exit = True
+
+    app = create_app(config, on_load_failure)
+    if not config.is_loopback and not config.api_key:
+        logger.warning("listening on %s without an API key: anyone who can reach this address can use the model", config.host)
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app,
+            host=config.host,
+            port=config.port,
+            log_level=config.log_level,
+            access_log=config.access_log,
+            limit_concurrency=config.max_connections,
+            timeout_graceful_shutdown=config.graceful_timeout_s,
+            server_header=False,
+            lifespan="on",
+        )
+    )
+    with _sigterm_is_a_clean_stop():
+        server.run()
+    return 1 if failures else 0
+
+
+class _sigterm_is_a_clean_stop:
+    """uvicorn re-raises the stop signal after its graceful shutdown; by then SIGTERM has
+    done its job, so it should end the process with status 0, not death by signal."""
+
+    def __enter__(self) -> None:
+        self.previous = None
+        if threading.current_thread() is threading.main_thread():
+            self.previous = signal.signal(signal.SIGTERM, lambda signum, frame: None)
+
+    def __exit__(self, *exc: object) -> None:
+        if self.previous is not None:
+            signal.signal(signal.SIGTERM, self.previous)

@@ -1,0 +1,94 @@
+"""The server's life: load the model in the background, batch while up, drain on the way down.
+
+The HTTP socket opens before the model is loaded so that /health can say "loading"
+(503) and a supervisor sees the process alive; requests that need the model get 503
+until it is ready.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Literal
+
+from .batching import MicroBatcher
+from .config import ServeConfig
+from .errors import ApiError
+from .served_model import ServedModel, load_served_model
+
+logger = logging.getLogger("polyhead.serve")
+
+Status = Literal["loading", "ok", "failed", "stopping"]
+
+
+class ServerState:
+    """Owns the model thread, the loaded model and the batcher."""
+
+    def __init__(self, config: ServeConfig, on_load_failure: Callable[[BaseException], None] | None = None) -> None:
+        self.config = config
+        self.on_load_failure = on_load_failure
+        self.status: Status = "loading"
+        self.model: ServedModel | None = None
+        self.batcher: MicroBatcher | None = None
+        # One thread runs every model call: torch work never overlaps, and the event
+        # loop stays free while a batch runs.
+        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="polyhead-model")
+        self._load_task: asyncio.Task | None = None
+
+    def ready(self) -> tuple[ServedModel, MicroBatcher]:
+        """The model and batcher, or 503 while loading, after a failed load, or when stopping."""
+        if self.status != "ok" or self.model is None or self.batcher is None:
+            message = {"loading": "the model is still loading", "failed": "the model failed to load", "stopping": "the server is shutting down"}
+            raise ApiError(503, message.get(self.status, "not ready"), headers={"Retry-After": "1"})
+        return self.model, self.batcher
+
+    async def start(self) -> None:
+        self._load_task = asyncio.get_running_loop().create_task(self._load(), name="polyhead-load")
+
+    async def stop(self) -> None:
+        """Finish queued work, then release the model thread."""
+        self.status = "stopping"
+        if self._load_task is not None:
+            await asyncio.gather(self._load_task, return_exceptions=True)
+        if self.batcher is not None:
+            await self.batcher.close()
+        self.executor.shutdown(wait=True)
+
+    async def _load(self) -> None:
+        config = self.config
+        loop = asyncio.get_running_loop()
+        try:
+            model = await loop.run_in_executor(self.executor, self._load_blocking)
+        except Exception as error:  # noqa: BLE001 - reported, then the server exits
+            self.status = "failed"
+            logger.error("could not load the model from %s: %s", config.model_dir or "the built-in default", error, exc_info=error)
+            if self.on_load_failure is not None:
+                self.on_load_failure(error)
+            return
+        batcher = MicroBatcher(
+            model.embed,
+            self.executor,
+            max_batch_texts=config.max_batch_texts,
+            batch_wait_ms=config.batch_wait_ms,
+            slice_texts=config.slice_texts,
+            max_queued_texts=config.max_queued_texts,
+        )
+        batcher.start()
+        self.model, self.batcher = model, batcher
+        if self.status == "loading":
+            self.status = "ok"
+        heads = f", tasks {', '.join(model.task_names)}" if model.task_names else ", no task heads"
+        logger.info("model %s ready: dimension %d on %s%s", model.name, model.encoder.embedding_dim, model.encoder.device, heads)
+
+    def _load_blocking(self) -> ServedModel:
+        import torch
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+        if self.config.torch_threads is not None:
+            torch.set_num_threads(self.config.torch_threads)
+        return load_served_model(
+            self.config.model_dir, name=self.config.model_name, device=self.config.device, encode_batch_size=self.config.encode_batch_size
+        )
