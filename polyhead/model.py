@@ -26,13 +26,15 @@ class TaskSpec:
     name: str
     labels: list[str]
     head: HeadConfig = field(default_factory=HeadConfig)
+    data: str | dict | None = None
+    """Where the task's data came from (a built-in name or files), so `evaluate` can find it."""
 
     def to_dict(self) -> dict:
-        return {"name": self.name, "labels": list(self.labels), "head": self.head.to_dict()}
+        return {"name": self.name, "labels": list(self.labels), "head": self.head.to_dict(), "data": self.data}
 
     @classmethod
     def from_dict(cls, data: dict) -> "TaskSpec":
-        return cls(name=data["name"], labels=list(data["labels"]), head=HeadConfig(**data.get("head", {})))
+        return cls(name=data["name"], labels=list(data["labels"]), head=HeadConfig(**data.get("head", {})), data=data.get("data"))
 
 
 @dataclass

@@ -1,0 +1,49 @@
+"""`polyhead predict MODEL_DIR TEXT... | --input FILE`: JSON lines of per-task predictions."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "predict",
+        help="print each task's label and probability for texts, as JSON lines",
+        description="Predict every task (or --tasks) of MODEL_DIR for the given TEXTs or the texts of --input. "
+        "Prints one JSON object per text: {\"text\": ..., TASK: {\"label\": ..., \"probability\": ...}}.",
+    )
+    parser.add_argument("model_dir", help="a model directory written by `polyhead train` or MultiTaskModel.save")
+    parser.add_argument("texts", nargs="*", metavar="TEXT", help="texts to classify")
+    parser.add_argument("--input", help="read texts from this .txt/.csv/.jsonl/.parquet file")
+    parser.add_argument("--text-column", default="text", help="column holding the text (default: text)")
+    parser.add_argument("--tasks", help="comma-separated tasks to predict (default: all)")
+    parser.add_argument("--all-probabilities", action="store_true", help="include every class's probability")
+    parser.add_argument("--batch-size", type=int, default=32, help="texts per forward pass (default: 32)")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..errors import InputError
+    from ..model import MultiTaskModel
+    from ..textio import iter_text_chunks
+    from .common import quiet_library_progress
+
+    if bool(args.texts) == bool(args.input):
+        raise InputError("give either TEXT arguments or --input FILE")
+    quiet_library_progress()
+    model = MultiTaskModel.load(args.model_dir)
+    tasks = [t.strip() for t in args.tasks.split(",")] if args.tasks else None
+    if tasks:
+        unknown = [t for t in tasks if t not in model.tasks]
+        if unknown:
+            raise InputError(f"unknown task(s) {unknown}; the model has {model.task_names}", field="--tasks")
+    chunks = [args.texts] if args.texts else iter_text_chunks(args.input, args.text_column, chunk_size=4096)
+    for chunk in chunks:
+        for text, prediction in zip(chunk, model.predict(chunk, tasks=tasks, batch_size=args.batch_size)):
+            record: dict = {"text": text}
+            for task, result in prediction.items():
+                record[task] = result.to_dict() if args.all_probabilities else {"label": result.label, "probability": round(result.probability, 6)}
+            sys.stdout.write(json.dumps(record, ensure_ascii=False) + "\n")
+    return 0

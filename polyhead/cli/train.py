@@ -1,0 +1,64 @@
+"""`polyhead train CONFIG [key=value ...]` and `polyhead train --resume RUN_DIR`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "train",
+        help="train one encoder with several task heads from a YAML config",
+        description="Train the tasks of CONFIG jointly. Overrides are dotted key=value pairs "
+        "(training.max_steps=200 tasks.topic.weight=2). Runs on several processes under "
+        "`accelerate launch -m polyhead train ...`.",
+    )
+    parser.add_argument("config", nargs="?", help="YAML run config (not needed with --resume)")
+    parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides")
+    parser.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR from its last checkpoint")
+    parser.add_argument("--output-dir", help="run directory (overrides output_dir)")
+    parser.add_argument("--no-progress", action="store_true", help="turn off progress bars")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..errors import InputError
+    from ..metrics import format_metrics_table
+    from ..training import TrainingError, TrainingInterrupted, load_config, train
+    from .common import quiet_library_progress
+
+    quiet_library_progress()
+    overrides = list(args.overrides)
+    if args.resume:
+        # The run's own resolved config; file paths in it are already absolute.
+        config_path, base = Path(args.resume) / "config.yaml", Path(".")
+        if args.config:
+            if "=" not in args.config:
+                raise InputError("with --resume, give only KEY=VALUE overrides (the run's config.yaml is used)")
+            overrides.insert(0, args.config)
+        overrides.append(f"output_dir={args.resume}")
+    else:
+        if not args.config:
+            raise InputError("give a CONFIG file, or --resume RUN_DIR")
+        config_path = Path(args.config)
+        base = config_path.parent
+    if args.output_dir:
+        overrides.append(f"output_dir={args.output_dir}")
+    if args.no_progress:
+        overrides.append("training.progress=false")
+    config = load_config(config_path, overrides)
+    try:
+        result = train(config, resume=bool(args.resume), base_dir=base)
+    except TrainingInterrupted as stopped:
+        print(f"polyhead train: {stopped}", file=sys.stderr)
+        return 130
+    except TrainingError as error:
+        print(f"polyhead train: error: {error}", file=sys.stderr)
+        return 1
+    print(f"\n{result.steps} steps in {result.elapsed_s:.0f}s ({result.stop_reason}); best validation step {result.best_step}")
+    print(f"test metrics of the best model ({result.model_dir}):")
+    print(format_metrics_table(result.test_metrics))
+    print(f"report: {result.run_dir / 'report.md'}")
+    return 0

@@ -1,0 +1,348 @@
+"""Run configuration: dataclasses with a docstring per field, loaded from YAML.
+
+A config file is a mapping with `model`, `tasks` (task name -> task), `training` and
+`output_dir`. Command-line overrides are `dotted.key=value` pairs whose value is parsed
+as YAML (`training.max_steps=200`, `tasks.topic.weight=2`, `model.pooling=cls`).
+Unknown keys and wrong types are errors that name the file, line and field.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ..errors import InputError
+from ..heads import HeadConfig
+from .freezing import FreezeConfig
+
+
+@dataclass
+class ModelConfig:
+    """The shared encoder."""
+
+    name: str | None = None
+    """Backbone: a model directory or hub name; None is the built-in all-MiniLM-L6-v2."""
+    pooling: str | None = None
+    """mean, cls, max or cls_pooler; None keeps the model's own (mean for plain backbones)."""
+    normalize: bool | None = None
+    """L2-normalize embeddings before the heads; None keeps the model's own setting."""
+    max_seq_length: int | None = 128
+    """Texts are truncated to this many tokens (the count of truncated texts is logged)."""
+
+
+@dataclass
+class DataFiles:
+    """A task's data as files: .csv, .jsonl or .parquet, one file per split."""
+
+    train: str
+    """Training file."""
+    validation: str | None = None
+    """Validation file; None carves a stratified 10% out of the training file."""
+    test: str | None = None
+    """Test file; None means the task has no test metrics."""
+    text_column: str = "text"
+    """Column holding the text."""
+    label_column: str = "label"
+    """Column holding the label (any scalar; compared as a string)."""
+
+
+@dataclass
+class TaskConfig:
+    """One task: its data, its head and its share of the loss."""
+
+    data: str | DataFiles = "rotten_tomatoes:sentiment"
+    """A built-in dataset name (jeopardy, rotten_tomatoes:sentiment, rotten_tomatoes:subjectivity) or files."""
+    head: HeadConfig = field(default_factory=HeadConfig)
+    """The classification head on the sentence embedding."""
+    weight: float = 1.0
+    """Static loss weight, used when training.loss_weighting is `static` (`equal` gives every task 1)."""
+    max_train_examples: int | None = None
+    """Use only the first N training examples (a fixed, seeded subset)."""
+    max_eval_examples: int | None = None
+    """Use only the first N validation and test examples."""
+
+
+@dataclass
+class EarlyStoppingConfig:
+    """Stop when the validation metric has not improved for `patience` evaluations."""
+
+    metric: str = "macro_f1"
+    """Metric averaged over tasks (accuracy, macro_f1, ...) or one task's: `topic/accuracy`."""
+    patience: int | None = None
+    """Evaluations without improvement before stopping; None never stops early (best is still kept)."""
+    min_delta: float = 0.0
+    """Improvement smaller than this does not count."""
+
+
+@dataclass
+class TrainingConfig:
+    """The optimisation loop."""
+
+    seed: int = 42
+    """Seeds weights of new heads, dropout, data order and task mixing."""
+    batch_size: int = 32
+    """Global examples per batch (split across processes); each batch holds one task."""
+    eval_batch_size: int = 64
+    """Texts per forward pass during evaluation."""
+    max_steps: int | None = None
+    """Optimizer steps; None derives them from `epochs`."""
+    epochs: float = 1.0
+    """Passes over the training data of all tasks (when max_steps is None)."""
+    learning_rate: float = 5e-5
+    """Peak learning rate of the backbone's top layer (AdamW)."""
+    head_learning_rate: float = 1e-2
+    """Peak learning rate of the task heads (and learned loss weights): fresh layers learn faster."""
+    pooler_learning_rate: float | None = None
+    """Peak learning rate of the cls_pooler dense layer; None uses head_learning_rate."""
+    layer_decay: float = 1.0
+    """Layer-wise decay: layer l of L gets learning_rate * layer_decay^(L - l), embeddings the lowest."""
+    weight_decay: float = 0.01
+    """AdamW weight decay (not applied to biases and LayerNorm weights)."""
+    warmup_ratio: float = 0.06
+    """Share of steps with linear warm-up before linear decay to 0."""
+    grad_accum_steps: int = 1
+    """Batches whose gradients are summed before one optimizer step."""
+    max_grad_norm: float | None = 1.0
+    """Gradient clipping by global norm; None turns it off."""
+    mixed_precision: str = "no"
+    """no, bf16 or fp16 (fp16 needs a GPU); passed to Accelerate."""
+    eval_every: int = 200
+    """Evaluate on each task's validation split every N steps (and at the end)."""
+    log_every: int = 20
+    """Write a training line to metrics.jsonl every N steps."""
+    checkpoint_every: int | None = None
+    """Write a resumable checkpoint every N steps; None means at every evaluation."""
+    early_stopping: EarlyStoppingConfig = field(default_factory=EarlyStoppingConfig)
+    """Which validation metric picks the best checkpoint, and when to stop."""
+    mixing: str = "proportional"
+    """Which task the next batch comes from: proportional, temperature, round_robin, uniform."""
+    mixing_temperature: float = 2.0
+    """T of `temperature` mixing: task probability proportional to size^(1/T)."""
+    loss_weighting: str = "equal"
+    """equal, static (each task's `weight`) or uncertainty (learned, Kendall et al. 2018)."""
+    backbone_dropout: float | None = None
+    """Override every dropout probability inside the backbone (0 makes training deterministic across process counts)."""
+    progress: bool = True
+    """Show progress bars."""
+
+
+@dataclass
+class PhaseConfig:
+    """One phase of a schedule: its own freezing for a number of steps."""
+
+    steps: int
+    """Optimizer steps in this phase."""
+    freeze: FreezeConfig = field(default_factory=FreezeConfig)
+    """What is frozen during this phase."""
+    name: str | None = None
+    """A label for logs and reports."""
+
+
+@dataclass
+class RunConfig:
+    """Everything a training run needs; written resolved into the run directory."""
+
+    model: ModelConfig = field(default_factory=ModelConfig)
+    """The shared encoder."""
+    tasks: dict[str, TaskConfig] = field(default_factory=dict)
+    """Task name -> task."""
+    training: TrainingConfig = field(default_factory=TrainingConfig)
+    """The optimisation loop."""
+    freeze: FreezeConfig = field(default_factory=FreezeConfig)
+    """What is frozen for the whole run (when `phases` is empty)."""
+    phases: list[PhaseConfig] = field(default_factory=list)
+    """A schedule of phases (e.g. gradual unfreezing); their steps add up to the run's length."""
+    output_dir: str = "runs/polyhead"
+    """Run directory: config, metrics, checkpoints, final model, report."""
+
+    def __post_init__(self) -> None:
+        if not self.tasks:
+            raise InputError("at least one task is needed", field="tasks")
+        t = self.training
+        checks = [
+            (t.batch_size >= 1, "training.batch_size", "must be >= 1"),
+            (t.grad_accum_steps >= 1, "training.grad_accum_steps", "must be >= 1"),
+            (t.max_steps is None or t.max_steps >= 1, "training.max_steps", "must be >= 1"),
+            (t.epochs > 0, "training.epochs", "must be > 0"),
+            (t.learning_rate > 0, "training.learning_rate", "must be > 0"),
+            (0 <= t.warmup_ratio < 1, "training.warmup_ratio", "must be in [0, 1)"),
+            (t.eval_every >= 1 and t.log_every >= 1, "training.eval_every", "eval_every and log_every must be >= 1"),
+            (t.mixed_precision in ("no", "bf16", "fp16"), "training.mixed_precision", "must be no, bf16 or fp16"),
+            (t.mixing in MIXING_STRATEGIES, "training.mixing", f"must be one of {', '.join(MIXING_STRATEGIES)}"),
+            (t.loss_weighting in LOSS_WEIGHTINGS, "training.loss_weighting", f"must be one of {', '.join(LOSS_WEIGHTINGS)}"),
+            (t.mixing_temperature > 0, "training.mixing_temperature", "must be > 0"),
+            (t.layer_decay > 0, "training.layer_decay", "must be > 0"),
+            (t.head_learning_rate > 0, "training.head_learning_rate", "must be > 0"),
+        ]
+        for ok, name, message in checks:
+            if not ok:
+                raise InputError(message, field=name)
+        for index, phase in enumerate(self.phases):
+            if phase.steps < 1:
+                raise InputError("must be >= 1", field=f"phases.{index}.steps")
+        if self.phases and not self.freeze.is_empty():
+            raise InputError("give freezing per phase when phases are used", field="freeze")
+        for name, task in self.tasks.items():
+            if task.weight < 0:
+                raise InputError("must be >= 0", field=f"tasks.{name}.weight")
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+MIXING_STRATEGIES = ("proportional", "temperature", "round_robin", "uniform")
+LOSS_WEIGHTINGS = ("equal", "static", "uncertainty")
+
+
+# ---------------------------------------------------------------------- YAML -> dataclasses
+class _Located(dict):
+    """A mapping that remembers the YAML line of each key."""
+
+    lines: dict[str, int]
+
+
+def _compose_with_lines(text: str, path: Path | None) -> Any:
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        raise InputError(f"not valid YAML ({getattr(error, 'problem', error)})", file=path, line=mark.line + 1 if mark else None) from None
+    return _to_python(node) if node is not None else {}
+
+
+def _to_python(node: yaml.Node) -> Any:
+    if isinstance(node, yaml.MappingNode):
+        out = _Located()
+        out.lines = {}
+        for key_node, value_node in node.value:
+            key = yaml.safe_load(yaml.serialize(key_node))
+            out[str(key)] = _to_python(value_node)
+            out.lines[str(key)] = key_node.start_mark.line + 1
+        return out
+    if isinstance(node, yaml.SequenceNode):
+        return [_to_python(n) for n in node.value]
+    return yaml.safe_load(yaml.serialize(node))
+
+
+def _type_name(tp: Any) -> str:
+    return getattr(tp, "__name__", str(tp))
+
+
+def _build(cls: Any, data: Any, where: str, file: Path | None, line: int | None) -> Any:
+    """Recursively turn plain data into the annotated type, with located errors."""
+    origin = typing.get_origin(cls)
+    if origin in (typing.Union, types.UnionType):
+        options = typing.get_args(cls)
+        if data is None and type(None) in options:
+            return None
+        errors = []
+        for option in options:
+            if option is type(None):
+                continue
+            try:
+                return _build(option, data, where, file, line)
+            except InputError as error:
+                errors.append(error)
+        raise errors[-1] if len(errors) == 1 else InputError(f"expected {' or '.join(_type_name(o) for o in options)}, got {data!r}", file=file, line=line, field=where)
+    if dataclasses.is_dataclass(cls):
+        if not isinstance(data, dict):
+            raise InputError(f"expected a mapping for {cls.__name__}, got {type(data).__name__}", file=file, line=line, field=where)
+        hints = typing.get_type_hints(cls)
+        names = {f.name for f in dataclasses.fields(cls)}
+        kwargs = {}
+        lines = getattr(data, "lines", {})
+        for key, value in data.items():
+            key_where = f"{where}.{key}" if where else key
+            key_line = lines.get(key, line)
+            if key not in names:
+                raise InputError(f"unknown key; {cls.__name__} has {', '.join(sorted(names))}", file=file, line=key_line, field=key_where)
+            kwargs[key] = _build(hints[key], value, key_where, file, key_line)
+        try:
+            return cls(**kwargs)
+        except InputError as error:
+            if error.file is None:
+                raise InputError(error.reason, file=file, line=line, field=error.field or where) from None
+            raise
+        except (TypeError, ValueError) as error:
+            raise InputError(str(error), file=file, line=line, field=where) from None
+    if origin is dict:
+        key_type, value_type = typing.get_args(cls)
+        if not isinstance(data, dict):
+            raise InputError(f"expected a mapping, got {type(data).__name__}", file=file, line=line, field=where)
+        lines = getattr(data, "lines", {})
+        return {str(k): _build(value_type, v, f"{where}.{k}", file, lines.get(k, line)) for k, v in data.items()}
+    if origin is list:
+        (item_type,) = typing.get_args(cls)
+        if not isinstance(data, list):
+            raise InputError(f"expected a list, got {type(data).__name__}", file=file, line=line, field=where)
+        return [_build(item_type, v, f"{where}.{i}", file, line) for i, v in enumerate(data)]
+    if cls is Any or cls is dict:
+        return data
+    if cls is float and isinstance(data, (int, float)) and not isinstance(data, bool):
+        return float(data)
+    if cls is float and isinstance(data, str):
+        # YAML 1.1 reads `1e-4` (no dot) as a string; accept it as the number it means.
+        try:
+            return float(data)
+        except ValueError:
+            pass
+    if cls is int and isinstance(data, int) and not isinstance(data, bool):
+        return data
+    if cls is str and isinstance(data, str):
+        return data
+    if cls is bool and isinstance(data, bool):
+        return data
+    if cls in (int, float, str, bool):
+        raise InputError(f"expected {cls.__name__}, got {data!r}", file=file, line=line, field=where)
+    return data
+
+
+def _apply_override(data: dict, override: str) -> None:
+    if "=" not in override:
+        raise InputError(f"override {override!r} is not key=value")
+    key, raw = override.split("=", 1)
+    parts = [p for p in key.strip().split(".") if p]
+    if not parts:
+        raise InputError(f"override {override!r} has an empty key")
+    try:
+        value = yaml.safe_load(raw)
+    except yaml.YAMLError:
+        value = raw
+    target = data
+    for part in parts[:-1]:
+        if not isinstance(target.get(part), dict):
+            target[part] = _Located()
+            target[part].lines = {}
+        target = target[part]
+    target[parts[-1]] = value
+
+
+def config_from_dict(data: dict, overrides: list[str] = (), file: Path | None = None) -> RunConfig:
+    data = data if isinstance(data, dict) else {}
+    for override in overrides:
+        _apply_override(data, override)
+    return _build(RunConfig, data, "", file, None)
+
+
+def load_config(path: str | Path, overrides: list[str] = ()) -> RunConfig:
+    """Read a YAML run config, apply `key=value` overrides, validate every field."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError("config file not found", file=path)
+    data = _compose_with_lines(path.read_text(encoding="utf-8"), path)
+    if not isinstance(data, dict):
+        raise InputError("a config must be a mapping", file=path, line=1)
+    return config_from_dict(data, list(overrides), path)
+
+
+def save_config(config: RunConfig, path: str | Path) -> None:
+    from ..fileio import atomic_file
+
+    with atomic_file(path) as handle:
+        yaml.safe_dump(config.to_dict(), handle, sort_keys=False)

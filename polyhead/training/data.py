@@ -1,0 +1,128 @@
+"""A task's data, read and checked before any training starts.
+
+Labels are fixed from the training split (sorted names); an evaluation label that
+training never saw, an empty text, a missing column or an unparseable file is an
+`InputError` naming file, line and field.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+from dataclasses import dataclass
+from pathlib import Path
+
+from .. import datasets
+from ..datasets import SPLIT_SEED, TextClassificationSplit, stratified_splits
+from ..errors import InputError
+from ..textio import iter_records
+from .config import DataFiles, TaskConfig
+
+
+@dataclass
+class TaskData:
+    """A task's splits with integer labels indexing `label_names`."""
+
+    name: str
+    label_names: list[str]
+    texts: dict[str, list[str]]
+    labels: dict[str, list[int]]
+    source: str
+    source_spec: str | dict | None = None
+    """The data as a config value with absolute paths (recorded in the saved model)."""
+
+    def size(self, split: str) -> int:
+        return len(self.texts.get(split, []))
+
+    def has(self, split: str) -> bool:
+        return self.size(split) > 0
+
+
+def _read_file_split(path: Path, files: DataFiles) -> tuple[list[str], list[str], list[int]]:
+    """Texts, labels (as strings) and the line of each record."""
+    texts, labels, lines = [], [], []
+    for line, record in iter_records(path, (files.text_column, files.label_column)):
+        text, label = record[files.text_column], record[files.label_column]
+        if not isinstance(text, str):
+            raise InputError(f"expected a string, got {type(text).__name__}", file=path, line=line, field=files.text_column)
+        if not text.strip():
+            raise InputError("empty text", file=path, line=line, field=files.text_column)
+        if label is None or (isinstance(label, str) and not label.strip()):
+            raise InputError("empty label", file=path, line=line, field=files.label_column)
+        if isinstance(label, (dict, list)):
+            raise InputError(f"a label must be a single value, got {type(label).__name__}", file=path, line=line, field=files.label_column)
+        texts.append(text)
+        labels.append(str(label).strip())
+        lines.append(line)
+    if not texts:
+        raise InputError("no records", file=path)
+    return texts, labels, lines
+
+
+def _from_files(name: str, files: DataFiles, base: Path) -> tuple[list[str], dict[str, TextClassificationSplit], str]:
+    def resolve(p: str) -> Path:
+        path = Path(p)
+        return path if path.is_absolute() else base / path
+
+    train_path = resolve(files.train)
+    train_texts, train_labels, _ = _read_file_split(train_path, files)
+    label_names = sorted(set(train_labels))
+    if len(label_names) < 2:
+        raise InputError(f"task {name!r} needs at least 2 distinct labels in training, found {label_names}", file=train_path, field=files.label_column)
+    splits: dict[str, TextClassificationSplit] = {}
+    for split in ("validation", "test"):
+        given = getattr(files, split)
+        if given is None:
+            continue
+        path = resolve(given)
+        texts, labels, lines = _read_file_split(path, files)
+        known = set(label_names)
+        for label, line in zip(labels, lines):
+            if label not in known:
+                raise InputError(
+                    f"label {label!r} never appears in the training data ({train_path}); known labels: {', '.join(label_names)}",
+                    file=path, line=line, field=files.label_column,
+                )
+        splits[split] = TextClassificationSplit(texts, labels)
+    if "validation" in splits:
+        splits["train"] = TextClassificationSplit(train_texts, train_labels)
+    else:
+        carved = stratified_splits(train_texts, train_labels)
+        splits["train"] = TextClassificationSplit(carved["train"].texts + carved["test"].texts, carved["train"].labels + carved["test"].labels)
+        splits["validation"] = carved["validation"]
+    return label_names, splits, str(train_path)
+
+
+def _subset(split: TextClassificationSplit, limit: int | None) -> TextClassificationSplit:
+    """A fixed, seeded random subset (the splits are in source order, which is not random)."""
+    if limit is None or limit >= len(split):
+        return split
+    order = list(range(len(split)))
+    random.Random(SPLIT_SEED).shuffle(order)
+    keep = sorted(order[:limit])
+    return TextClassificationSplit([split.texts[i] for i in keep], [split.labels[i] for i in keep])
+
+
+def load_task_data(name: str, task: TaskConfig, base: Path = Path(".")) -> TaskData:
+    """Read, check and index one task's data; relative file paths resolve against `base`."""
+    spec: str | dict
+    if isinstance(task.data, str):
+        spec = task.data
+        if not datasets.is_builtin(task.data):
+            raise InputError(
+                f"unknown built-in dataset {task.data!r}; choose one of {', '.join(datasets.CLASSIFICATION_DATASETS)} or give files",
+                field=f"tasks.{name}.data",
+            )
+        dataset = datasets.get(task.data)
+        label_names, splits, source = list(dataset.label_names), dict(dataset.splits), task.data
+    else:
+        label_names, splits, source = _from_files(name, task.data, base)
+        spec = {k: (str((base / v).resolve()) if k in ("train", "validation", "test") and v else v) for k, v in dataclasses.asdict(task.data).items()}
+    limits = {"train": task.max_train_examples, "validation": task.max_eval_examples, "test": task.max_eval_examples}
+    index = {label: i for i, label in enumerate(label_names)}
+    texts, labels = {}, {}
+    for split_name, split in splits.items():
+        chosen = _subset(split, limits[split_name])
+        texts[split_name] = list(chosen.texts)
+        labels[split_name] = [index[label] for label in chosen.labels]
+    return TaskData(name=name, label_names=label_names, texts=texts, labels=labels, source=source, source_spec=spec)

@@ -1,0 +1,392 @@
+"""The training loop: one readable function from config to trained model and report.
+
+Built on Hugging Face Accelerate, so the same code runs on a CPU, one GPU or several
+processes (`accelerate launch -m polyhead train ...` or `torchrun -m polyhead train ...`),
+with mixed precision as a config switch. Every process draws the same global batch
+(one task's examples) and trains on its slice of it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import signal
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm.auto import tqdm
+
+from ..encoder import SentenceEncoder
+from ..errors import InputError
+from ..fileio import write_json
+from ..model import MultiTaskModel, TaskSpec
+from .checkpoint import TrainerState, load_checkpoint, load_optimizer_state, restore_rng, rng_state, save_checkpoint
+from .config import RunConfig, save_config
+from .data import TaskData, load_task_data
+from .evaluation import evaluate_tasks, select_metric
+from .freezing import apply_freezing, frozen_modules, frozen_names, set_train_mode
+from .losses import LossBalancer
+from .metrics_log import MetricsLog
+from .optim import LearningRates, build_optimizer, describe_groups, parameter_groups, schedule_factor, set_learning_rates
+from .parts import model_parts
+from .phases import Phase, phase_at, plan_phases, total_phase_steps
+from .sampler import TaskBatchSampler, steps_for_epochs
+
+
+class TrainingError(RuntimeError):
+    """Training cannot go on (a non-finite loss); the last good checkpoint is kept."""
+
+
+class TrainingInterrupted(RuntimeError):
+    """Stopped by a signal after writing a checkpoint to resume from."""
+
+
+@dataclass
+class TrainResult:
+    run_dir: Path
+    model_dir: Path
+    steps: int
+    elapsed_s: float
+    stop_reason: str
+    best_step: int | None
+    test_metrics: dict[str, dict]
+    validation_metrics: dict[str, dict]
+
+
+class TrainingModule(nn.Module):
+    """Model + loss balancer in one module, so one DDP wrapper syncs both's gradients."""
+
+    def __init__(self, model: MultiTaskModel, balancer: LossBalancer) -> None:
+        super().__init__()
+        self.model = model
+        self.balancer = balancer
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, labels: torch.Tensor, task: str):
+        embeddings = self.model.encoder(input_ids, attention_mask)
+        logits = self.model.heads[task](embeddings)
+        raw = F.cross_entropy(logits.float(), labels)
+        return self.balancer(task, raw), raw
+
+
+def _set_backbone_dropout(encoder: SentenceEncoder, p: float) -> None:
+    for module in encoder.backbone.modules():
+        if isinstance(module, nn.Dropout):
+            module.p = p
+
+
+def _build_model(config: RunConfig, task_data: dict[str, TaskData], device: torch.device) -> MultiTaskModel:
+    encoder = SentenceEncoder(
+        config.model.name,
+        pooling=config.model.pooling,  # type: ignore[arg-type]
+        normalize=config.model.normalize,
+        max_seq_length=config.model.max_seq_length,
+        device=device,
+    )
+    if config.training.backbone_dropout is not None:
+        _set_backbone_dropout(encoder, config.training.backbone_dropout)
+    specs = [TaskSpec(name, data.label_names, config.tasks[name].head, data.source_spec) for name, data in task_data.items()]
+    return MultiTaskModel(encoder, specs)
+
+
+class _StopSignal:
+    """Turns SIGINT/SIGTERM into a flag checked between steps (single-process runs)."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.received: int | None = None
+        self._previous: dict[int, object] = {}
+        if enabled:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                with contextlib.suppress(ValueError):  # not the main thread
+                    self._previous[sig] = signal.signal(sig, self._handle)
+
+    def _handle(self, signum, _frame) -> None:
+        self.received = signum
+
+    def restore(self) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)  # type: ignore[arg-type]
+
+
+class Trainer:
+    """One training run, step by step; `train()` below is the whole story in order."""
+
+    def __init__(self, config: RunConfig, resume: bool, base_dir: Path) -> None:
+        from accelerate import Accelerator
+        from accelerate.utils import DistributedDataParallelKwargs, set_seed
+
+        self.config, t = config, config.training
+        self.accelerator = Accelerator(
+            mixed_precision=t.mixed_precision,
+            cpu=not torch.cuda.is_available(),
+            kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)],
+        )
+        acc = self.accelerator
+        self.main, self.rank, self.world = acc.is_main_process, acc.process_index, acc.num_processes
+        self.run_dir = Path(config.output_dir)
+        self.last_dir, self.best_dir = self.run_dir / "checkpoints" / "last", self.run_dir / "checkpoints" / "best"
+        if t.batch_size % self.world:
+            raise InputError(f"batch_size {t.batch_size} is not divisible by the {self.world} processes", field="training.batch_size")
+        if not resume and self.last_dir.exists():
+            raise InputError(f"{self.run_dir} already holds a run; resume it with --resume or choose another output_dir", field="output_dir")
+        if resume and not self.last_dir.exists():
+            raise InputError(f"{self.run_dir} has no checkpoint to resume from", field="output_dir")
+
+        # Everything that can be wrong with the data fails here, before any training.
+        self.task_data = {name: load_task_data(name, task, base_dir) for name, task in config.tasks.items()}
+        set_seed(t.seed)
+        self.model = _build_model(config, self.task_data, acc.device)
+        self.balancer = LossBalancer(list(self.task_data), t.loss_weighting, {n: c.weight for n, c in config.tasks.items()})
+        self.module = TrainingModule(self.model, self.balancer).to(acc.device)
+        self.parts = model_parts(self.module, "model.encoder.", "model.heads.")
+        self.rates = LearningRates(t.learning_rate, t.pooler_learning_rate or t.head_learning_rate, t.head_learning_rate, t.layer_decay)
+
+        self.tokenizer = self.model.encoder.text_tokenizer
+        self.train_ids, self.train_labels, self.truncated = {}, {}, {}
+        for name, data in self.task_data.items():
+            tokenized = self.tokenizer.tokenize(data.texts["train"])
+            self.train_ids[name], self.truncated[name] = tokenized.ids, tokenized.truncated
+            self.train_labels[name] = torch.tensor(data.labels["train"], dtype=torch.long)
+        self.sizes = {name: len(ids) for name, ids in self.train_ids.items()}
+        if config.phases:
+            self.total_steps = total_phase_steps(config.phases)
+        else:
+            self.total_steps = t.max_steps or steps_for_epochs(self.sizes, t.batch_size * t.grad_accum_steps, t.epochs)
+        self.phases = plan_phases(config, self.total_steps)
+        # Validate every phase's freezing now, not when the phase starts.
+        for phase in self.phases:
+            frozen_names(self.parts, phase.freeze, f"phases.{phase.index}.freeze" if config.phases else "freeze")
+        self.sampler = TaskBatchSampler(self.sizes, t.batch_size, t.mixing, t.mixing_temperature, t.seed)
+        self.log = MetricsLog(self.run_dir / "metrics.jsonl", enabled=self.main)
+        self.state = TrainerState()
+        self.phase: Phase | None = None
+        self.optimizer = None
+        self.ddp_module: nn.Module = self.module
+        self.frozen_parts: list[nn.Module] = []
+        self.trainable = 0
+        self.stop_reason = "max_steps"
+        self.validation: dict[str, dict] = {}
+        self.running: dict[str, list[float]] = {}
+        self.examples_since_log: dict[str, int] = {}
+        self.clock_start = time.perf_counter()
+
+        if self.main:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            save_config(config, self.run_dir / "config.yaml")
+        if resume:
+            self.state = load_checkpoint(self.last_dir, self.module)
+            self.sampler.load_state_dict(self.state.sampler)
+            restore_rng(self.last_dir, self.rank)
+            self.log.truncate_after(self.state.step)
+            self.clock_start -= self.state.elapsed_s
+        self.enter_phase(phase_at(self.phases, self.state.step), resumed=resume)
+        if resume:
+            load_optimizer_state(self.last_dir, self.optimizer) if self.optimizer is not None else None
+            self.log.write({"type": "event", "step": self.state.step, "message": f"resumed from step {self.state.step}"})
+        else:
+            total = sum(p.numel() for p in self.module.parameters())
+            self.log.write({
+                "type": "event", "step": 0, "message": "start", "train_examples": self.sizes,
+                "truncated_train_texts": self.truncated, "total_steps": self.total_steps, "processes": self.world,
+                "mixing_probabilities": self.sampler.probabilities, "parameters": {"trainable": self.trainable, "total": total},
+            })
+
+    # ------------------------------------------------------------------ phases
+    def enter_phase(self, phase: Phase, resumed: bool = False) -> None:
+        """Apply the phase's freezing and rebuild the optimizer groups, keeping Adam state."""
+        frozen = frozen_names(self.parts, phase.freeze)
+        self.trainable, total = apply_freezing(self.module, frozen)
+        self.frozen_parts = frozen_modules(self.module, frozen)
+        previous = self.optimizer.optimizer if self.optimizer is not None and hasattr(self.optimizer, "optimizer") else self.optimizer
+        groups = parameter_groups(self.module, self.parts, self.rates, self.config.training.weight_decay)
+        self.optimizer = self.accelerator.prepare(build_optimizer(groups, previous)) if groups else None
+        # DDP decides at wrap time which parameters it syncs: wrap again for the new phase.
+        self.ddp_module = self.accelerator.prepare(self.module) if self.world > 1 and groups else self.module
+        self.phase = phase
+        summary = describe_groups(groups)
+        message = f"phase {phase.index + 1}/{len(self.phases)} ({phase.name}): steps {phase.start}-{phase.end}" if len(self.phases) > 1 else "training"
+        self.log.write({"type": "event", "step": self.state.step, "message": message, "phase": phase.index,
+                        "parameters": {"trainable": self.trainable, "total": total}, "param_groups": summary})
+        if self.main and self.config.training.progress:
+            print(f"{message}: {self.trainable:,} trainable of {total:,} parameters")
+            for group in summary:
+                print(f"  {group['name']:<28} lr {group['lr']:.2e}  weight_decay {group['weight_decay']:g}  {group['parameters']:,} params")
+
+    # ------------------------------------------------------------------ one step
+    def train_step(self) -> None:
+        t, acc = self.config.training, self.accelerator
+        assert self.optimizer is not None
+        set_learning_rates(self.optimizer, schedule_factor(self.state.step, int(t.warmup_ratio * self.total_steps), self.total_steps))
+        set_train_mode(self.module, self.frozen_parts)
+        per_process = t.batch_size // self.world
+        non_finite = torch.zeros((), device=acc.device)
+        bad_task = None
+        for micro in range(t.grad_accum_steps):
+            task, indices = self.sampler.next_batch()
+            local = indices[self.rank * per_process : (self.rank + 1) * per_process]
+            batch = self.tokenizer.pad([self.train_ids[task][i] for i in local])
+            labels = self.train_labels[task][local].to(acc.device)
+            last_micro = micro == t.grad_accum_steps - 1
+            sync = contextlib.nullcontext() if last_micro or self.world == 1 else acc.no_sync(self.ddp_module)
+            with sync, acc.autocast():
+                weighted, raw = self.ddp_module(
+                    batch["input_ids"].to(acc.device), batch["attention_mask"].to(acc.device), labels=labels, task=task
+                )
+                acc.backward(weighted / t.grad_accum_steps)
+            value = float(raw.detach())
+            if not math.isfinite(value):
+                non_finite.fill_(1.0)
+                bad_task = task
+            sums = self.running.setdefault(task, [0.0, 0.0])
+            sums[0] += value
+            sums[1] += 1
+            self.examples_since_log[task] = self.examples_since_log.get(task, 0) + t.batch_size
+        trainable = [p for p in self.module.parameters() if p.requires_grad]
+        grad_norm = acc.clip_grad_norm_(trainable, t.max_grad_norm or float("inf"))
+        if self.world > 1:
+            non_finite = acc.reduce(non_finite, "max")
+        if non_finite.item() or not torch.isfinite(torch.as_tensor(grad_norm)):
+            where = f"task {bad_task!r}" if bad_task else "a task"
+            raise TrainingError(
+                f"the loss of {where} became non-finite at step {self.state.step + 1}; training stopped. "
+                f"The last good checkpoint is kept in {self.last_dir} (step {_checkpoint_step(self.last_dir)}); "
+                f"lower training.learning_rate or set training.max_grad_norm, then resume with --resume {self.run_dir}"
+            )
+        self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        self.state.step += 1
+
+    # ------------------------------------------------------------------ logging, evaluation, checkpoints
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.clock_start
+
+    def log_training(self) -> dict[str, float]:
+        losses = _reduce_running(self.accelerator, self.running, list(self.task_data), self.world)
+        consumed = self.sampler.consumed
+        self.log.write({
+            "type": "train", "step": self.state.step,
+            "epoch": round(sum(consumed.values()) / sum(self.sizes.values()), 4),
+            "task_epochs": {k: round(v, 4) for k, v in self.sampler.epochs_seen().items()},
+            "loss": losses, "total_loss": sum(losses.values()), "loss_weights": self.balancer.weights(),
+            "lr": self.optimizer.param_groups[-1]["lr"] if self.optimizer else 0.0,
+            "examples": dict(self.examples_since_log), "examples_total": dict(consumed),
+            "elapsed_s": round(self.elapsed(), 3),
+        })
+        self.running, self.examples_since_log = {}, {}
+        return losses
+
+    def evaluate(self) -> bool:
+        """Validate, keep the best model; True when early stopping says stop."""
+        t, state = self.config.training, self.state
+        self.validation = evaluate_tasks(self.model, self.task_data, "validation", t.eval_batch_size)
+        score = select_metric(self.validation, t.early_stopping.metric)
+        self.log.write({"type": "eval", "step": state.step, "split": "validation", "tasks": self.validation,
+                        "score": score, "elapsed_s": round(self.elapsed(), 3)})
+        if state.best_metric is None or score > state.best_metric + t.early_stopping.min_delta:
+            state.best_metric, state.best_step, state.evals_without_improvement = score, state.step, 0
+            if self.main:
+                self.model.save(self.best_dir)
+            self.accelerator.wait_for_everyone()
+            return False
+        state.evals_without_improvement += 1
+        patience = t.early_stopping.patience
+        if patience is not None and state.evals_without_improvement >= patience:
+            self.stop_reason = f"early stopping: {t.early_stopping.metric} did not improve for {patience} evaluations"
+            self.log.write({"type": "event", "step": state.step, "message": self.stop_reason})
+            return True
+        return False
+
+    def checkpoint(self) -> None:
+        from accelerate.utils import gather_object
+
+        self.state.sampler = self.sampler.state_dict()
+        self.state.elapsed_s = self.elapsed()
+        self.state.phase = self.phase.index if self.phase else 0
+        states = gather_object([rng_state()]) if self.world > 1 else [rng_state()]
+        if self.main:
+            save_checkpoint(self.last_dir, self.module, self.optimizer, self.state, states)
+        self.accelerator.wait_for_everyone()
+
+    def finish(self) -> TrainResult:
+        """Test the best model, save it as the run's model, write metrics and the report."""
+        t = self.config.training
+        training_time = self.elapsed()
+        best = self.best_dir.exists() and self.state.best_step is not None
+        final_model = MultiTaskModel.load(self.best_dir, device=self.accelerator.device) if best else self.model
+        test_metrics = evaluate_tasks(final_model, self.task_data, "test", t.eval_batch_size)
+        model_dir = self.run_dir / "model"
+        if self.main:
+            self.log.write({"type": "test", "step": self.state.step, "split": "test", "best_step": self.state.best_step,
+                            "tasks": test_metrics, "elapsed_s": round(training_time, 3)})
+            final_model.save(model_dir)
+            write_json(self.run_dir / "test_metrics.json", {
+                "best_step": self.state.best_step, "steps": self.state.step, "stop_reason": self.stop_reason,
+                "training_time_s": training_time, "trainable_parameters": self.trainable, "tasks": test_metrics,
+                "examples_seen": dict(self.sampler.consumed),
+            })
+            from .report import write_report
+
+            write_report(self.run_dir, test_metrics)
+        self.accelerator.wait_for_everyone()
+        return TrainResult(self.run_dir, model_dir, self.state.step, training_time, self.stop_reason,
+                           self.state.best_step, test_metrics, self.validation)
+
+
+def train(config: RunConfig, *, resume: bool = False, base_dir: Path | str = ".") -> TrainResult:
+    """Train every task of `config` jointly; write the run directory; return test metrics."""
+    trainer = Trainer(config, resume, Path(base_dir))
+    t = config.training
+    checkpoint_every = t.checkpoint_every or t.eval_every
+    if trainer.optimizer is None:
+        trainer.stop_reason = "nothing to train: every parameter is frozen, the model is evaluated as it is"
+        trainer.log.write({"type": "event", "step": 0, "message": trainer.stop_reason})
+        if trainer.main and t.progress:
+            print(trainer.stop_reason)
+        trainer.evaluate()
+        return trainer.finish()
+    stop = _StopSignal(enabled=trainer.world == 1)
+    progress = tqdm(total=trainer.total_steps, initial=trainer.state.step, disable=not (t.progress and trainer.main),
+                    desc="train", unit="step", dynamic_ncols=True)
+    try:
+        while trainer.state.step < trainer.total_steps:
+            phase = phase_at(trainer.phases, trainer.state.step)
+            if phase is not trainer.phase:
+                trainer.enter_phase(phase)
+            trainer.train_step()
+            progress.update(1)
+            step, is_last = trainer.state.step, trainer.state.step >= trainer.total_steps
+            if step % t.log_every == 0 or is_last:
+                progress.set_postfix({k: f"{v:.3f}" for k, v in trainer.log_training().items()})
+            if (step % t.eval_every == 0 or is_last) and trainer.evaluate():
+                trainer.checkpoint()
+                break
+            if step % checkpoint_every == 0 or is_last:
+                trainer.checkpoint()
+            if stop.received is not None:
+                trainer.checkpoint()
+                raise TrainingInterrupted(
+                    f"stopped by signal {stop.received} at step {step}; checkpoint written. "
+                    f"Resume with: polyhead train --resume {trainer.run_dir}"
+                )
+    finally:
+        progress.close()
+        stop.restore()
+    return trainer.finish()
+
+
+def _checkpoint_step(directory: Path) -> str:
+    from .checkpoint import read_trainer_state
+
+    state = read_trainer_state(directory)
+    return str(state.step) if state else "none yet"
+
+
+def _reduce_running(accelerator, running: dict[str, list[float]], tasks: list[str], world: int) -> dict[str, float]:
+    """Mean loss per task since the last log line, averaged over processes."""
+    values = torch.tensor([[running.get(t, [0.0, 0.0])[0], running.get(t, [0.0, 0.0])[1]] for t in tasks], device=accelerator.device)
+    if world > 1:
+        values = accelerator.reduce(values, "sum")
+    return {t: float(values[i, 0] / values[i, 1]) for i, t in enumerate(tasks) if values[i, 1] > 0}
