@@ -36,12 +36,20 @@ def quiet_library_progress() -> None:
 
 
 def encoder_from_args(args: argparse.Namespace):
+    """The encoder that --model/--pooling/... name; a model that cannot be loaded is an InputError."""
     from ..encoder import SentenceEncoder
+    from ..errors import InputError
 
     quiet_library_progress()
-    return SentenceEncoder(
-        args.model, pooling=args.pooling, normalize=args.normalize, max_seq_length=args.max_seq_length
-    )
+    try:
+        return SentenceEncoder(
+            args.model, pooling=args.pooling, normalize=args.normalize, max_seq_length=args.max_seq_length
+        )
+    except (OSError, ValueError) as error:
+        if args.model is None:  # the built-in model failing is not the user's input
+            raise
+        reason = " ".join(str(error).split()) or type(error).__name__
+        raise InputError(f"cannot load the model: {reason}", file=args.model) from None
 
 
 def show_progress(args: argparse.Namespace) -> bool:
