@@ -30,9 +30,11 @@ def add_progress_argument(parser: argparse.ArgumentParser) -> None:
 
 def quiet_library_progress() -> None:
     """transformers prints a weight-loading bar on every load; the CLI has its own bars."""
+    from huggingface_hub.utils import disable_progress_bars
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()
+    disable_progress_bars()
 
 
 def encoder_from_args(args: argparse.Namespace):

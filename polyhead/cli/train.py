@@ -57,6 +57,10 @@ def run(args: argparse.Namespace) -> int:
     except TrainingError as error:
         print(f"polyhead train: error: {error}", file=sys.stderr)
         return 1
+    from accelerate import PartialState
+
+    if not PartialState().is_main_process:
+        return 0
     print(f"\n{result.steps} steps in {result.elapsed_s:.0f}s ({result.stop_reason}); best validation step {result.best_step}")
     print(f"test metrics of the best model ({result.model_dir}):")
     print(format_metrics_table(result.test_metrics))

@@ -1,0 +1,93 @@
+"""Bad data and configs fail before training, naming file, line and field; the CLI exits 2."""
+
+from __future__ import annotations
+
+import pytest
+
+from polyhead.errors import InputError
+from polyhead.training import load_config
+from polyhead.training.config import DataFiles, TaskConfig
+from polyhead.training.data import load_task_data
+
+from .conftest import run_polyhead, write_config
+
+GOOD_TRAIN = "text,label\nlovely film,pos\nawful film,neg\ngreat fun,pos\nboring mess,neg\n"
+
+
+def _files(tmp_path, train=GOOD_TRAIN, validation="text,label\nnice,pos\nbad,neg\n", suffix=".csv"):
+    (tmp_path / f"train{suffix}").write_bytes(train.encode() if isinstance(train, str) else train)
+    (tmp_path / f"validation{suffix}").write_bytes(validation.encode() if isinstance(validation, str) else validation)
+    return TaskConfig(data=DataFiles(train=f"train{suffix}", validation=f"validation{suffix}"))
+
+
+def _error(tmp_path, **files) -> InputError:
+    with pytest.raises(InputError) as caught:
+        load_task_data("review", _files(tmp_path, **files), tmp_path)
+    return caught.value
+
+
+def test_label_unseen_in_training(tmp_path):
+    error = _error(tmp_path, validation="text,label\nnice,pos\nso-so,meh\n")
+    assert error.file.endswith("validation.csv") and error.line == 3 and error.field == "label"
+    assert "'meh'" in str(error) and "never appears in the training data" in str(error)
+
+
+def test_empty_text(tmp_path):
+    error = _error(tmp_path, train="text,label\nfine,pos\n  ,neg\nok,neg\n")
+    assert error.file.endswith("train.csv") and error.line == 3 and error.field == "text"
+    assert "empty text" in str(error)
+
+
+def test_missing_column(tmp_path):
+    error = _error(tmp_path, train="sentence,label\nfine,pos\nbad,neg\n")
+    assert error.file.endswith("train.csv") and error.line == 1 and error.field == "text"
+
+
+def test_unparseable_jsonl(tmp_path):
+    error = _error(tmp_path, suffix=".jsonl", train='{"text": "a", "label": "x"}\n{"text": "b", "label": \n', validation='{"text": "c", "label": "x"}\n')
+    assert error.file.endswith("train.jsonl") and error.line == 2 and "not valid JSON" in str(error)
+
+
+def test_bad_csv_row(tmp_path):
+    error = _error(tmp_path, train="text,label\nfine,pos\nbad,neg,extra\n")
+    assert error.line == 3 and "3 fields" in str(error)
+
+
+def test_one_label_only(tmp_path):
+    error = _error(tmp_path, train="text,label\nfine,pos\ngood,pos\n", validation="text,label\nok,pos\n")
+    assert "at least 2 distinct labels" in str(error)
+
+
+def test_good_files_load_with_labels_from_training(tmp_path):
+    data = load_task_data("review", _files(tmp_path), tmp_path)
+    assert data.label_names == ["neg", "pos"]
+    assert data.labels["validation"] == [1, 0]
+
+
+def test_config_errors_name_the_line(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("tasks:\n  a:\n    data: jeopardy\ntraining:\n  batch_size: 8\n  learning_rat: 1e-4\n")
+    with pytest.raises(InputError) as caught:
+        load_config(path)
+    assert caught.value.line == 6 and caught.value.field == "training.learning_rat"
+    with pytest.raises(InputError) as caught:
+        load_config(path, ["training.learning_rat=null", "training.mixing=shuffled"])
+    assert "training.learning_rat" in str(caught.value)
+
+
+def test_cli_exits_2_before_training(tmp_path):
+    _files(tmp_path, validation="text,label\nnice,pos\nso-so,meh\n")
+    config = {"tasks": {"review": {"data": {"train": "train.csv", "validation": "validation.csv"}}},
+              "output_dir": str(tmp_path / "run")}
+    result = run_polyhead("train", str(write_config(tmp_path / "config.yaml", config)), timeout=300)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "validation.csv:3" in lines[0] and "'meh'" in lines[0]
+    assert not (tmp_path / "run" / "checkpoints").exists()
+
+
+def test_cli_unknown_builtin_dataset(tmp_path):
+    config = {"tasks": {"x": {"data": "imdb"}}, "output_dir": str(tmp_path / "run")}
+    result = run_polyhead("train", str(write_config(tmp_path / "config.yaml", config)), timeout=300)
+    assert result.returncode == 2 and "tasks.x.data" in result.stderr and "imdb" in result.stderr

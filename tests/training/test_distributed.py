@@ -1,0 +1,53 @@
+"""Two CPU processes (torch.distributed with gloo, launched by torchrun) equal one process."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from safetensors.torch import load_file
+
+from .conftest import REPO, run_polyhead, small_config, write_config
+
+
+def test_two_processes_give_the_same_weights_as_one(tmp_path, tiny_bert_dir):
+    torchrun = Path(sys.executable).with_name("torchrun")
+    if not torchrun.exists():
+        torchrun = Path(shutil.which("torchrun") or "torchrun")
+    single = write_config(tmp_path / "single.yaml", small_config(str(tiny_bert_dir), tmp_path / "single", max_steps=8))
+    double = write_config(tmp_path / "double.yaml", small_config(str(tiny_bert_dir), tmp_path / "double", max_steps=8))
+    one = run_polyhead("train", str(single))
+    assert one.returncode == 0, one.stderr
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    two = subprocess.run(
+        [str(torchrun), "--nproc_per_node", "2", "--master_port", "0", "-m", "polyhead", "train", str(double)],
+        cwd=REPO, capture_output=True, text=True, timeout=600, env=env,
+    )
+    assert two.returncode == 0, two.stderr[-3000:]
+    start = [line for line in (tmp_path / "double" / "metrics.jsonl").read_text().splitlines() if '"start"' in line]
+    assert '"processes": 2' in start[0]
+    for name in ("model.safetensors", "heads.safetensors"):
+        a = load_file(str(tmp_path / "single" / "model" / name))
+        b = load_file(str(tmp_path / "double" / "model" / name))
+        assert a.keys() == b.keys()
+        worst = max(float((a[k] - b[k]).abs().max()) for k in a)
+        assert worst < 1e-4, (name, worst)
+    # the weights did change from the initial ones (training happened)
+    initial = load_file(str(tiny_bert_dir / "model.safetensors"))
+    trained = load_file(str(tmp_path / "single" / "model" / "model.safetensors"))
+    assert any(not (initial[k] == trained[k]).all() for k in initial if k in trained)
+
+
+def test_batch_not_divisible_by_processes_is_an_error(tmp_path, tiny_bert_dir):
+    config = write_config(tmp_path / "c.yaml", small_config(str(tiny_bert_dir), tmp_path / "run", batch_size=7))
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    torchrun = Path(sys.executable).with_name("torchrun")
+    result = subprocess.run(
+        [str(torchrun), "--nproc_per_node", "2", "--master_port", "0", "-m", "polyhead", "train", str(config)],
+        cwd=REPO, capture_output=True, text=True, timeout=300, env=env,
+    )
+    assert result.returncode != 0
+    assert "not divisible by the 2 processes" in result.stderr

@@ -1,0 +1,64 @@
+"""The real default model trained on slices of both real datasets: it learns, saves, reloads."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+import polyhead
+from polyhead.training import load_config, train
+
+from .conftest import write_config
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    root = tmp_path_factory.mktemp("integration")
+    config = {
+        "model": {"max_seq_length": 64},
+        "tasks": {
+            "topic": {"data": "jeopardy", "max_train_examples": 2000, "max_eval_examples": 300},
+            "sentiment": {"data": "rotten_tomatoes:sentiment", "max_train_examples": 2000, "max_eval_examples": 300},
+        },
+        "training": {"max_steps": 48, "batch_size": 16, "eval_every": 24, "log_every": 8, "mixing": "round_robin", "progress": False},
+        "output_dir": str(root / "run"),
+    }
+    result = train(load_config(write_config(root / "config.yaml", config)))
+    return result
+
+
+def test_each_task_beats_its_majority_rate(trained):
+    for task, metrics in trained.validation_metrics.items():
+        assert metrics["accuracy"] > metrics["majority_rate"], (task, metrics["accuracy"], metrics["majority_rate"])
+    assert set(trained.test_metrics) == {"topic", "sentiment"}
+    assert len(trained.test_metrics["topic"]["confusion_matrix"]) == 40
+
+
+def test_run_directory_has_everything(trained):
+    run = trained.run_dir
+    for name in ("config.yaml", "metrics.jsonl", "report.md", "test_metrics.json", "model/polyhead_model.json",
+                 "checkpoints/last/module.safetensors", "checkpoints/best/heads.safetensors", "plots/loss.png"):
+        assert (run / name).exists(), name
+    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    kinds = {r["type"] for r in records}
+    assert {"event", "train", "eval", "test"} <= kinds
+    train_lines = [r for r in records if r["type"] == "train"]
+    assert [r["step"] for r in train_lines] == [8, 16, 24, 32, 40, 48]
+    # round_robin: each task saw the same number of examples
+    assert train_lines[-1]["examples_total"] == {"topic": 24 * 16, "sentiment": 24 * 16}
+    assert "topic" in (run / "report.md").read_text()
+
+
+def test_save_load_predict_gives_same_probabilities(trained, tmp_path):
+    model = polyhead.load(trained.model_dir)
+    texts = ["A tender, funny and beautifully acted film.", "This river flows through Vienna and Budapest.", "Dull."]
+    before = model.predict_probabilities(texts)
+    model.save(tmp_path / "copy")
+    again = polyhead.load(tmp_path / "copy").predict_probabilities(texts)
+    for task in before:
+        assert torch.allclose(before[task], again[task], atol=1e-6)
+    predictions = model.predict(texts)
+    assert predictions[0]["sentiment"].label in ("fresh", "rotten")
+    assert abs(sum(predictions[1]["topic"].probabilities.values()) - 1.0) < 1e-4

@@ -1,0 +1,68 @@
+"""A run killed mid-way (a real process, SIGKILL) and resumed ends exactly like one never stopped."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+
+from safetensors.torch import load_file
+
+from .conftest import REPO, run_polyhead, small_config, write_config
+
+
+def _final(run_dir):
+    metrics = json.loads((run_dir / "test_metrics.json").read_text())
+    weights = load_file(str(run_dir / "model" / "heads.safetensors"))
+    return metrics, weights
+
+
+def test_killed_run_resumes_to_the_same_result(tmp_path, tiny_bert_dir):
+    settings = dict(max_steps=30, eval_every=10, checkpoint_every=5, backbone_dropout=0.1)
+    straight = small_config(str(tiny_bert_dir), tmp_path / "straight", **settings)
+    killed = small_config(str(tiny_bert_dir), tmp_path / "killed", **settings)
+    done = run_polyhead("train", str(write_config(tmp_path / "straight.yaml", straight)))
+    assert done.returncode == 0, done.stderr
+
+    process = subprocess.Popen(
+        [sys.executable, "-m", "polyhead", "train", str(write_config(tmp_path / "killed.yaml", killed))],
+        cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    state_file = tmp_path / "killed" / "checkpoints" / "last" / "trainer_state.json"
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and process.poll() is None:
+        if state_file.exists() and json.loads(state_file.read_text())["step"] >= 10:
+            break
+        time.sleep(0.05)
+    assert process.poll() is None, "the run finished before it could be killed"
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=60)
+    killed_at = json.loads(state_file.read_text())["step"]
+    assert 10 <= killed_at < 30
+    assert not (tmp_path / "killed" / "test_metrics.json").exists()
+
+    resumed = run_polyhead("train", "--resume", str(tmp_path / "killed"))
+    assert resumed.returncode == 0, resumed.stderr
+    metrics_a, weights_a = _final(tmp_path / "straight")
+    metrics_b, weights_b = _final(tmp_path / "killed")
+    assert metrics_a["tasks"] == metrics_b["tasks"]
+    assert metrics_a["best_step"] == metrics_b["best_step"]
+    for key in weights_a:
+        assert (weights_a[key] == weights_b[key]).all(), key
+    log = [json.loads(line) for line in (tmp_path / "killed" / "metrics.jsonl").read_text().splitlines()]
+    assert any(r["type"] == "event" and r["message"].startswith("resumed") for r in log)
+    steps = [r["step"] for r in log if r["type"] == "train"]
+    assert steps == sorted(set(steps)), "a resumed log must not repeat steps"
+
+
+def test_same_seed_same_metrics(tmp_path, tiny_bert_dir):
+    from polyhead.training import load_config, train
+
+    results = []
+    for name in ("a", "b"):
+        config = small_config(str(tiny_bert_dir), tmp_path / name, max_steps=8, backbone_dropout=0.1)
+        results.append(train(load_config(write_config(tmp_path / f"{name}.yaml", config))))
+    assert results[0].test_metrics == results[1].test_metrics
+    assert results[0].validation_metrics == results[1].validation_metrics
