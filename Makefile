@@ -30,3 +30,8 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) build *.egg-info
+
+# Load test of `polyhead serve` on loopback: 32 clients for 30 s, throughput against offline encode.
+.PHONY: bench-serve
+bench-serve: $(STAMP)
+	$(PY) benchmarks/serve_load.py --clients 32 --duration 30
