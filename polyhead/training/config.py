@@ -283,7 +283,7 @@ def _build(cls: Any, data: Any, where: str, file: Path | None, line: int | None)
             raise InputError(f"expected a list, got {type(data).__name__}", file=file, line=line, field=where)
         return [_build(item_type, v, f"{where}.{i}", file, line) for i, v in enumerate(data)]
     if cls is Any or cls is dict:
-        return data
+        return _plain(data)
     if cls is float and isinstance(data, (int, float)) and not isinstance(data, bool):
         return float(data)
     if cls is float and isinstance(data, str):
@@ -300,6 +300,15 @@ def _build(cls: Any, data: Any, where: str, file: Path | None, line: int | None)
         return data
     if cls in (int, float, str, bool):
         raise InputError(f"expected {cls.__name__}, got {data!r}", file=file, line=line, field=where)
+    return data
+
+
+def _plain(data: Any) -> Any:
+    """Line-tracking mappings back to plain dicts (for free-form fields)."""
+    if isinstance(data, dict):
+        return {k: _plain(v) for k, v in data.items()}
+    if isinstance(data, list):
+        return [_plain(v) for v in data]
     return data
 
 

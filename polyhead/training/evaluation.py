@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
+from ..encoder import TruncationWarning
 from ..metrics import classification_metrics
 from ..model import MultiTaskModel
 from .data import TaskData
@@ -15,7 +18,10 @@ def evaluate_tasks(model: MultiTaskModel, task_data: dict[str, TaskData], split:
     for name, data in task_data.items():
         if not data.has(split):
             continue
-        probabilities = model.predict_probabilities(data.texts[split], tasks=[name], batch_size=batch_size)[name]
+        with warnings.catch_warnings():
+            # Truncation is counted once in the run's start event, not at every evaluation.
+            warnings.simplefilter("ignore", TruncationWarning)
+            probabilities = model.predict_probabilities(data.texts[split], tasks=[name], batch_size=batch_size)[name]
         predicted = probabilities.argmax(dim=-1).cpu().numpy()
         results[name] = classification_metrics(np.asarray(data.labels[split]), predicted, data.label_names)
     return results
