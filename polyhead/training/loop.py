@@ -184,7 +184,8 @@ class Trainer:
             self.clock_start -= self.state.elapsed_s
         self.enter_phase(phase_at(self.phases, self.state.step), resumed=resume)
         if resume:
-            load_optimizer_state(self.last_dir, self.optimizer) if self.optimizer is not None else None
+            if self.optimizer is not None:
+                load_optimizer_state(self.last_dir, self.optimizer)
             self.log.write({"type": "event", "step": self.state.step, "message": f"resumed from step {self.state.step}"})
         else:
             total = sum(p.numel() for p in self.module.parameters())
