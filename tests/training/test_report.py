@@ -11,7 +11,8 @@ import pytest
 
 from polyhead.errors import InputError
 from polyhead.metrics import classification_metrics
-from polyhead.training.report import best_validation, read_metrics_log, write_report
+from polyhead.training.metrics_log import read_metrics_log
+from polyhead.training.report import best_validation, write_report
 
 TOPICS = [
     "AMERICAN HISTORY", "AMERICANA", "ANIMALS", "ART", "ART & ARTISTS", "BALLET", "BEFORE & AFTER",
