@@ -38,7 +38,7 @@ class TaskData:
         return self.size(split) > 0
 
 
-def _read_file_split(path: Path, files: DataFiles) -> tuple[list[str], list[str], list[int]]:
+def read_file_split(path: Path, files: DataFiles) -> tuple[list[str], list[str], list[int]]:
     """Texts, labels (as strings) and the line of each record."""
     texts, labels, lines = [], [], []
     for line, record in iter_records(path, (files.text_column, files.label_column)):
@@ -65,7 +65,7 @@ def _from_files(name: str, files: DataFiles, base: Path) -> tuple[list[str], dic
         return path if path.is_absolute() else base / path
 
     train_path = resolve(files.train)
-    train_texts, train_labels, _ = _read_file_split(train_path, files)
+    train_texts, train_labels, _ = read_file_split(train_path, files)
     label_names = sorted(set(train_labels))
     if len(label_names) < 2:
         raise InputError(f"task {name!r} needs at least 2 distinct labels in training, found {label_names}", file=train_path, field=files.label_column)
@@ -75,7 +75,7 @@ def _from_files(name: str, files: DataFiles, base: Path) -> tuple[list[str], dic
         if given is None:
             continue
         path = resolve(given)
-        texts, labels, lines = _read_file_split(path, files)
+        texts, labels, lines = read_file_split(path, files)
         known = set(label_names)
         for label, line in zip(labels, lines):
             if label not in known:

@@ -7,7 +7,7 @@ from pathlib import Path
 from ..errors import InputError
 from ..model import MultiTaskModel
 from .config import DataFiles, TaskConfig
-from .data import TaskData, load_task_data
+from .data import TaskData, load_task_data, read_file_split
 
 
 def task_data_for_model(
@@ -25,9 +25,10 @@ def task_data_for_model(
     result = {}
     for name, spec in model.tasks.items():
         if name in overrides:
-            path = overrides[name]
-            source: str | DataFiles = DataFiles(train=path, validation=path, test=path, text_column=text_column, label_column=label_column)
-        elif isinstance(spec.data, str):
+            result[name] = _from_file(name, Path(overrides[name]), spec.labels, split, text_column, label_column, max_examples)
+            continue
+        source: str | DataFiles
+        if isinstance(spec.data, str):
             source = spec.data
         elif isinstance(spec.data, dict):
             source = DataFiles(**spec.data)
@@ -37,6 +38,21 @@ def task_data_for_model(
         data = load_task_data(name, TaskConfig(data=source, max_train_examples=max_examples if split == "train" else None, max_eval_examples=limit), Path("."))
         result[name] = _align_labels(data, spec.labels, split, overrides.get(name))
     return result
+
+
+def _from_file(name: str, path: Path, model_labels: list[str], split: str, text_column: str, label_column: str,
+               max_examples: int | None) -> TaskData:
+    """An evaluation file read against the model's labels: an unknown label names its line."""
+    files = DataFiles(train=str(path), text_column=text_column, label_column=label_column)
+    texts, labels, lines = read_file_split(path, files)
+    position = {label: i for i, label in enumerate(model_labels)}
+    for label, line in zip(labels, lines):
+        if label not in position:
+            raise InputError(f"label {label!r} is unknown to the model's task {name!r} (it knows {', '.join(model_labels)})",
+                             file=path, line=line, field=label_column)
+    if max_examples is not None:
+        texts, labels = texts[:max_examples], labels[:max_examples]
+    return TaskData(name, list(model_labels), {split: texts}, {split: [position[x] for x in labels]}, str(path), None)
 
 
 def _align_labels(data: TaskData, model_labels: list[str], split: str, file: str | None) -> TaskData:

@@ -62,3 +62,42 @@ def test_save_load_predict_gives_same_probabilities(trained, tmp_path):
     predictions = model.predict(texts)
     assert predictions[0]["sentiment"].label in ("fresh", "rotten")
     assert abs(sum(predictions[1]["topic"].probabilities.values()) - 1.0) < 1e-4
+
+
+def test_evaluate_command_prints_and_writes_metrics(trained, tmp_path):
+    from .conftest import run_polyhead
+
+    output = tmp_path / "eval.json"
+    result = run_polyhead("evaluate", str(trained.model_dir), "--split", "validation", "--max-examples", "80", "-o", str(output))
+    assert result.returncode == 0, result.stderr
+    assert "topic" in result.stdout and "sentiment" in result.stdout
+    written = json.loads(output.read_text())
+    assert written["split"] == "validation"
+    assert written["tasks"]["topic"]["support"] == 80
+    assert len(written["tasks"]["sentiment"]["confusion_matrix"]) == 2
+
+
+def test_evaluate_command_on_a_file_with_an_unknown_label(trained, tmp_path):
+    from .conftest import run_polyhead
+
+    data = tmp_path / "reviews.csv"
+    data.write_text("text,label\nloved it,fresh\nhated it,meh\n")
+    result = run_polyhead("evaluate", str(trained.model_dir), "--data", f"sentiment={data}")
+    assert result.returncode == 2
+    assert "meh" in result.stderr and "sentiment" in result.stderr and "reviews.csv:3" in result.stderr
+
+
+def test_predict_command_prints_json_lines(trained, tmp_path):
+    from .conftest import run_polyhead
+
+    texts = tmp_path / "texts.txt"
+    texts.write_text("A triumph.\nThis mountain range separates Europe from Asia.\n")
+    result = run_polyhead("predict", str(trained.model_dir), "--input", str(texts), "--all-probabilities")
+    assert result.returncode == 0, result.stderr
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [line["text"] for line in lines] == ["A triumph.", "This mountain range separates Europe from Asia."]
+    for line in lines:
+        assert set(line) == {"text", "topic", "sentiment"}
+        assert abs(sum(line["sentiment"]["probabilities"].values()) - 1) < 1e-4
+    bad = run_polyhead("predict", str(trained.model_dir), "hello", "--tasks", "nope")
+    assert bad.returncode == 2 and "nope" in bad.stderr
