@@ -3,8 +3,10 @@
 Starts the server on a free 127.0.0.1 port (or uses --url, which must be a loopback
 address), sends real Rotten Tomatoes snippets from --clients concurrent clients for
 --duration seconds (and at most --max-requests requests), and prints requests/s,
-p50/p99 latency, errors and texts/s. The same texts are encoded offline in this process
-before and after the load, and the served throughput is reported as a ratio of that.
+p50/p99 latency, errors and texts/s. The load runs in --rounds rounds; the same texts are
+encoded offline in this process before the first round and after each one, and each
+round's served texts/s is divided by the mean of the offline runs around it (the machine's
+speed drifts, so only neighbours in time compare). The reported ratio is their median.
 
     python benchmarks/serve_load.py --clients 32 --duration 30
 """
@@ -56,16 +58,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--duration", type=float, default=30.0, help="seconds of load (default: 30)")
     parser.add_argument("--max-requests", type=int, default=200_000, help="stop after this many requests (default: 200000)")
     parser.add_argument("--texts-per-request", type=int, default=4, help="texts in each request (default: 4)")
-    parser.add_argument("--corpus", type=int, default=2000, help="distinct Rotten Tomatoes texts cycled through (default: 2000)")
+    parser.add_argument("--rounds", type=int, default=3, help="load rounds, each between two offline runs (default: 3)")
+    parser.add_argument("--corpus", type=int, default=512, help="distinct Rotten Tomatoes texts cycled through and encoded offline (default: 512)")
     parser.add_argument("--encoding-format", choices=("float", "base64"), default="float")
     parser.add_argument("--offline-batch-size", type=int, default=32, help="batch size of the offline encode reference")
+    parser.add_argument("--torch-threads", type=int, default=None, help="torch threads for both the server and the offline reference (default: torch's own)")
     parser.add_argument("--url", default=None, help="an already running server on a loopback address; default: start one")
     parser.add_argument("--model-dir", default=None, help="model for the started server (default: the built-in model)")
     parser.add_argument("--server-arg", action="append", default=[], help="extra flag for `polyhead serve` (repeatable), e.g. --server-arg=--max-batch-texts=128")
     parser.add_argument("--json", type=Path, default=None, help="also write the figures to this JSON file")
     args = parser.parse_args(argv)
-    if args.clients < 1 or args.duration <= 0 or args.max_requests < 1 or args.texts_per_request < 1:
-        parser.error("--clients, --duration, --max-requests and --texts-per-request must be positive")
+    if min(args.clients, args.max_requests, args.texts_per_request, args.rounds) < 1 or args.duration <= 0:
+        parser.error("--clients, --duration, --max-requests, --texts-per-request and --rounds must be positive")
+    if args.corpus < args.texts_per_request:
+        parser.error("--corpus must hold at least --texts-per-request texts")
     if args.duration > 600:
         parser.error("--duration is capped at 600 s")
     if args.url is not None:
@@ -128,10 +134,11 @@ def stop_server(process: subprocess.Popen) -> None:
 
 
 # ---------------------------------------------------------------------------- offline
-def offline_texts_per_second(texts: list[str], batch_size: int, encoder=None) -> tuple[float, object]:
+def offline_texts_per_second(texts: list[str], batch_size: int, model_dir: str | None = None, encoder=None) -> tuple[float, object]:
+    """Texts/s of `encode` on the served model's encoder (a MultiTaskModel directory holds one too)."""
     from polyhead import SentenceEncoder
 
-    encoder = encoder or SentenceEncoder()
+    encoder = encoder or SentenceEncoder(model_dir)
     encoder.encode(texts[:64], batch_size=batch_size, show_progress=False)  # warm-up
     start = time.perf_counter()
     encoder.encode(texts, batch_size=batch_size, show_progress=False)
@@ -139,18 +146,15 @@ def offline_texts_per_second(texts: list[str], batch_size: int, encoder=None) ->
 
 
 # ---------------------------------------------------------------------------- load
-async def run_load(url: str, texts: list[str], args: argparse.Namespace, headers: dict[str, str]) -> LoadResult:
+async def run_load(url: str, slices: list[list[str]], args: argparse.Namespace, headers: dict[str, str], seconds: float, counter) -> LoadResult:
+    """`args.clients` clients posting back to back for `seconds`, or until `counter` runs out."""
     result = LoadResult()
-    per = args.texts_per_request
-    slices = [texts[i : i + per] for i in range(0, len(texts) - per + 1, per)]
     limits = httpx.Limits(max_connections=args.clients, max_keepalive_connections=args.clients)
-    counter = iter(range(args.max_requests))
 
     async with httpx.AsyncClient(base_url=url, headers=headers, limits=limits, timeout=60.0) as http:
-        for body in slices[: args.clients]:  # warm-up, not counted
-            await http.post("/v1/embeddings", json={"input": body, "encoding_format": args.encoding_format})
+        await asyncio.gather(*(http.get("/health") for _ in range(args.clients)))  # open the connections
         start = time.perf_counter()
-        deadline = start + args.duration
+        deadline = start + seconds
 
         async def client() -> None:
             while time.perf_counter() < deadline:
@@ -181,54 +185,77 @@ async def run_load(url: str, texts: list[str], args: argparse.Namespace, headers
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.torch_threads is not None:
+        import torch
+
+        torch.set_num_threads(args.torch_threads)
+        args.server_arg.append(f"--torch-threads={args.torch_threads}")
     texts = load_texts(args.corpus)
+    per = args.texts_per_request
+    slices = [texts[i : i + per] for i in range(0, len(texts) - per + 1, per)]
     headers = {"Authorization": f"Bearer {os.environ['POLYHEAD_API_KEY']}"} if os.environ.get("POLYHEAD_API_KEY") else {}
+    counter = iter(range(args.max_requests))
     process = None
     log_path = Path(os.environ.get("TMPDIR", "/tmp")) / f"polyhead-serve-load-{os.getpid()}.log"
+    rounds: list[tuple[LoadResult, float]] = []
+    offline: list[float] = []
     try:
         if args.url is None:
             process, url = start_server(args.model_dir, args.server_arg, log_path)
         else:
             url = args.url.rstrip("/")
-        offline_before, encoder = offline_texts_per_second(texts, args.offline_batch_size)
+        rate, encoder = offline_texts_per_second(texts, args.offline_batch_size, args.model_dir)
+        offline.append(rate)
         stats_before = httpx.get(url + "/v1/stats", headers=headers).json()
-        load = asyncio.run(run_load(url, texts, args, headers))
+        for _ in range(args.rounds):
+            load = asyncio.run(run_load(url, slices, args, headers, args.duration / args.rounds, counter))
+            rate, _ = offline_texts_per_second(texts, args.offline_batch_size, encoder=encoder)
+            offline.append(rate)
+            rounds.append((load, rate))
         stats_after = httpx.get(url + "/v1/stats", headers=headers).json()
-        offline_after, _ = offline_texts_per_second(texts, args.offline_batch_size, encoder)
     finally:
         if process is not None:
             stop_server(process)
-    offline = statistics.mean([offline_before, offline_after])
-    served = load.texts / load.seconds
+    # Each round against the mean of the offline runs just before and after it: the machine's
+    # speed drifts, so only neighbours in time compare fairly.
+    ratios = [(load.texts / load.seconds) / statistics.mean(offline[i : i + 2]) for i, (load, _) in enumerate(rounds)]
+    total = LoadResult(
+        requests=sum(r.requests for r, _ in rounds),
+        errors=sum(r.errors for r, _ in rounds),
+        texts=sum(r.texts for r, _ in rounds),
+        seconds=sum(r.seconds for r, _ in rounds),
+        latencies_ms=[x for r, _ in rounds for x in r.latencies_ms],
+        error_samples=[x for r, _ in rounds for x in r.error_samples][:5],
+    )
     batches = stats_after["batches"] - stats_before["batches"]
-    batched_texts = stats_after["texts"] - stats_before["texts"]
     figures = {
         "clients": args.clients,
-        "texts_per_request": args.texts_per_request,
+        "texts_per_request": per,
         "encoding_format": args.encoding_format,
-        "seconds": round(load.seconds, 1),
-        "requests": load.requests,
-        "requests_per_s": round(load.requests / load.seconds, 1),
-        "p50_ms": round(load.percentile(50), 1),
-        "p99_ms": round(load.percentile(99), 1),
-        "errors": load.errors,
-        "served_texts_per_s": round(served, 1),
-        "offline_texts_per_s": round(offline, 1),
-        "offline_before_after": [round(offline_before, 1), round(offline_after, 1)],
-        "ratio_served_to_offline": round(served / offline, 3),
-        "mean_batch_texts": round(batched_texts / batches, 1) if batches else 0.0,
+        "seconds": round(total.seconds, 1),
+        "requests": total.requests,
+        "requests_per_s": round(total.requests / total.seconds, 1),
+        "p50_ms": round(total.percentile(50), 1),
+        "p99_ms": round(total.percentile(99), 1),
+        "errors": total.errors,
+        "served_texts_per_s": round(total.texts / total.seconds, 1),
+        "offline_texts_per_s": round(statistics.median(offline), 1),
+        "offline_runs": [round(x, 1) for x in offline],
+        "round_ratios": [round(x, 3) for x in ratios],
+        "ratio_served_to_offline": round(statistics.median(ratios), 3),
+        "mean_batch_texts": round((stats_after["texts"] - stats_before["texts"]) / batches, 1) if batches else 0.0,
     }
-    print(f"load: {args.clients} clients x {args.texts_per_request} texts/request, {args.encoding_format}, {load.seconds:.1f} s")
-    print(f"requests     {load.requests} ({figures['requests_per_s']} req/s), errors {load.errors}")
-    print(f"latency      p50 {figures['p50_ms']} ms, p99 {figures['p99_ms']} ms")
-    print(f"served       {figures['served_texts_per_s']} texts/s (mean shared batch {figures['mean_batch_texts']} texts)")
-    print(f"offline      {figures['offline_texts_per_s']} texts/s (encode, batch {args.offline_batch_size}; before/after {figures['offline_before_after']})")
-    print(f"ratio        {figures['ratio_served_to_offline']} (served / offline)")
-    for sample in load.error_samples:
+    print(f"load: {args.clients} clients x {per} texts/request ({args.encoding_format}), {args.rounds} rounds, {total.seconds:.1f} s in all")
+    print(f"requests  {total.requests} ({figures['requests_per_s']} req/s), errors {total.errors}")
+    print(f"latency   p50 {figures['p50_ms']} ms, p99 {figures['p99_ms']} ms")
+    print(f"served    {figures['served_texts_per_s']} texts/s (mean shared batch {figures['mean_batch_texts']} texts)")
+    print(f"offline   {figures['offline_texts_per_s']} texts/s median (encode, batch {args.offline_batch_size}; runs {figures['offline_runs']})")
+    print(f"ratio     {figures['ratio_served_to_offline']} served/offline (median of rounds {figures['round_ratios']})")
+    for sample in total.error_samples:
         print(f"error sample: {sample}")
     if args.json is not None:
         args.json.write_text(json.dumps({**figures, "argv": sys.argv[1:]}, indent=2) + "\n")
-    return 0 if load.errors == 0 else 1
+    return 0 if total.errors == 0 else 1
 
 
 if __name__ == "__main__":

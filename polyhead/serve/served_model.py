@@ -25,7 +25,7 @@ class ServedModel:
     name: str
     encoder: SentenceEncoder
     multitask: MultiTaskModel | None
-    encode_batch_size: int = 32
+    encode_batch_size: int = 64
     created: int = field(default_factory=lambda: int(time.time()))
 
     @property
@@ -65,7 +65,7 @@ def model_name(model_dir: str | None) -> str:
     return Path(model_dir).resolve().name or str(model_dir)
 
 
-def load_served_model(model_dir: str | None, *, name: str | None = None, device: str | None = None, encode_batch_size: int = 32) -> ServedModel:
+def load_served_model(model_dir: str | None, *, name: str | None = None, device: str | None = None, encode_batch_size: int = 64) -> ServedModel:
     """Load a MultiTaskModel directory, or else an encoder; None means the built-in model."""
     source = Path(model_dir) if model_dir is not None else default_model_path()
     served_name = name or model_name(model_dir)
