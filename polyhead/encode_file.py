@@ -1,7 +1,11 @@
 """Encode a text file into a .npy or .parquet file, streaming in chunks with flat memory.
 
-The output is written to a temp file and renamed into place only when complete, so an
-interrupted run never leaves a half-written file where a good one was.
+Only one chunk of texts and its vectors are in memory at a time: the reader yields
+`chunk_size` texts, the encoder embeds them, the writer appends them (.npy rows or one
+parquet row group) and the chunk is dropped. The output is written to a temp file and
+renamed into place only when complete, so an interrupted run never leaves a
+half-written file where a good one was. The progress bar counts texts per batch and
+shows texts/s, tokens/s and the time left (from a cheap row count of the input).
 """
 
 from __future__ import annotations
@@ -10,10 +14,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from .errors import InputError
 from .fileio import atomic_file
+from .inference.batching import ThroughputBar
 from .textio import DEFAULT_CHUNK, _suffix, iter_text_chunks
 
 OUTPUT_SUFFIXES = (".npy", ".parquet")
@@ -22,10 +26,16 @@ _NPY_HEADER_BYTES = 128  # fixed, so the header can be rewritten once the row co
 
 @dataclass
 class EncodeFileResult:
+    """What `encode_file` wrote."""
+
     rows: int
+    """Texts encoded (= rows written)."""
     dim: int
+    """Embedding dimension."""
     truncated: int
+    """Texts cut at the encoder's max_seq_length."""
     tokens: int
+    """Real (unpadded) tokens encoded."""
 
 
 def estimate_rows(path: Path) -> int | None:
@@ -87,26 +97,25 @@ def encode_file(
     out_suffix = output_path.suffix.lower()
     if out_suffix not in OUTPUT_SUFFIXES:
         raise InputError(f"unsupported output type {out_suffix or '(none)'!r}; use .npy or .parquet", file=output_path)
-    total = estimate_rows(input_path) if input_path.exists() else None
+    if chunk_size < 1:
+        raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
+    total = estimate_rows(input_path) if input_path.is_file() else None
     truncated = tokens = rows = 0
-    bar = tqdm(total=total, disable=not show_progress, unit="text", desc=f"encode {input_path.name}", dynamic_ncols=True)
-    with atomic_file(output_path, "wb") as handle:
+    with ThroughputBar(total, f"encode {input_path.name}", show_progress) as bar, atomic_file(output_path, "wb") as handle:
         writer = NpyStreamWriter(handle, encoder.embedding_dim) if out_suffix == ".npy" else None
         parquet = None
         for chunk in iter_text_chunks(input_path, text_column, chunk_size):
-            vectors = encoder.encode(chunk, batch_size=batch_size, show_progress=False, **encode_options)
+            vectors = encoder.encode(chunk, batch_size=batch_size, show_progress=False, progress=bar.update, **encode_options)
             stats = encoder.last_encode_stats
             truncated, tokens, rows = truncated + stats.truncated, tokens + stats.tokens, rows + len(chunk)
             if writer is not None:
                 writer.write(vectors)
             else:
                 parquet = _write_parquet_chunk(parquet, handle, chunk, vectors, text_column)
-            bar.update(len(chunk))
         if writer is not None:
             writer.close()
         if parquet is not None:
             parquet.close()
-    bar.close()
     return EncodeFileResult(rows=rows, dim=encoder.embedding_dim, truncated=truncated, tokens=tokens)
 
 

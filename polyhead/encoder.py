@@ -7,6 +7,7 @@ import sys
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from collections.abc import Callable
 from typing import Literal
 
 import numpy as np
@@ -14,7 +15,6 @@ import torch
 import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 from torch import nn
-from tqdm.auto import tqdm
 from transformers import AutoModel, AutoTokenizer
 
 from . import __version__
@@ -39,6 +39,8 @@ class EncodeStats:
     """Number of real (unpadded) tokens after truncation."""
     truncated: int = 0
     """Number of texts cut at `max_seq_length`."""
+    backend: str = ""
+    """The concrete backend that computed them (what `auto` chose)."""
 
 
 def default_device() -> torch.device:
@@ -73,7 +75,9 @@ class SentenceEncoder(nn.Module):
     `SentenceEncoder()` loads the built-in all-MiniLM-L6-v2 without a network. Any name or
     directory that `transformers.AutoModel` accepts works, and a sentence-transformers
     directory brings its own pooling, normalization and `max_seq_length`; arguments given
-    here override them.
+    here override them. `backend` is how `encode` computes (see `polyhead.inference.backends`):
+    `auto` (the default) uses bf16 where the hardware supports it and keeps every embedding
+    within cosine 0.999 of fp32; `torch` is bit-exact fp32.
     """
 
     def __init__(
@@ -85,8 +89,15 @@ class SentenceEncoder(nn.Module):
         max_seq_length: int | None = None,
         device: str | torch.device | None = None,
         trust_remote_code: bool = False,
+        backend: str | None = None,
     ) -> None:
         super().__init__()
+        from .inference.backends import check_backend, default_backend
+        from .inference.runners import RunnerCache
+
+        # encode()'s default: auto unless $POLYHEAD_BACKEND says otherwise.
+        self.backend = check_backend(backend) if backend is not None else default_backend()
+        self._runners = RunnerCache()
         source = model_source(model_name_or_path)
         layout = _read_layout(source)
         backbone_source = join_source(source, layout.transformer_path) if layout else source
@@ -158,10 +169,15 @@ class SentenceEncoder(nn.Module):
     ) -> torch.Tensor:
         """Sentence embeddings of a padded batch."""
         output = self.backbone(input_ids=input_ids, attention_mask=attention_mask)
-        token_embeddings = output[0]
+        return self.embed_tokens(output[0], attention_mask, normalize)
+
+    def embed_tokens(
+        self, token_embeddings: torch.Tensor, attention_mask: torch.Tensor, normalize: bool | None = None
+    ) -> torch.Tensor:
+        """Pooling and optional L2 normalization of the backbone's token embeddings."""
         embeddings = self.pooling(token_embeddings, attention_mask)
         if self.normalize if normalize is None else normalize:
-            embeddings = F.normalize(embeddings, p=2, dim=-1)
+            embeddings = F.normalize(embeddings.float(), p=2, dim=-1)
         return embeddings
 
     def tokenize(self, texts: list[str]) -> dict[str, torch.Tensor]:
@@ -177,13 +193,21 @@ class SentenceEncoder(nn.Module):
         normalize: bool | None = None,
         show_progress: bool | None = None,
         output: Literal["numpy", "torch"] = "numpy",
+        *,
+        backend: str | None = None,
+        progress: Callable[[int, int], None] | None = None,
     ) -> np.ndarray | torch.Tensor:
         """Embed texts; returns an array of shape (len(texts), embedding_dim) in input order.
 
         Texts are tokenized once, sorted by length so each batch pads little, and padded
-        per batch. Texts longer than `max_seq_length` tokens are cut: a `TruncationWarning`
-        says how many, and `last_encode_stats.truncated` holds the count.
+        per batch; on a CPU, batches run in parallel, one per core. Texts longer than
+        `max_seq_length` tokens are cut: a `TruncationWarning` says how many, and
+        `last_encode_stats.truncated` holds the count. `backend` overrides the encoder's
+        own (`auto`, `torch`, `torch-bf16`, `onnx`, `onnx-int8`); `progress` is called
+        after each batch with (texts, tokens) done in it.
         """
+        from .inference.batching import ThroughputBar, run_batches
+
         single = isinstance(texts, str)
         items = [texts] if single else check_texts(texts)
         if batch_size < 1:
@@ -191,8 +215,6 @@ class SentenceEncoder(nn.Module):
         if output not in ("numpy", "torch"):
             raise ValueError(f"output must be 'numpy' or 'torch', got {output!r}")
         tokenized = self.text_tokenizer.tokenize(items)
-        lengths = tokenized.lengths
-        self.last_encode_stats = EncodeStats(len(items), int(lengths.sum()), tokenized.truncated)
         if tokenized.truncated:
             warnings.warn(
                 f"{tokenized.truncated} of {len(items)} texts were longer than max_seq_length="
@@ -200,24 +222,35 @@ class SentenceEncoder(nn.Module):
                 TruncationWarning,
                 stacklevel=2,
             )
-        result = torch.empty((len(items), self.embedding_dim), dtype=torch.float32, device=self.device)
-        order = np.argsort(-lengths, kind="stable")
         if show_progress is None:
             show_progress = sys.stderr.isatty() and len(items) > batch_size * 4
+        result = np.empty((len(items), self.embedding_dim), dtype=np.float32)
         was_training = self.training
-        self.eval()
-        with torch.inference_mode(), tqdm(total=len(items), disable=not show_progress, unit="text", desc="encode") as bar:
-            for start in range(0, len(items), batch_size):
-                index = order[start : start + batch_size]
-                batch = self.text_tokenizer.pad([tokenized.ids[i] for i in index])
-                batch = {k: v.to(self.device, non_blocking=True) for k, v in batch.items()}
-                embeddings = self(batch["input_ids"], batch["attention_mask"], normalize=normalize)
-                result[torch.from_numpy(index).to(self.device)] = embeddings.float()
-                bar.update(len(index))
-        self.train(was_training)
+        self.eval()  # no dropout, even when called from inside a training loop
+        try:
+            chosen, runner = self._runners.resolve(self, self.backend if backend is None else backend, items)
+            self.last_encode_stats = EncodeStats(len(items), int(tokenized.lengths.sum()), tokenized.truncated, chosen)
+            with ThroughputBar(len(items), "encode", show_progress and bool(items)) as bar:
+
+                def report(done: int, tokens: int) -> None:
+                    bar.update(done, tokens)
+                    if progress is not None:
+                        progress(done, tokens)
+
+                if items:
+                    result = run_batches(
+                        tokenized.ids,
+                        runner.batch_runner(normalize),
+                        batch_size=batch_size,
+                        pad_id=self.text_tokenizer.pad_id,
+                        workers=runner.workers,
+                        progress=report,
+                    )["embedding"]
+        finally:
+            self.train(was_training)
         if single:
             result = result[0]
-        return result if output == "torch" else result.cpu().numpy()
+        return torch.from_numpy(result).to(self.device) if output == "torch" else result
 
     # ------------------------------------------------------------------ save / load
     def save(self, path: str | Path) -> Path:

@@ -8,6 +8,7 @@ texts, no per-batch tokenizer overhead) and counts truncated texts, so truncatio
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -26,22 +27,59 @@ class TokenizedTexts:
         return np.fromiter((len(x) for x in self.ids), dtype=np.int64, count=len(self.ids))
 
 
+def pad_arrays(ids: list[np.ndarray], pad_id: int) -> tuple[np.ndarray, np.ndarray]:
+    """Right-pad token id arrays to the longest: (input_ids, attention_mask), both int64.
+
+    One vectorised fill instead of a Python loop per row, so padding never shows in a profile.
+    """
+    if not ids:
+        raise ValueError("cannot pad an empty batch")
+    lengths = np.fromiter((len(x) for x in ids), dtype=np.int64, count=len(ids))
+    mask = np.arange(int(lengths.max())) < lengths[:, None]
+    input_ids = np.full(mask.shape, pad_id, dtype=np.int64)
+    input_ids[mask] = np.concatenate(ids)  # row-major order matches the concatenation
+    return input_ids, mask.astype(np.int64)
+
+
+def _rust_copy(backend, max_seq_length: int):
+    """A private copy of a Rust tokenizer: no padding, truncation at `max_seq_length`."""
+    from tokenizers import Tokenizer
+
+    copy = Tokenizer.from_str(backend.to_str())
+    copy.no_padding()
+    copy.enable_truncation(max_length=max_seq_length)
+    return copy
+
+
 class TextTokenizer:
-    """Wraps a Hugging Face tokenizer for fast, unpadded, truncation-aware batch encoding."""
+    """Wraps a tokenizer for fast, unpadded, truncation-aware batch encoding.
 
-    def __init__(self, tokenizer: PreTrainedTokenizerBase, max_seq_length: int) -> None:
-        self.hf = tokenizer
+    Accepts a Hugging Face tokenizer (any kind) or a bare Rust `tokenizers.Tokenizer`,
+    which is all an exported ONNX model directory needs.
+    """
+
+    def __init__(self, tokenizer, max_seq_length: int, pad_id: int | None = None) -> None:
         self.max_seq_length = max_seq_length
-        self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-        backend = getattr(tokenizer, "backend_tokenizer", None)
+        self.hf: PreTrainedTokenizerBase | None = None
         self._backend = None
+        if isinstance(tokenizer, PreTrainedTokenizerBase):
+            self.hf = tokenizer
+            if pad_id is None and tokenizer.pad_token_id is not None:
+                pad_id = tokenizer.pad_token_id
+            backend = getattr(tokenizer, "backend_tokenizer", None)
+        else:
+            backend = tokenizer
         if backend is not None:
-            from tokenizers import Tokenizer
+            # A private copy: the original's own padding/truncation settings stay untouched.
+            self._backend = _rust_copy(backend, max_seq_length)
+        self.pad_id = int(pad_id) if pad_id is not None else 0
 
-            # A private copy: the HF tokenizer's own padding/truncation settings stay untouched.
-            self._backend = Tokenizer.from_str(backend.to_str())
-            self._backend.no_padding()
-            self._backend.enable_truncation(max_length=max_seq_length)
+    @classmethod
+    def from_file(cls, tokenizer_json: str | Path, max_seq_length: int, pad_id: int) -> "TextTokenizer":
+        """Load a `tokenizer.json` (the Rust tokenizer's own format) without transformers' loaders."""
+        from tokenizers import Tokenizer
+
+        return cls(Tokenizer.from_file(str(tokenizer_json)), max_seq_length, pad_id)
 
     def tokenize(self, texts: list[str]) -> TokenizedTexts:
         if not texts:
@@ -51,6 +89,7 @@ class TextTokenizer:
             ids = [np.asarray(e.ids, dtype=np.int64) for e in encodings]
             truncated = sum(1 for e in encodings if e.overflowing)
             return TokenizedTexts(ids, truncated)
+        assert self.hf is not None
         full = self.hf(texts, truncation=False, add_special_tokens=True)["input_ids"]
         cut = self.hf(texts, truncation=True, max_length=self.max_seq_length, add_special_tokens=True)["input_ids"]
         truncated = sum(1 for a, b in zip(full, cut) if len(a) > len(b))
@@ -58,12 +97,7 @@ class TextTokenizer:
 
     def pad(self, ids: list[np.ndarray]) -> dict[str, torch.Tensor]:
         """Right-pad a batch to its longest member: input_ids and attention_mask."""
-        width = max(len(x) for x in ids)
-        input_ids = np.full((len(ids), width), self.pad_id, dtype=np.int64)
-        mask = np.zeros((len(ids), width), dtype=np.int64)
-        for row, seq in enumerate(ids):
-            input_ids[row, : len(seq)] = seq
-            mask[row, : len(seq)] = 1
+        input_ids, mask = pad_arrays(ids, self.pad_id)
         return {"input_ids": torch.from_numpy(input_ids), "attention_mask": torch.from_numpy(mask)}
 
     def __call__(self, texts: list[str]) -> tuple[dict[str, torch.Tensor], int]:

@@ -20,6 +20,7 @@ COMMAND_MODULES = [
     "predict",
     "study",
     "serve",
+    "export",
 ]
 
 EXIT_BAD_INPUT = 2

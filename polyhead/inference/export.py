@@ -1,0 +1,203 @@
+"""`export_onnx`: a SentenceEncoder or MultiTaskModel -> a directory ONNX Runtime can serve alone.
+
+The directory holds `model.onnx` (fp32: transformer, pooling, normalization, task heads),
+optionally `model_int8.onnx`, the tokenizer files and `polyhead_onnx.json`. The graph is
+checked against PyTorch before it is written; the directory appears only when complete.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from .. import __version__
+from ..fileio import atomic_directory
+from .graph import ExportGraph, tokenizer_batch, trace_to_onnx
+from .manifest import GraphInfo, OnnxManifest
+from .optimize import fuse_transformer_ops, max_difference
+from .quantize import measure_cost, quantize_graph
+from .session import make_session
+
+FP32_FILE = "model.onnx"
+INT8_FILE = "model_int8.onnx"
+DEFAULT_OPSET = 17
+TOLERANCE = 1e-4
+"""Largest difference from PyTorch allowed, relative to the output's magnitude (at least 1)."""
+
+# Sentences of different lengths for checking the graph against PyTorch.
+CHECK_TEXTS = [
+    "Fine.",
+    "The acting is superb, but the script never finds its footing.",
+    "A quiet, patient film about grief that earns every one of its small revelations, "
+    "even when the pacing drags in the middle hour and the score insists too much.",
+    "Not worth the ticket.",
+    "An ambitious mess: gorgeous to look at, impossible to care about, and at least "
+    "twenty minutes too long.",
+]
+
+
+class ExportError(RuntimeError):
+    """The exported graph does not reproduce the PyTorch model's outputs."""
+
+
+@dataclass
+class ExportOptions:
+    """How `export_onnx` builds the graph."""
+
+    opset: int = DEFAULT_OPSET
+    """ONNX opset version (17 has LayerNormalization as one op)."""
+    optimize: bool = True
+    """Apply ONNX Runtime's transformer fusions (kept only if the outputs still match)."""
+    quantize: bool = False
+    """Also write an int8 graph and measure its accuracy cost (see `reference_texts`)."""
+    reference_texts: list[str] = field(default_factory=list)
+    """Texts the int8 cost is measured on; empty means the built-in Rotten Tomatoes validation texts."""
+    reference_source: str = ""
+    """Where `reference_texts` came from, for the report."""
+
+
+@dataclass
+class ExportResult:
+    directory: Path
+    manifest: OnnxManifest
+
+
+def model_parts(model: object) -> tuple[nn.Module, dict[str, nn.Module], list[dict]]:
+    """(encoder, heads by task, [{name, labels}]) of a SentenceEncoder, MultiTaskModel or directory."""
+    from ..encoder import SentenceEncoder
+    from ..model import MODEL_CONFIG, MultiTaskModel
+
+    if isinstance(model, (str, Path)):
+        path = Path(model)
+        if (path / MODEL_CONFIG).is_file():
+            model = MultiTaskModel.load(path, device="cpu")
+        else:
+            model = SentenceEncoder(model, device="cpu")
+    if isinstance(model, MultiTaskModel):
+        tasks = [{"name": t.name, "labels": list(t.labels)} for t in model.tasks.values()]
+        return model.encoder, {name: model.heads[name] for name in model.tasks}, tasks
+    if isinstance(model, SentenceEncoder):
+        return model, {}, []
+    raise TypeError(f"cannot export a {type(model).__name__}; pass a SentenceEncoder, a MultiTaskModel or a model directory")
+
+
+@contextlib.contextmanager
+def eval_mode(module: nn.Module) -> Iterator[None]:
+    """Eval mode (no dropout) while exporting; each submodule's own mode is restored after."""
+    modes = [(m, m.training) for m in module.modules()]
+    module.eval()
+    try:
+        yield
+    finally:
+        for m, training in modes:
+            m.training = training
+
+
+def export_onnx(model: object, output_dir: str | Path, options: ExportOptions | None = None) -> ExportResult:
+    """Export `model` (an object or a directory) to `output_dir`, replacing it only when complete."""
+    options = options or ExportOptions()
+    encoder, heads, tasks = model_parts(model)
+    with atomic_directory(output_dir) as tmp:
+        manifest = write_export(encoder, heads, tasks, tmp, options)
+    return ExportResult(Path(output_dir), manifest)
+
+
+def write_export(encoder, heads: dict[str, nn.Module], tasks: list[dict], directory: Path, options: ExportOptions) -> OnnxManifest:
+    """Trace, fuse, check and (optionally) quantize into an existing empty directory."""
+    graph = ExportGraph(encoder, heads)
+    tokenizer = encoder.text_tokenizer
+    raw = directory / "raw.onnx"
+    with eval_mode(graph):
+        trace_to_onnx(graph, tokenizer, raw, options.opset)
+        batches, expected = _reference_outputs(graph, tokenizer)
+    fp32 = directory / FP32_FILE
+    info = _choose_fp32_graph(encoder, raw, fp32, batches, expected, options.optimize)
+    encoder.tokenizer.save_pretrained(directory)
+    manifest = OnnxManifest(
+        embedding_dim=encoder.embedding_dim,
+        max_seq_length=encoder.max_seq_length,
+        pooling=encoder.pooling_mode,
+        normalize=bool(encoder.normalize),
+        pad_token_id=tokenizer.pad_id,
+        opset=options.opset,
+        source=str(getattr(encoder, "source", "")),
+        outputs=graph.output_names,
+        tasks=tasks,
+        graphs={"fp32": info},
+        polyhead_version=__version__,
+    )
+    if options.quantize:
+        manifest.graphs["int8"] = _quantized_graph(directory, manifest, tokenizer, options)
+    manifest.save(directory)
+    return manifest
+
+
+def _reference_outputs(graph: ExportGraph, tokenizer) -> tuple[list[tuple[np.ndarray, np.ndarray]], list[list[np.ndarray]]]:
+    """Check batches (one padded batch of several lengths, one single text) and PyTorch's outputs."""
+    device = next(graph.parameters()).device
+    batches, expected = [], []
+    for texts in (CHECK_TEXTS, CHECK_TEXTS[2:3]):
+        input_ids, mask = tokenizer_batch(tokenizer, texts)
+        with torch.inference_mode():
+            outputs = graph(input_ids.to(device), mask.to(device))
+        batches.append((input_ids.numpy(), mask.numpy()))
+        expected.append([o.float().cpu().numpy() for o in outputs])
+    return batches, expected
+
+
+def _choose_fp32_graph(encoder, raw: Path, out: Path, batches, expected, optimize: bool) -> GraphInfo:
+    """The fused graph if it matches PyTorch, else the plain traced one; ExportError if neither does."""
+    scale = max(1.0, max(float(np.max(np.abs(a))) for outputs in expected for a in outputs))
+    if optimize:
+        config = encoder.backbone.config
+        heads = getattr(config, "num_attention_heads", None) or getattr(config, "n_heads", 0)
+        fused = fuse_transformer_ops(raw, out, int(heads), encoder.hidden_size)
+        difference = max_difference(make_session(out), batches, expected)
+        if difference <= TOLERANCE * scale:
+            raw.unlink()
+            return GraphInfo(file=out.name, precision="fp32", optimized=True, fused_operators=fused.fused_operators, max_abs_diff=difference)
+        out.unlink()
+    difference = max_difference(make_session(raw), batches, expected)
+    if difference > TOLERANCE * scale:
+        raise ExportError(f"the traced ONNX graph differs from PyTorch by {difference:.3g}; this architecture does not export cleanly")
+    raw.rename(out)
+    return GraphInfo(file=out.name, precision="fp32", optimized=False, max_abs_diff=difference)
+
+
+def default_reference_texts() -> tuple[list[str], str]:
+    """The built-in Rotten Tomatoes sentiment validation texts (500), else the check sentences."""
+    import warnings
+
+    from ..datasets import rotten_tomatoes
+    from ..errors import MissingPackageError
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            texts = rotten_tomatoes("sentiment").validation.texts[:500]
+    except (MissingPackageError, FileNotFoundError):
+        return list(CHECK_TEXTS), "built-in check sentences"
+    return texts, "rotten_tomatoes:sentiment validation"
+
+
+def _quantized_graph(directory: Path, manifest: OnnxManifest, tokenizer, options: ExportOptions) -> GraphInfo:
+    fp32_path, int8_path = directory / FP32_FILE, directory / INT8_FILE
+    quantize_graph(fp32_path, int8_path)
+    texts, source = (options.reference_texts, options.reference_source or "given texts") if options.reference_texts else default_reference_texts()
+    cost = measure_cost(
+        make_session(fp32_path),
+        make_session(int8_path),
+        tokenizer.tokenize(texts).ids,
+        tokenizer.pad_id,
+        manifest.outputs,
+        [t["name"] for t in manifest.tasks],
+        source,
+    )
+    fp32_info = manifest.graphs["fp32"]
+    return GraphInfo(file=INT8_FILE, precision="int8", optimized=fp32_info.optimized, fused_operators=fp32_info.fused_operators, cost=cost)

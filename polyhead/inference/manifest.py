@@ -1,0 +1,112 @@
+"""`polyhead_onnx.json`: what an exported directory holds, so it loads without the original model."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from ..fileio import read_json, write_json
+
+MANIFEST = "polyhead_onnx.json"
+FORMAT_VERSION = 1
+INPUT_NAMES = ("input_ids", "attention_mask")
+EMBEDDING_OUTPUT = "embedding"
+POOLED_OUTPUT = "pooled_embedding"
+
+
+def probabilities_output(task_index: int) -> str:
+    """Graph output name of the task at `task_index` (task names may hold any character)."""
+    return f"probabilities_{task_index}"
+
+
+@dataclass
+class QuantizationCost:
+    """How far the int8 graph's outputs are from the fp32 graph's, measured when it was made."""
+
+    texts: int
+    """Number of reference texts compared."""
+    source: str
+    """Where the reference texts came from."""
+    min_cosine: float
+    """Lowest cosine similarity between an int8 embedding and its fp32 embedding."""
+    mean_cosine: float
+    """Mean of those cosine similarities."""
+    label_agreement: dict[str, float] = field(default_factory=dict)
+    """Per task: fraction of texts whose predicted label is the same as fp32's."""
+
+    def summary(self) -> str:
+        text = (
+            f"int8 vs fp32 on {self.texts} texts ({self.source}): min cosine {self.min_cosine:.4f}, "
+            f"mean cosine {self.mean_cosine:.5f}"
+        )
+        for task, agreement in self.label_agreement.items():
+            text += f"; {task}: same label for {agreement:.1%}"
+        return text
+
+
+@dataclass
+class GraphInfo:
+    """One ONNX graph file of the directory."""
+
+    file: str
+    """File name inside the directory."""
+    precision: str
+    """`fp32` or `int8`."""
+    optimized: bool
+    """True when ONNX Runtime's transformer fusions (attention, LayerNorm, GELU) were applied."""
+    fused_operators: dict[str, int] = field(default_factory=dict)
+    """Fused operator counts reported by the optimizer."""
+    max_abs_diff: float | None = None
+    """fp32 graph only: largest difference from PyTorch's outputs on the check texts."""
+    cost: QuantizationCost | None = None
+    """int8 graph only: its measured accuracy cost."""
+
+
+@dataclass
+class OnnxManifest:
+    """Everything needed to run an exported graph: tokenizer settings, outputs, tasks, graphs."""
+
+    embedding_dim: int
+    max_seq_length: int
+    pooling: str
+    normalize: bool
+    """Whether `embedding` is L2-normalized inside the graph (then `pooled_embedding` is the raw one)."""
+    pad_token_id: int
+    opset: int
+    source: str
+    """The model directory or name the graph was exported from."""
+    outputs: list[str]
+    tasks: list[dict] = field(default_factory=list)
+    """[{name, labels}] in output order; empty for a plain encoder."""
+    graphs: dict[str, GraphInfo] = field(default_factory=dict)
+    format: int = FORMAT_VERSION
+    polyhead_version: str = ""
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "OnnxManifest":
+        graphs = {}
+        for name, info in data.get("graphs", {}).items():
+            cost = info.get("cost")
+            graphs[name] = GraphInfo(**{**info, "cost": QuantizationCost(**cost) if cost else None})
+        return cls(**{**data, "graphs": graphs})
+
+    def save(self, directory: Path) -> None:
+        write_json(directory / MANIFEST, self.to_dict())
+
+    @classmethod
+    def load(cls, directory: str | Path) -> "OnnxManifest":
+        path = Path(directory) / MANIFEST
+        if not path.is_file():
+            raise FileNotFoundError(f"{directory} is not an exported polyhead ONNX directory (no {MANIFEST})")
+        data = read_json(path)
+        if data.get("format") != FORMAT_VERSION:
+            raise ValueError(f"{path}: unsupported format {data.get('format')!r}")
+        return cls.from_dict(data)
+
+
+def is_exported_dir(path: str | Path) -> bool:
+    """True for a directory written by `polyhead export`."""
+    return (Path(path) / MANIFEST).is_file()

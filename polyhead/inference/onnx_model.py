@@ -1,0 +1,64 @@
+"""OnnxModel: an exported MultiTaskModel, with MultiTaskModel's `predict()` on ONNX Runtime."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..encoder import check_texts
+from ..model import TaskPrediction, TaskSpec, predictions_from_probabilities
+from .manifest import probabilities_output
+from .onnx_encoder import OnnxEncoder
+
+
+class OnnxModel:
+    """Embeddings and every task's probabilities from one run of the exported graph."""
+
+    def __init__(self, path: str | Path, *, backend: str = "onnx") -> None:
+        self.encoder = OnnxEncoder(path, backend=backend)
+        manifest = self.encoder.manifest
+        if not manifest.tasks:
+            raise ValueError(f"{path} holds an exported encoder without task heads; load it with OnnxEncoder")
+        self.tasks: dict[str, TaskSpec] = {t["name"]: TaskSpec(name=t["name"], labels=list(t["labels"])) for t in manifest.tasks}
+        self._outputs = {t["name"]: probabilities_output(i) for i, t in enumerate(manifest.tasks)}
+
+    @property
+    def task_names(self) -> list[str]:
+        return list(self.tasks)
+
+    def _check_tasks(self, tasks: list[str] | None) -> list[str]:
+        if tasks is None:
+            return self.task_names
+        unknown = [t for t in tasks if t not in self.tasks]
+        if unknown:
+            raise KeyError(f"unknown task(s) {unknown}; the model has {self.task_names}")
+        return list(tasks)
+
+    def predict_probabilities(
+        self, texts: list[str], tasks: list[str] | None = None, batch_size: int = 32, *, backend: str | None = None
+    ) -> dict[str, torch.Tensor]:
+        """Class probabilities per task, shape (len(texts), num_labels), in input order."""
+        names = self._check_tasks(tasks)
+        outputs = self.encoder.run_texts(check_texts(texts), batch_size, backend, False, None)
+        return {name: torch.from_numpy(np.ascontiguousarray(outputs[self._outputs[name]])) for name in names}
+
+    def predict(
+        self, texts: list[str], tasks: list[str] | None = None, batch_size: int = 32, *, backend: str | None = None
+    ) -> list[dict[str, TaskPrediction]]:
+        """Per text and task: label name, its probability and all class probabilities."""
+        items = check_texts(texts)
+        if not items:
+            return []
+        return predictions_from_probabilities(self.predict_probabilities(items, tasks, batch_size, backend=backend), self.tasks)
+
+    def encode(self, texts, batch_size: int = 32, **options):
+        """The embeddings alone, as `OnnxEncoder.encode`."""
+        return self.encoder.encode(texts, batch_size=batch_size, **options)
+
+
+def load_exported(path: str | Path, backend: str = "onnx") -> OnnxEncoder | OnnxModel:
+    """An OnnxModel when the export has task heads, else an OnnxEncoder."""
+    encoder = OnnxEncoder(path, backend=backend)
+    return OnnxModel(path, backend=backend) if encoder.manifest.tasks else encoder
