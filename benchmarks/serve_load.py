@@ -62,7 +62,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--corpus", type=int, default=512, help="distinct Rotten Tomatoes texts cycled through and encoded offline (default: 512)")
     parser.add_argument("--encoding-format", choices=("float", "base64"), default="float")
     parser.add_argument("--offline-batch-size", type=int, default=32, help="batch size of the offline encode reference")
-    parser.add_argument("--torch-threads", type=int, default=None, help="torch threads for both the server and the offline reference (default: torch's own)")
+    parser.add_argument("--threads", type=int, default=None, help="cores encoding uses, in the server and offline alike (default: all)")
+    parser.add_argument("--backend", default=None, help="encode backend, in the server and offline alike (default: the encoder's, auto)")
     parser.add_argument("--url", default=None, help="an already running server on a loopback address; default: start one")
     parser.add_argument("--model-dir", default=None, help="model for the started server (default: the built-in model)")
     parser.add_argument("--server-arg", action="append", default=[], help="extra flag for `polyhead serve` (repeatable), e.g. --server-arg=--max-batch-texts=128")
@@ -185,11 +186,14 @@ async def run_load(url: str, slices: list[list[str]], args: argparse.Namespace, 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    if args.torch_threads is not None:
-        import torch
+    if args.threads is not None:
+        from polyhead.inference import set_threads
 
-        torch.set_num_threads(args.torch_threads)
-        args.server_arg.append(f"--torch-threads={args.torch_threads}")
+        set_threads(args.threads)
+        args.server_arg.append(f"--threads={args.threads}")
+    if args.backend is not None:
+        os.environ["POLYHEAD_BACKEND"] = args.backend  # the offline encoder's default
+        args.server_arg.append(f"--backend={args.backend}")
     texts = load_texts(args.corpus)
     per = args.texts_per_request
     slices = [texts[i : i + per] for i in range(0, len(texts) - per + 1, per)]
@@ -229,6 +233,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     batches = stats_after["batches"] - stats_before["batches"]
     figures = {
+        "threads": args.threads,
+        "backend": getattr(encoder.last_encode_stats, "backend", None) or args.backend,
         "clients": args.clients,
         "texts_per_request": per,
         "encoding_format": args.encoding_format,
@@ -245,7 +251,7 @@ def main(argv: list[str] | None = None) -> int:
         "ratio_served_to_offline": round(statistics.median(ratios), 3),
         "mean_batch_texts": round((stats_after["texts"] - stats_before["texts"]) / batches, 1) if batches else 0.0,
     }
-    print(f"load: {args.clients} clients x {per} texts/request ({args.encoding_format}), {args.rounds} rounds, {total.seconds:.1f} s in all")
+    print(f"load: {args.clients} clients x {per} texts/request ({args.encoding_format}), {args.rounds} rounds, {total.seconds:.1f} s in all; backend {figures['backend']}")
     print(f"requests  {total.requests} ({figures['requests_per_s']} req/s), errors {total.errors}")
     print(f"latency   p50 {figures['p50_ms']} ms, p99 {figures['p99_ms']} ms")
     print(f"served    {figures['served_texts_per_s']} texts/s (mean shared batch {figures['mean_batch_texts']} texts)")

@@ -42,6 +42,10 @@ def register(subparsers) -> None:
         help_text = docs.get(item.name, "") + (f" (default: {default})" if default is not None else "")
         if kind is bool:
             parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=default, help=help_text)
+        elif item.name == "backend":
+            from ..inference.backends import BACKENDS
+
+            parser.add_argument(flag, choices=BACKENDS, default=default, help=help_text)
         elif item.name == "log_level":
             parser.add_argument(flag, choices=("critical", "error", "warning", "info", "debug"), default=default, help=help_text)
         else:

@@ -10,6 +10,9 @@ import ipaddress
 from dataclasses import dataclass, fields
 
 
+CPU_ENCODE_BATCH_SIZE = 8
+
+
 @dataclass
 class ServeConfig:
     """How `polyhead serve` listens, batches and bounds requests."""
@@ -32,10 +35,10 @@ class ServeConfig:
     """How long a batch that is not yet full waits for more requests before it runs."""
     slice_texts: int = 16
     """Most texts one request puts into each shared batch, so a big request cannot starve small ones."""
-    encode_batch_size: int = 64
-    """Texts per forward pass inside a shared batch (encode sorts them by length first). As big as a
-    shared batch by default: each pass has a fixed cost that grows on a busy multi-threaded CPU. With
-    torch_threads=1, 8-16 is faster: shorter passes pad less."""
+    encode_batch_size: int | None = None
+    """Texts per forward pass inside a shared batch, which encode sorts by length and spreads over
+    the cores. Unset: 8 on a CPU (short passes pad little, and padding costs as much as text) and
+    the whole shared batch on a GPU."""
     max_queued_texts: int = 8192
     """Texts waiting to be encoded beyond which new requests get 503 (bounds memory and latency)."""
     max_items: int = 2048
@@ -48,17 +51,19 @@ class ServeConfig:
     """Concurrent connections and tasks before the server answers 503 (uvicorn's limit_concurrency)."""
     graceful_timeout_s: float = 30.0
     """On shutdown, how long requests in flight may take to finish before connections are closed."""
-    torch_threads: int | None = None
-    """Threads torch uses for the forward pass; unset keeps torch's default (one per core)."""
+    backend: str | None = None
+    """How encode computes: auto, torch (bit-exact fp32), torch-bf16, onnx or onnx-int8; unset: the encoder's default (auto, or $POLYHEAD_BACKEND)."""
+    threads: int | None = None
+    """Cores encoding uses; unset: every core this process may run on."""
     access_log: bool = True
     """Log one line per request (turn off for load tests: it costs CPU)."""
     log_level: str = "info"
     """Server log level: critical, error, warning, info or debug."""
 
     def __post_init__(self) -> None:
-        positive = ("max_batch_texts", "slice_texts", "encode_batch_size", "max_queued_texts", "max_items", "max_chars", "max_body_bytes", "max_connections")
+        positive = ("max_batch_texts", "slice_texts", "encode_batch_size", "max_queued_texts", "max_items", "max_chars", "max_body_bytes", "max_connections", "threads")
         for name in positive:
-            if int(getattr(self, name)) < 1:
+            if getattr(self, name) is not None and int(getattr(self, name)) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.batch_wait_ms < 0:
             raise ValueError(f"batch_wait_ms must be >= 0, got {self.batch_wait_ms}")
@@ -68,12 +73,20 @@ class ServeConfig:
             raise ValueError(f"port must be in 0..65535, got {self.port}")
         if self.max_items > self.max_queued_texts:
             raise ValueError(f"max_items ({self.max_items}) must not exceed max_queued_texts ({self.max_queued_texts})")
-        if self.torch_threads is not None and self.torch_threads < 1:
-            raise ValueError(f"torch_threads must be >= 1, got {self.torch_threads}")
         if self.log_level not in ("critical", "error", "warning", "info", "debug"):
             raise ValueError(f"log_level must be critical, error, warning, info or debug, got {self.log_level!r}")
+        if self.backend is not None:
+            from ..inference.backends import check_backend
+
+            check_backend(self.backend)
         if self.api_key is not None and not self.api_key.strip():
             raise ValueError("api_key must not be empty or blank")
+
+    def batch_size_for(self, device_type: str) -> int:
+        """encode_batch_size, or its default for a model on `device_type` (cpu, cuda, ...)."""
+        if self.encode_batch_size is not None:
+            return self.encode_batch_size
+        return CPU_ENCODE_BATCH_SIZE if device_type == "cpu" else self.max_batch_texts
 
     @property
     def is_loopback(self) -> bool:

@@ -25,7 +25,9 @@ class ServedModel:
     name: str
     encoder: SentenceEncoder
     multitask: MultiTaskModel | None
-    encode_batch_size: int = 64
+    encode_batch_size: int = 8
+    backend: str | None = None
+    """Passed to encode when set; None keeps the encoder's own default."""
     created: int = field(default_factory=lambda: int(time.time()))
 
     @property
@@ -39,7 +41,10 @@ class ServedModel:
         normalized vectors can share one batch.
         """
         tokens = self.encoder.text_tokenizer.tokenize(texts).lengths
-        embeddings = self.encoder.encode(texts, batch_size=self.encode_batch_size, normalize=False, show_progress=False, output="torch")
+        options = {"backend": self.backend} if self.backend is not None else {}
+        embeddings = self.encoder.encode(
+            texts, batch_size=self.encode_batch_size, normalize=False, show_progress=False, output="torch", **options
+        )
         return embeddings.float().cpu(), tokens
 
     def card(self) -> dict:
@@ -65,13 +70,13 @@ def model_name(model_dir: str | None) -> str:
     return Path(model_dir).resolve().name or str(model_dir)
 
 
-def load_served_model(model_dir: str | None, *, name: str | None = None, device: str | None = None, encode_batch_size: int = 64) -> ServedModel:
+def load_served_model(model_dir: str | None, *, name: str | None = None, device: str | None = None) -> ServedModel:
     """Load a MultiTaskModel directory, or else an encoder; None means the built-in model."""
     source = Path(model_dir) if model_dir is not None else default_model_path()
     served_name = name or model_name(model_dir)
     if (source / MODEL_CONFIG).is_file():
         multitask = MultiTaskModel.load(source, device=device)
         multitask.eval()
-        return ServedModel(served_name, multitask.encoder, multitask, encode_batch_size)
+        return ServedModel(served_name, multitask.encoder, multitask)
     encoder = SentenceEncoder(model_dir, device=device)
-    return ServedModel(served_name, encoder, None, encode_batch_size)
+    return ServedModel(served_name, encoder, None)

@@ -80,15 +80,20 @@ class ServerState:
         if self.status == "loading":
             self.status = "ok"
         heads = f", tasks {', '.join(model.task_names)}" if model.task_names else ", no task heads"
-        logger.info("model %s ready: dimension %d on %s%s", model.name, model.encoder.embedding_dim, model.encoder.device, heads)
+        logger.info(
+            "model %s ready: dimension %d on %s, backend %s, %d texts per forward pass%s",
+            model.name, model.encoder.embedding_dim, model.encoder.device, model.backend or "default", model.encode_batch_size, heads,
+        )
 
     def _load_blocking(self) -> ServedModel:
-        import torch
         from transformers.utils import logging as hf_logging
 
+        from ..inference import set_threads
+
         hf_logging.disable_progress_bar()
-        if self.config.torch_threads is not None:
-            torch.set_num_threads(self.config.torch_threads)
-        return load_served_model(
-            self.config.model_dir, name=self.config.model_name, device=self.config.device, encode_batch_size=self.config.encode_batch_size
-        )
+        if self.config.threads is not None:
+            set_threads(self.config.threads)
+        model = load_served_model(self.config.model_dir, name=self.config.model_name, device=self.config.device)
+        model.encode_batch_size = self.config.batch_size_for(model.encoder.device.type)
+        model.backend = self.config.backend
+        return model

@@ -20,7 +20,9 @@ def server(tmp_path_factory) -> Iterator[ServerProcess]:
     """`polyhead serve` on the default model, shared by every serve test that needs it."""
     log = tmp_path_factory.mktemp("serve") / "server.log"
     limits = ["--max-items", str(MAX_ITEMS), "--max-chars", str(MAX_CHARS), "--max-body-bytes", str(MAX_BODY_BYTES)]
-    running = start_server(["--api-key", API_KEY, *limits], log)
+    # fp32 (`torch`): bit-exact and independent of which texts share a batch, so the
+    # served vectors can be compared with the library's to 1e-5.
+    running = start_server(["--api-key", API_KEY, "--backend", "torch", *limits], log)
     yield running
     status = running.stop()
     assert status == 0, running.log()

@@ -63,7 +63,7 @@ def test_embeddings_match_library_and_openai_schema(client, encoder, rt_texts):
     assert [item["index"] for item in body["data"]] == list(range(len(texts)))
     assert body["model"] == "all-MiniLM-L6-v2"
     served = _matrix(body)
-    expected = encoder.encode(texts, show_progress=False)
+    expected = encoder.encode(texts, show_progress=False, backend="torch")
     assert served.shape == (len(texts), encoder.embedding_dim)
     assert np.abs(served - expected).max() <= TOLERANCE
     tokens = sum(len(ids) for ids in encoder.tokenizer(texts, truncation=True, max_length=encoder.max_seq_length)["input_ids"])
@@ -74,7 +74,7 @@ def test_single_string_input(client, encoder):
     answer = client.post("/v1/embeddings", json={"input": "A gripping, beautifully shot thriller."})
     body = OpenAIEmbeddingsResponse.model_validate(answer.json()).model_dump()
     assert len(body["data"]) == 1
-    expected = encoder.encode("A gripping, beautifully shot thriller.", show_progress=False)
+    expected = encoder.encode("A gripping, beautifully shot thriller.", show_progress=False, backend="torch")
     assert np.abs(np.array(body["data"][0]["embedding"], dtype=np.float32) - expected).max() <= TOLERANCE
 
 
@@ -83,13 +83,13 @@ def test_base64_format_decodes_to_the_same_vectors(client, encoder, rt_texts):
     answer = client.post("/v1/embeddings", json={"input": texts, "encoding_format": "base64"})
     assert answer.status_code == 200, answer.text
     vectors = np.stack([np.frombuffer(base64.b64decode(item["embedding"]), dtype="<f4") for item in answer.json()["data"]])
-    assert np.abs(vectors - encoder.encode(texts, show_progress=False)).max() <= TOLERANCE
+    assert np.abs(vectors - encoder.encode(texts, show_progress=False, backend="torch")).max() <= TOLERANCE
 
 
 def test_normalize_false_gives_raw_vectors(client, encoder, rt_texts):
     texts = rt_texts[30:34]
     raw = _matrix(client.post("/v1/embeddings", json={"input": texts, "normalize": False}).json())
-    expected = encoder.encode(texts, normalize=False, show_progress=False)
+    expected = encoder.encode(texts, normalize=False, show_progress=False, backend="torch")
     assert np.abs(raw - expected).max() <= TOLERANCE * np.abs(expected).max()
     assert not np.allclose(np.linalg.norm(raw, axis=1), 1.0, atol=1e-3)
 
@@ -134,7 +134,7 @@ def test_concurrent_requests_share_batches(server, client, encoder, rt_texts):
     after = client.get("/v1/stats").json()
     for request, (_, answer) in zip(requests, answers):
         assert answer.status_code == 200, answer.text
-        assert np.abs(_matrix(answer.json()) - encoder.encode(request["input"], show_progress=False)).max() <= TOLERANCE
+        assert np.abs(_matrix(answer.json()) - encoder.encode(request["input"], show_progress=False, backend="torch")).max() <= TOLERANCE
     batches = after["batches"] - before["batches"]
     assert after["texts"] - before["texts"] == len(texts)
     assert batches < len(requests), f"{len(requests)} concurrent requests ran in {batches} batches"

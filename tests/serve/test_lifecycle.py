@@ -86,6 +86,7 @@ def test_file_instead_of_directory_is_an_input_error(tmp_path, capsys):
         (["--port", "70000"], "port must be in"),
         (["--batch-wait-ms", "-1"], "batch_wait_ms"),
         (["--api-key", " "], "api_key"),
+        (["--threads", "0"], "threads must be >= 1"),
     ],
 )
 def test_bad_flags_are_input_errors(flags, words, capsys):

@@ -26,7 +26,7 @@ def multitask_dir(tmp_path_factory, encoder):
 
 @pytest.fixture(scope="module")
 def multitask_server(multitask_dir, tmp_path_factory) -> Iterator[ServerProcess]:
-    running = start_server([str(multitask_dir)], tmp_path_factory.mktemp("serve-mt") / "server.log")
+    running = start_server([str(multitask_dir), "--backend", "torch"], tmp_path_factory.mktemp("serve-mt") / "server.log")
     yield running
     assert running.stop() == 0, running.log()
 
@@ -54,7 +54,7 @@ def test_predict_equals_library(multitask_server, loaded, rt_texts):
     body = answer.json()
     assert body["object"] == "list" and body["model"] == "rt-model"
     assert body["usage"]["prompt_tokens"] > len(texts)
-    expected = loaded.predict(texts)
+    expected = loaded.predict(texts, backend="torch")
     assert [item["index"] for item in body["data"]] == list(range(len(texts)))
     for item, want in zip(body["data"], expected):
         assert set(item["predictions"]) == {"sentiment", "subjectivity"}
@@ -68,7 +68,7 @@ def test_predict_one_task_and_single_string(multitask_server, loaded):
     assert answer.status_code == 200, answer.text
     (item,) = answer.json()["data"]
     assert list(item["predictions"]) == ["sentiment"]
-    _assert_same(item["predictions"]["sentiment"], loaded.predict([text], tasks=["sentiment"])[0]["sentiment"])
+    _assert_same(item["predictions"]["sentiment"], loaded.predict([text], tasks=["sentiment"], backend="torch")[0]["sentiment"])
 
 
 def test_unknown_task_is_422(multitask_server):
@@ -87,4 +87,4 @@ def test_models_lists_tasks_and_labels(multitask_server, encoder):
 def test_embeddings_work_on_a_multitask_model(multitask_server, encoder):
     answer = httpx.post(multitask_server.url + "/v1/embeddings", json={"input": ["same encoder"]}, timeout=60)
     vector = torch.tensor(answer.json()["data"][0]["embedding"])
-    assert torch.allclose(vector, torch.from_numpy(encoder.encode(["same encoder"], show_progress=False)[0]), atol=TOLERANCE)
+    assert torch.allclose(vector, torch.from_numpy(encoder.encode(["same encoder"], show_progress=False, backend="torch")[0]), atol=TOLERANCE)
