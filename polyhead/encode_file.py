@@ -104,18 +104,22 @@ def encode_file(
     with ThroughputBar(total, f"encode {input_path.name}", show_progress) as bar, atomic_file(output_path, "wb") as handle:
         writer = NpyStreamWriter(handle, encoder.embedding_dim) if out_suffix == ".npy" else None
         parquet = None
-        for chunk in iter_text_chunks(input_path, text_column, chunk_size):
-            vectors = encoder.encode(chunk, batch_size=batch_size, show_progress=False, progress=bar.update, **encode_options)
-            stats = encoder.last_encode_stats
-            truncated, tokens, rows = truncated + stats.truncated, tokens + stats.tokens, rows + len(chunk)
+        try:
+            for chunk in iter_text_chunks(input_path, text_column, chunk_size):
+                vectors = encoder.encode(chunk, batch_size=batch_size, show_progress=False, progress=bar.update, **encode_options)
+                stats = encoder.last_encode_stats
+                truncated, tokens, rows = truncated + stats.truncated, tokens + stats.tokens, rows + len(chunk)
+                if writer is not None:
+                    writer.write(vectors)
+                else:
+                    parquet = _write_parquet_chunk(parquet, handle, chunk, vectors, text_column)
+        finally:
+            # Also on failure: the temp file is then discarded, but the writers must not
+            # try to finish it after its handle is gone.
             if writer is not None:
-                writer.write(vectors)
-            else:
-                parquet = _write_parquet_chunk(parquet, handle, chunk, vectors, text_column)
-        if writer is not None:
-            writer.close()
-        if parquet is not None:
-            parquet.close()
+                writer.close()
+            if parquet is not None:
+                parquet.close()
     return EncodeFileResult(rows=rows, dim=encoder.embedding_dim, truncated=truncated, tokens=tokens)
 
 

@@ -1,0 +1,279 @@
+"""Encoding speed of every polyhead backend next to sentence-transformers, plus what the fast paths cost.
+
+    .venv/bin/python benchmarks/encode_speed.py            # make bench
+    .venv/bin/python benchmarks/encode_speed.py --threads 1 # per-core comparison
+
+One process, one machine, the same texts: a fixed subset of the real Rotten Tomatoes
+reviews (the first --texts of the sentiment train split), the built-in all-MiniLM-L6-v2,
+and `SentenceTransformer(default_model_path(), device="cpu").encode` as the anchor. In
+each round every path encodes the texts once, anchor first; a path's ratio is the median
+over rounds of (anchor time / path time) within the round, so a busy machine slows both
+sides of each ratio alike. Reported per path: sentences/s and tokens/s (medians), ratio,
+minimum cosine against the fp32 reference, and the share of the CPU's peak FLOP rate.
+
+Then the accuracy cost of the lossy paths on real tasks: logistic regression on frozen
+embeddings for Rotten Tomatoes sentiment (fit on --train-texts of the train split,
+scored on the whole test split) and Pearson/Spearman on `lee`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+import warnings
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+PATHS = ("auto", "torch", "onnx", "onnx-int8")
+PRECISION = {"torch": "fp32", "torch-bf16": "bf16", "onnx": "fp32", "onnx-int8": "int8"}
+
+
+@dataclass
+class PathResult:
+    """One encoding path's figures."""
+
+    name: str
+    backend: str
+    seconds: list[float] = field(default_factory=list)
+    ratios: list[float] = field(default_factory=list)
+    min_cosine: float = 1.0
+    max_abs_diff: float = 0.0
+    sentences_per_s: float = 0.0
+    tokens_per_s: float = 0.0
+    ratio: float = 1.0
+    peak_fraction: float = 0.0
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--texts", type=int, default=2000, help="Rotten Tomatoes texts to encode (default: 2000)")
+    parser.add_argument("--repeats", type=int, default=5, help="rounds of alternating runs (default: 5)")
+    parser.add_argument("--batch-size", type=int, default=32, help="batch size for every path (default: 32, as sentence-transformers)")
+    parser.add_argument("--paths", default=",".join(PATHS), help=f"polyhead backends to time (default: {','.join(PATHS)})")
+    parser.add_argument("--threads", type=int, default=None, help="cores for both sides (default: all)")
+    parser.add_argument("--train-texts", type=int, default=3000, help="train texts for the sentiment probe (default: 3000)")
+    parser.add_argument("--no-accuracy", action="store_true", help="skip the sentiment and lee accuracy section")
+    parser.add_argument("--clock-ghz", type=float, default=None, help="clock for the peak FLOP rate (default: measured, see output)")
+    parser.add_argument("--json", type=Path, default=None, help="also write every figure to this JSON file")
+    return parser.parse_args(argv)
+
+
+# ---------------------------------------------------------------------------- peak FLOP rate
+def flops_per_token(encoder) -> float:
+    """2 x the backbone's non-embedding parameters (the pooler, unused for embeddings, excluded)."""
+    backbone = encoder.backbone
+    skipped = {id(p) for name in ("embeddings", "pooler") if getattr(backbone, name, None) is not None for p in getattr(backbone, name).parameters()}
+    return 2.0 * sum(p.numel() for p in backbone.parameters() if id(p) not in skipped)
+
+
+def measured_clock_ghz(per_cycle: int) -> float:
+    """Clock a core must at least run at, from a 1-thread fp32 GEMM: GFLOP/s / FLOPs per cycle."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    a = torch.randn(1024, 1024)
+    best = float("inf")
+    for _ in range(5):
+        start = time.perf_counter()
+        a @ a
+        best = min(best, time.perf_counter() - start)
+    torch.set_num_threads(threads)
+    return 2 * 1024**3 / best / 1e9 / per_cycle
+
+
+def peak_description(info, clock: float, nominal: float, measured: float) -> list[str]:
+    lines = [f"CPU: {info.model}; {info.cores} usable cores; flags: " + ", ".join(f for f in ("avx512f", "avx512_bf16", "avx512_vnni", "amx_bf16") if f in info.flags)]
+    lines.append(
+        f"clock: {clock:.2f} GHz (OS reports {nominal:.2f} GHz; a 1-thread fp32 GEMM implies >= {measured:.2f} GHz; the larger is used)"
+    )
+    for precision, per_cycle in (("fp32", info.fp32_flops_per_cycle()), ("bf16", info.bf16_flops_per_cycle()), ("int8", info.int8_ops_per_cycle())):
+        peak = info.peak_flops(precision, clock)
+        lines.append(f"peak {precision}: {info.cores} cores x {clock:.2f} GHz x {per_cycle} FLOPs/cycle = {peak / 1e9:.0f} GFLOP/s")
+    return lines
+
+
+# ---------------------------------------------------------------------------- timing
+def row_cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    a = a / np.linalg.norm(a, axis=1, keepdims=True)
+    b = b / np.linalg.norm(b, axis=1, keepdims=True)
+    return np.sum(a * b, axis=1)
+
+
+def time_paths(st, encoder, texts, names, batch_size, repeats, reference) -> tuple[list[float], dict[str, PathResult]]:
+    """Alternate anchor and paths `repeats` times; every path is warmed up (and built) first."""
+    results = {name: PathResult(name, name) for name in names}
+    for name in names:  # builds bf16 twins / ONNX graphs outside the timed runs
+        encoder.encode(texts[:64], batch_size=batch_size, backend=name, show_progress=False)
+    st.encode(texts[:64], batch_size=batch_size, show_progress_bar=False)
+    anchor: list[float] = []
+    for round_index in range(repeats):
+        start = time.perf_counter()
+        st.encode(texts, batch_size=batch_size, show_progress_bar=False, convert_to_numpy=True)
+        anchor.append(time.perf_counter() - start)
+        line = [f"round {round_index + 1}/{repeats}: sentence-transformers {len(texts) / anchor[-1]:.0f}/s"]
+        for name in names:
+            start = time.perf_counter()
+            vectors = encoder.encode(texts, batch_size=batch_size, backend=name, show_progress=False)
+            elapsed = time.perf_counter() - start
+            result = results[name]
+            result.backend = encoder.last_encode_stats.backend
+            result.seconds.append(elapsed)
+            result.ratios.append(anchor[-1] / elapsed)
+            cosines = row_cosines(vectors, reference)
+            result.min_cosine = min(result.min_cosine, float(cosines.min()))
+            result.max_abs_diff = max(result.max_abs_diff, float(np.abs(vectors - reference).max()))
+            line.append(f"{name} {len(texts) / elapsed:.0f}/s")
+        print("  " + ", ".join(line), flush=True)
+    return anchor, results
+
+
+# ---------------------------------------------------------------------------- accuracy cost
+class BackendView:
+    """An encoder whose `encode` always uses one backend (for evaluate_similarity)."""
+
+    def __init__(self, encoder, backend: str) -> None:
+        self.encoder, self.backend = encoder, backend
+
+    def encode(self, texts, batch_size=32, **options):
+        return self.encoder.encode(texts, batch_size=batch_size, backend=self.backend, **options)
+
+
+def accuracy_costs(encoder, names: list[str], train_texts: int) -> dict[str, dict[str, float]]:
+    """Sentiment accuracy (logistic regression on frozen embeddings) and lee correlations per backend."""
+    from sklearn.linear_model import LogisticRegression
+
+    from polyhead.datasets import rotten_tomatoes
+    from polyhead.similarity import evaluate_similarity
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        data = rotten_tomatoes("sentiment")
+    train, test = data.train.head(train_texts), data.test
+    costs = {}
+    for name in names:
+        view = BackendView(encoder, name)
+        x_train = view.encode(train.texts, show_progress=False)
+        x_test = view.encode(test.texts, show_progress=False)
+        classifier = LogisticRegression(max_iter=2000, C=1.0).fit(x_train, train.labels)
+        accuracy = float(classifier.score(x_test, test.labels))
+        lee = evaluate_similarity(view)
+        costs[name] = {"sentiment_accuracy": accuracy, "lee_pearson": lee.pearson, "lee_spearman": lee.spearman}
+        print(f"  {name:10s} sentiment accuracy {accuracy:.4f}  lee pearson {lee.pearson:.4f} spearman {lee.spearman:.4f}", flush=True)
+    return costs
+
+
+# ---------------------------------------------------------------------------- main
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    from sentence_transformers import SentenceTransformer
+    from transformers.utils import logging as hf_logging
+
+    from polyhead import SentenceEncoder
+    from polyhead.assets import default_model_path
+    from polyhead.datasets import rotten_tomatoes
+    from polyhead.inference import cpu_info, set_threads
+
+    hf_logging.disable_progress_bar()
+    hf_logging.set_verbosity_error()
+    warnings.filterwarnings("ignore", category=UserWarning)
+    names = [n.strip() for n in args.paths.split(",") if n.strip()]
+    if args.threads:
+        set_threads(args.threads)  # polyhead's workers and torch's intra-op threads (sentence-transformers)
+
+    info = cpu_info()
+    nominal = info.clock_ghz
+    measured = measured_clock_ghz(info.fp32_flops_per_cycle())
+    clock = args.clock_ghz or max(nominal, measured)
+    cores_used = args.threads or info.cores
+    info = replace(info, cores=cores_used)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        texts = rotten_tomatoes("sentiment").train.texts[: args.texts]
+    st = SentenceTransformer(str(default_model_path()), device="cpu")
+    encoder = SentenceEncoder(device="cpu")
+    tokens = int(encoder.text_tokenizer.tokenize(texts).lengths.sum())
+    per_token = flops_per_token(encoder)
+
+    print(f"command: {' '.join([Path(sys.executable).name, *sys.argv])}")
+    print(
+        f"python {platform.python_version()}, torch {torch.__version__}, onnxruntime {_version('onnxruntime')}, "
+        f"sentence-transformers {_version('sentence-transformers')}; torch threads {torch.get_num_threads()}, "
+        f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', '(unset)')}; load average at start {os.getloadavg()[0]:.1f}"
+    )
+    for line in peak_description(info, clock, nominal, measured):
+        print(line)
+    print(
+        f"texts: {len(texts)} Rotten Tomatoes reviews, {tokens} tokens ({tokens / len(texts):.1f}/text); "
+        f"FLOPs/token = 2 x {per_token / 2 / 1e6:.2f}M non-embedding params = {per_token / 1e6:.1f} MFLOP"
+    )
+
+    reference = encoder.encode(texts, batch_size=args.batch_size, backend="torch", show_progress=False)
+    st_vectors = st.encode(texts, batch_size=args.batch_size, show_progress_bar=False, convert_to_numpy=True)
+    st_difference = float(np.abs(st_vectors - reference).max())
+    print(f"fp32 reference (backend torch) vs sentence-transformers: max abs diff {st_difference:.2e}")
+    print(f"timing: {args.repeats} rounds, batch size {args.batch_size}")
+    anchor, results = time_paths(st, encoder, texts, names, args.batch_size, args.repeats, reference)
+
+    anchor_median = statistics.median(anchor)
+    rows = [["path", "backend", "sent/s", "tokens/s", "x ST", "min cos", "max |diff|", "% peak"]]
+    rows.append(["sentence-transformers", "torch fp32", f"{len(texts) / anchor_median:.0f}", f"{tokens / anchor_median:.0f}", "1.00", "-", f"{st_difference:.1e}", f"{tokens / anchor_median * per_token / info.peak_flops('fp32', clock):.0%}"])
+    for result in results.values():
+        median = statistics.median(result.seconds)
+        result.sentences_per_s = len(texts) / median
+        result.tokens_per_s = tokens / median
+        result.ratio = statistics.median(result.ratios)
+        result.peak_fraction = result.tokens_per_s * per_token / info.peak_flops(PRECISION.get(result.backend, "fp32"), clock)
+        rows.append([
+            f"polyhead {result.name}", result.backend, f"{result.sentences_per_s:.0f}", f"{result.tokens_per_s:.0f}",
+            f"{result.ratio:.2f}", f"{result.min_cosine:.5f}", f"{result.max_abs_diff:.1e}", f"{result.peak_fraction:.0%}",
+        ])
+    print()
+    print_table(rows)
+    print(f"(% peak: of the peak for the path's precision; load average at end {os.getloadavg()[0]:.1f})")
+
+    costs = {}
+    if not args.no_accuracy:
+        lossy = [name for name in names if name != "torch"]
+        print(f"\naccuracy (sentiment: logistic regression fit on {args.train_texts} train texts, test split; lee: 1,225 pairs)")
+        costs = accuracy_costs(encoder, ["torch", *lossy], args.train_texts)
+    if args.json:
+        payload = {
+            "args": {k: str(v) for k, v in vars(args).items()},
+            "tokens": tokens,
+            "flops_per_token": per_token,
+            "clock_ghz": clock,
+            "anchor_seconds": anchor,
+            "st_max_abs_diff": st_difference,
+            "paths": {name: asdict(result) for name, result in results.items()},
+            "accuracy": costs,
+        }
+        args.json.write_text(json.dumps(payload, indent=2))
+    return 0
+
+
+def print_table(rows: list[list[str]]) -> None:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for index, row in enumerate(rows):
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
+        if index == 0:
+            print("  ".join("-" * width for width in widths))
+
+
+def _version(package: str) -> str:
+    import importlib.metadata
+
+    return importlib.metadata.version(package)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

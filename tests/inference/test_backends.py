@@ -1,0 +1,108 @@
+"""Backend choice: auto stays within cosine 0.999 of fp32, overrides work, bad names fail clearly."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from polyhead import MultiTaskModel, SentenceEncoder, TaskSpec
+from polyhead.inference import BACKENDS, LossyBackendWarning, auto_backend, get_threads, set_threads
+from polyhead.inference.quantize import row_cosines
+
+
+@pytest.fixture(scope="module")
+def reference(encoder, rt_texts):
+    """fp32 embeddings of the 200 real texts (backend torch)."""
+    return encoder.encode(rt_texts, backend="torch")
+
+
+def test_torch_backend_equals_sentence_transformers(reference, st_model, rt_texts):
+    assert np.abs(reference - st_model.encode(rt_texts)).max() <= 1e-5
+
+
+def test_automatic_choice_stays_within_cosine_0999_of_fp32(encoder, reference, rt_texts):
+    vectors = encoder.encode(rt_texts)
+    assert encoder.last_encode_stats.backend == auto_backend("cpu")
+    assert row_cosines(vectors, reference).min() >= 0.999
+    assert encoder.encode(rt_texts, backend="auto").shape == (200, 384)
+
+
+def test_every_backend_is_close_to_fp32_and_reports_itself(tiny_model_dir, rt_texts):
+    tiny = SentenceEncoder(tiny_model_dir("bert"), device="cpu", normalize=True)
+    texts = rt_texts[:40]
+    fp32 = tiny.encode(texts, backend="torch")
+    for backend, floor in (("torch-bf16", 0.999), ("onnx", 0.99999)):
+        vectors = tiny.encode(texts, backend=backend)
+        assert tiny.last_encode_stats.backend == backend
+        assert row_cosines(vectors, fp32).min() >= floor, backend
+    with pytest.warns(LossyBackendWarning, match="min cosine"):
+        lossy = tiny.encode(texts, backend="onnx-int8")
+    assert row_cosines(lossy, fp32).min() < 0.99999
+
+
+def test_constructor_backend_is_the_default_and_encode_overrides_it(tiny_model_dir, rt_texts):
+    tiny = SentenceEncoder(tiny_model_dir("bert"), device="cpu", backend="torch-bf16")
+    tiny.encode(rt_texts[:5])
+    assert tiny.last_encode_stats.backend == "torch-bf16"
+    tiny.encode(rt_texts[:5], backend="torch")
+    assert tiny.last_encode_stats.backend == "torch"
+
+
+def test_environment_sets_the_default(tiny_model_dir, monkeypatch):
+    monkeypatch.setenv("POLYHEAD_BACKEND", "torch")
+    assert SentenceEncoder(tiny_model_dir("bert"), device="cpu").backend == "torch"
+    monkeypatch.setenv("POLYHEAD_BACKEND", "turbo")
+    with pytest.raises(ValueError, match="unknown backend 'turbo'"):
+        SentenceEncoder(tiny_model_dir("bert"), device="cpu")
+
+
+def test_bad_backend_name_is_a_clear_value_error(encoder, tiny_model_dir):
+    with pytest.raises(ValueError, match=r"unknown backend 'fast'; choose one of " + ", ".join(BACKENDS)):
+        encoder.encode(["a text"], backend="fast")
+    with pytest.raises(ValueError, match="unknown backend"):
+        SentenceEncoder(tiny_model_dir("bert"), device="cpu", backend="int4")
+
+
+def test_changed_weights_rebuild_the_fast_paths(tiny_model_dir, rt_texts):
+    tiny = SentenceEncoder(tiny_model_dir("bert"), device="cpu")
+    texts = rt_texts[:16]
+    before = tiny.encode(texts, backend="torch-bf16")
+    torch.manual_seed(1)
+    with torch.no_grad():  # an in-place update, as an optimizer step makes
+        for parameter in tiny.backbone.encoder.parameters():
+            parameter.add_(torch.randn_like(parameter) * 0.2)
+    after, fp32 = tiny.encode(texts, backend="torch-bf16"), tiny.encode(texts, backend="torch")
+    assert row_cosines(after, fp32).min() >= 0.999
+    assert row_cosines(after, before).min() < 0.99
+
+
+def test_predict_takes_a_backend(encoder, rt_texts):
+    torch.manual_seed(0)
+    model = MultiTaskModel(encoder, [TaskSpec("sentiment", ["fresh", "rotten"])])
+    exact = model.predict_probabilities(rt_texts[:50], backend="torch")["sentiment"]
+    fast = model.predict_probabilities(rt_texts[:50])["sentiment"]
+    assert torch.abs(exact - fast).max() <= 0.01
+    with pytest.raises(ValueError, match="unknown backend"):
+        model.predict(rt_texts[:2], backend="nope")
+
+
+def test_threads_limit_and_results_do_not_depend_on_them(encoder, reference, rt_texts):
+    original = get_threads()
+    try:
+        set_threads(1)
+        assert get_threads() == 1 and torch.get_num_threads() == 1
+        assert np.abs(encoder.encode(rt_texts, backend="torch") - reference).max() <= 1e-5
+    finally:
+        set_threads(None)
+    assert get_threads() == original
+    with pytest.raises(ValueError, match="positive integer"):
+        set_threads(0)
+
+
+def test_progress_callback_counts_every_text_and_token(encoder, rt_texts):
+    seen = []
+    encoder.encode(rt_texts, batch_size=16, backend="torch", progress=lambda texts, tokens: seen.append((texts, tokens)))
+    assert len(seen) == 13
+    assert sum(t for t, _ in seen) == 200
+    assert sum(k for _, k in seen) == encoder.last_encode_stats.tokens
