@@ -135,52 +135,112 @@ def stop_server(process: subprocess.Popen) -> None:
 
 
 # ---------------------------------------------------------------------------- offline
-def offline_texts_per_second(texts: list[str], batch_size: int, model_dir: str | None = None, encoder=None) -> tuple[float, object]:
-    """Texts/s of `encode` on the served model's encoder (a MultiTaskModel directory holds one too)."""
+def offline_texts_per_second(texts: list[str], batch_size: int, model_dir: str | None = None, encoder=None) -> tuple[float, float, object]:
+    """(texts/s, CPU seconds per text) of `encode` on the served model's encoder.
+
+    A MultiTaskModel directory holds an encoder too, so SentenceEncoder loads either kind.
+    """
     from polyhead import SentenceEncoder
 
     encoder = encoder or SentenceEncoder(model_dir)
     encoder.encode(texts[:64], batch_size=batch_size, show_progress=False)  # warm-up
-    start = time.perf_counter()
+    cpu, start = time.process_time(), time.perf_counter()
     encoder.encode(texts, batch_size=batch_size, show_progress=False)
-    return len(texts) / (time.perf_counter() - start), encoder
+    wall, cpu = time.perf_counter() - start, time.process_time() - cpu
+    return len(texts) / wall, cpu / len(texts), encoder
+
+
+def cpu_seconds(pid: int | None) -> float:
+    """CPU time a process has used so far (user + system, all threads)."""
+    if pid is None:
+        return float("nan")
+    import psutil
+
+    times = psutil.Process(pid).cpu_times()
+    return times.user + times.system
 
 
 # ---------------------------------------------------------------------------- load
+class Connection:
+    """One keep-alive HTTP/1.1 connection, just enough to POST JSON and read the answer.
+
+    The load generator shares this machine's cores with the server, so it should cost as
+    little CPU per request as it can: a general client library costs several times more.
+    """
+
+    def __init__(self, host: str, port: int, headers: dict[str, str]) -> None:
+        self.host, self.port = host, port
+        self.extra = "".join(f"{name}: {value}\r\n" for name, value in headers.items())
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+
+    async def post(self, path: str, payload: bytes) -> tuple[int, bytes]:
+        if self.writer is None:
+            self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+        assert self.reader is not None
+        head = f"POST {path} HTTP/1.1\r\nHost: {self.host}\r\nContent-Type: application/json\r\nContent-Length: {len(payload)}\r\n{self.extra}\r\n"
+        self.writer.write(head.encode() + payload)
+        status = int((await self.reader.readline()).split()[1])
+        length, close = 0, False
+        while (line := await self.reader.readline()) not in (b"\r\n", b""):
+            name, _, value = line.partition(b":")
+            name = name.strip().lower()
+            if name == b"content-length":
+                length = int(value)
+            elif name == b"connection" and value.strip().lower() == b"close":
+                close = True
+        body = await self.reader.readexactly(length)
+        if close:
+            self.close()
+        return status, body
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+        self.reader = self.writer = None
+
+
 async def run_load(url: str, slices: list[list[str]], args: argparse.Namespace, headers: dict[str, str], seconds: float, counter) -> LoadResult:
-    """`args.clients` clients posting back to back for `seconds`, or until `counter` runs out."""
+    """`args.clients` clients, one connection each, posting back to back for `seconds`, or
+    until `counter` runs out. An answer counts only if it is 200 with one vector per text."""
     result = LoadResult()
-    limits = httpx.Limits(max_connections=args.clients, max_keepalive_connections=args.clients)
+    address = urlsplit(url)
+    bodies = [json.dumps({"input": texts, "encoding_format": args.encoding_format}).encode() for texts in slices]
+    connections = [Connection(address.hostname or "127.0.0.1", address.port or 80, headers) for _ in range(args.clients)]
+    # Warm-up, not counted: opens every connection and runs a first round of batches.
+    await asyncio.gather(*(c.post("/v1/embeddings", bodies[i % len(bodies)]) for i, c in enumerate(connections)))
+    start = time.perf_counter()
+    deadline = start + seconds
 
-    async with httpx.AsyncClient(base_url=url, headers=headers, limits=limits, timeout=60.0) as http:
-        await asyncio.gather(*(http.get("/health") for _ in range(args.clients)))  # open the connections
-        start = time.perf_counter()
-        deadline = start + seconds
+    async def client(connection: Connection) -> None:
+        while time.perf_counter() < deadline:
+            number = next(counter, None)
+            if number is None:
+                return
+            texts = slices[number % len(slices)]
+            sent = time.perf_counter()
+            try:
+                status, body = await connection.post("/v1/embeddings", bodies[number % len(bodies)])
+                ok = status == 200 and len(json.loads(body)["data"]) == len(texts)
+                problem = f"{status}: {body[:200]!r}"
+            except (OSError, ValueError, KeyError, asyncio.IncompleteReadError) as error:
+                connection.close()
+                ok, problem = False, repr(error)
+            result.latencies_ms.append((time.perf_counter() - sent) * 1000)
+            result.requests += 1
+            if ok:
+                result.texts += len(texts)
+            else:
+                result.errors += 1
+                if len(result.error_samples) < 5:
+                    result.error_samples.append(problem)
 
-        async def client() -> None:
-            while time.perf_counter() < deadline:
-                number = next(counter, None)
-                if number is None:
-                    return
-                body = slices[number % len(slices)]
-                sent = time.perf_counter()
-                try:
-                    answer = await http.post("/v1/embeddings", json={"input": body, "encoding_format": args.encoding_format})
-                    ok = answer.status_code == 200 and len(answer.json()["data"]) == len(body)
-                    problem = f"{answer.status_code}: {answer.text[:200]}"
-                except httpx.HTTPError as error:
-                    ok, problem = False, repr(error)
-                result.latencies_ms.append((time.perf_counter() - sent) * 1000)
-                result.requests += 1
-                if ok:
-                    result.texts += len(body)
-                else:
-                    result.errors += 1
-                    if len(result.error_samples) < 5:
-                        result.error_samples.append(problem)
-
-        await asyncio.gather(*(client() for _ in range(args.clients)))
-        result.seconds = time.perf_counter() - start
+    try:
+        await asyncio.gather(*(client(c) for c in connections))
+    finally:
+        for connection in connections:
+            connection.close()
+    result.seconds = time.perf_counter() - start
     return result
 
 
@@ -203,18 +263,24 @@ def main(argv: list[str] | None = None) -> int:
     log_path = Path(os.environ.get("TMPDIR", "/tmp")) / f"polyhead-serve-load-{os.getpid()}.log"
     rounds: list[tuple[LoadResult, float]] = []
     offline: list[float] = []
+    offline_cpu: list[float] = []
+    served_cpu: list[float] = []
     try:
         if args.url is None:
             process, url = start_server(args.model_dir, args.server_arg, log_path)
         else:
             url = args.url.rstrip("/")
-        rate, encoder = offline_texts_per_second(texts, args.offline_batch_size, args.model_dir)
+        rate, cpu_per_text, encoder = offline_texts_per_second(texts, args.offline_batch_size, args.model_dir)
         offline.append(rate)
+        offline_cpu.append(cpu_per_text)
         stats_before = httpx.get(url + "/v1/stats", headers=headers).json()
         for _ in range(args.rounds):
+            server_cpu = cpu_seconds(process.pid if process else None)
             load = asyncio.run(run_load(url, slices, args, headers, args.duration / args.rounds, counter))
-            rate, _ = offline_texts_per_second(texts, args.offline_batch_size, encoder=encoder)
+            served_cpu.append(cpu_seconds(process.pid if process else None) - server_cpu)
+            rate, cpu_per_text, _ = offline_texts_per_second(texts, args.offline_batch_size, encoder=encoder)
             offline.append(rate)
+            offline_cpu.append(cpu_per_text)
             rounds.append((load, rate))
         stats_after = httpx.get(url + "/v1/stats", headers=headers).json()
     finally:
@@ -232,6 +298,9 @@ def main(argv: list[str] | None = None) -> int:
         error_samples=[x for r, _ in rounds for x in r.error_samples][:5],
     )
     batches = stats_after["batches"] - stats_before["batches"]
+    # CPU time per text is steadier than wall time on a shared machine: other processes
+    # slow both sides, but do not add to their CPU time.
+    served_cpu_per_text = sum(served_cpu) / max(total.texts, 1)
     figures = {
         "threads": args.threads,
         "backend": getattr(encoder.last_encode_stats, "backend", None) or args.backend,
@@ -249,6 +318,9 @@ def main(argv: list[str] | None = None) -> int:
         "offline_runs": [round(x, 1) for x in offline],
         "round_ratios": [round(x, 3) for x in ratios],
         "ratio_served_to_offline": round(statistics.median(ratios), 3),
+        "server_cpu_ms_per_text": round(1000 * served_cpu_per_text, 2),
+        "offline_cpu_ms_per_text": round(1000 * statistics.median(offline_cpu), 2),
+        "cpu_ratio_offline_to_served": round(statistics.median(offline_cpu) / served_cpu_per_text, 3) if served_cpu_per_text else None,
         "mean_batch_texts": round((stats_after["texts"] - stats_before["texts"]) / batches, 1) if batches else 0.0,
     }
     print(f"load: {args.clients} clients x {per} texts/request ({args.encoding_format}), {args.rounds} rounds, {total.seconds:.1f} s in all; backend {figures['backend']}")
@@ -257,6 +329,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"served    {figures['served_texts_per_s']} texts/s (mean shared batch {figures['mean_batch_texts']} texts)")
     print(f"offline   {figures['offline_texts_per_s']} texts/s median (encode, batch {args.offline_batch_size}; runs {figures['offline_runs']})")
     print(f"ratio     {figures['ratio_served_to_offline']} served/offline (median of rounds {figures['round_ratios']})")
+    print(f"cpu       {figures['server_cpu_ms_per_text']} ms/text in the server, {figures['offline_cpu_ms_per_text']} ms/text offline (ratio {figures['cpu_ratio_offline_to_served']})")
     for sample in total.error_samples:
         print(f"error sample: {sample}")
     if args.json is not None:

@@ -6,6 +6,7 @@ a plain encoder or sentence-transformers directory serves embeddings only.
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +17,13 @@ import torch
 from ..assets import DEFAULT_MODEL_NAME, default_model_path
 from ..encoder import SentenceEncoder
 from ..model import MODEL_CONFIG, MultiTaskModel
+
+
+WARM_UP_TEXTS = [
+    "A short sentence.",
+    "A somewhat longer sentence, with a clause or two, so the warm-up sees more than one length.",
+    "The longest of the warm-up texts runs on for a while, the way a review does when it has a lot to say about the film, its cast and the way it ends.",
+]
 
 
 @dataclass
@@ -43,9 +51,23 @@ class ServedModel:
         tokens = self.encoder.text_tokenizer.tokenize(texts).lengths
         options = {"backend": self.backend} if self.backend is not None else {}
         embeddings = self.encoder.encode(
-            texts, batch_size=self.encode_batch_size, normalize=False, show_progress=False, output="torch", **options
+            texts, batch_size=self._batch_size(len(texts)), normalize=False, show_progress=False, output="torch", **options
         )
         return embeddings.float().cpu(), tokens
+
+    def _batch_size(self, texts: int) -> int:
+        """encode_batch_size, but small enough that a small shared batch still gives every
+        CPU core a pass of its own (encode runs passes in parallel, one per core)."""
+        if self.encoder.device.type != "cpu":
+            return self.encode_batch_size
+        from ..inference import get_threads
+
+        return max(1, min(self.encode_batch_size, math.ceil(texts / get_threads())))
+
+    def warm_up(self) -> None:
+        """One encode before the server says ready: the backend builds what it caches (a bf16
+        copy of the weights, its accuracy check) now rather than during the first requests."""
+        self.embed(WARM_UP_TEXTS * (2 * self.encode_batch_size // len(WARM_UP_TEXTS) + 1))
 
     def card(self) -> dict:
         """The /v1/models entry: OpenAI's model object plus what a client needs to know."""

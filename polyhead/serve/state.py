@@ -96,4 +96,5 @@ class ServerState:
         model = load_served_model(self.config.model_dir, name=self.config.model_name, device=self.config.device)
         model.encode_batch_size = self.config.batch_size_for(model.encoder.device.type)
         model.backend = self.config.backend
+        model.warm_up()
         return model
