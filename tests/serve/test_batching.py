@@ -1,0 +1,116 @@
+"""MicroBatcher in-process on a real (tiny) encoder: sharing, fairness, back-pressure, draining."""
+
+from __future__ import annotations
+
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pytest
+import torch
+
+from polyhead.serve.batching import MicroBatcher
+from polyhead.serve.errors import ApiError
+from polyhead.serve.served_model import ServedModel, load_served_model
+
+
+@pytest.fixture(scope="module")
+def tiny(tiny_st_dir) -> ServedModel:
+    model = load_served_model(str(tiny_st_dir), device="cpu")
+    model.backend = "torch"
+    return model
+
+
+def _rows(rows: torch.Tensor, tokens: int) -> tuple[np.ndarray, int]:
+    return rows.numpy().copy(), tokens
+
+
+async def _with_batcher(model: ServedModel, scenario, **settings):
+    options = dict(max_batch_texts=8, batch_wait_ms=20.0, slice_texts=4, max_queued_texts=1000) | settings
+    with ThreadPoolExecutor(1) as executor:
+        batcher = MicroBatcher(model.embed, executor, **options)
+        batcher.start()
+        try:
+            return await scenario(batcher)
+        finally:
+            await batcher.close()
+
+
+def test_requests_share_batches_and_get_their_own_rows(tiny, sentiment):
+    texts = sentiment.train.texts[:12]
+
+    async def scenario(batcher):
+        results = await asyncio.gather(*(batcher.submit(texts[i : i + 2], _rows) for i in range(0, 12, 2)))
+        return results, batcher.stats
+
+    results, stats = asyncio.run(_with_batcher(tiny, scenario))
+    expected = tiny.encoder.encode(texts, normalize=False, show_progress=False, backend="torch")
+    for i, (rows, tokens) in enumerate(results):
+        assert np.abs(rows - expected[2 * i : 2 * i + 2]).max() <= 1e-5
+        assert tokens == sum(len(ids) for ids in tiny.encoder.tokenizer(texts[2 * i : 2 * i + 2])["input_ids"])
+    assert stats.texts == 12 and stats.batches == 2  # six requests, two shared batches of at most 8
+
+
+def test_round_robin_serves_small_requests_between_slices_of_a_big_one(tiny, sentiment):
+    order: list[str] = []
+
+    def finish_as(name):
+        def finish(rows: torch.Tensor, tokens: int) -> str:
+            order.append(name)
+            return name
+
+        return finish
+
+    async def scenario(batcher):
+        big = asyncio.ensure_future(batcher.submit(sentiment.train.texts[:40], finish_as("big")))
+        await asyncio.sleep(0)
+        small = [asyncio.ensure_future(batcher.submit([text], finish_as(f"small{i}"))) for i, text in enumerate(sentiment.train.texts[40:43])]
+        await asyncio.gather(big, *small)
+        return batcher.stats
+
+    stats = asyncio.run(_with_batcher(tiny, scenario))
+    assert order[-1] == "big" and set(order[:3]) == {"small0", "small1", "small2"}
+    assert stats.largest_batch <= 8
+
+
+def test_full_queue_answers_503(tiny, sentiment):
+    async def scenario(batcher):
+        first = asyncio.ensure_future(batcher.submit(sentiment.train.texts[:8], _rows))
+        await asyncio.sleep(0)
+        with pytest.raises(ApiError) as refused:
+            await batcher.submit(sentiment.train.texts[8:12], _rows)
+        await first
+        return refused.value
+
+    refused = asyncio.run(_with_batcher(tiny, scenario, max_queued_texts=10))
+    assert refused.status == 503 and "busy" in refused.message
+
+
+def test_a_failing_request_does_not_fail_its_batch_mates(tiny, sentiment):
+    def broken(rows: torch.Tensor, tokens: int) -> None:
+        raise RuntimeError("this request's payload failed")
+
+    async def scenario(batcher):
+        return await asyncio.gather(
+            batcher.submit(sentiment.train.texts[:2], broken),
+            batcher.submit(sentiment.train.texts[2:4], _rows),
+            return_exceptions=True,
+        )
+
+    failed, fine = asyncio.run(_with_batcher(tiny, scenario))
+    assert isinstance(failed, RuntimeError)
+    assert fine[0].shape == (2, tiny.encoder.embedding_dim)
+
+
+def test_close_finishes_queued_work_and_refuses_new(tiny, sentiment):
+    async def scenario(batcher):
+        pending = [asyncio.ensure_future(batcher.submit(sentiment.train.texts[i : i + 4], _rows)) for i in range(0, 24, 4)]
+        await asyncio.sleep(0)
+        await batcher.close()
+        results = await asyncio.wait_for(asyncio.gather(*pending), timeout=5)
+        with pytest.raises(ApiError) as refused:
+            await batcher.submit(["too late"], _rows)
+        return [rows.shape[0] for rows, _ in results], refused.value.status
+
+    sizes, status = asyncio.run(_with_batcher(tiny, scenario))
+    assert sizes == [4] * 6 and status == 503
