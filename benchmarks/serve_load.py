@@ -332,6 +332,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"cpu       {figures['server_cpu_ms_per_text']} ms/text in the server, {figures['offline_cpu_ms_per_text']} ms/text offline (ratio {figures['cpu_ratio_offline_to_served']})")
     for sample in total.error_samples:
         print(f"error sample: {sample}")
+    if total.errors and process is not None:
+        print(f"server log: {log_path}")
+    elif process is not None:
+        log_path.unlink(missing_ok=True)
     if args.json is not None:
         args.json.write_text(json.dumps({**figures, "argv": sys.argv[1:]}, indent=2) + "\n")
     return 0 if total.errors == 0 else 1
