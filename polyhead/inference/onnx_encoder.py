@@ -14,7 +14,7 @@ from ..tokenization import TextTokenizer
 from .backends import check_backend
 from .batching import ProgressCallback, ThroughputBar, run_batches
 from .manifest import EMBEDDING_OUTPUT, POOLED_OUTPUT, OnnxManifest
-from .quantize import unit_rows
+from ..similarity import unit_rows
 from .session import make_session
 from .threads import get_threads
 

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..similarity import unit_rows
 from .batching import run_batches
 from .manifest import EMBEDDING_OUTPUT, QuantizationCost
 
@@ -52,10 +53,6 @@ def _root_logger_quiet() -> Iterator[None]:
         yield
     finally:
         root.setLevel(level)
-
-
-def unit_rows(vectors: np.ndarray) -> np.ndarray:
-    return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
 
 
 def row_cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:

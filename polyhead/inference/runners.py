@@ -98,7 +98,7 @@ class GraphRunner:
 
     def batch_runner(self, normalize: bool | None) -> BatchRunner:
         from .manifest import EMBEDDING_OUTPUT, POOLED_OUTPUT
-        from .quantize import unit_rows
+        from ..similarity import unit_rows
 
         def run(input_ids: np.ndarray, mask: np.ndarray) -> dict[str, np.ndarray]:
             outputs = dict(zip(self.outputs, self.session.run(None, {"input_ids": input_ids, "attention_mask": mask})))
