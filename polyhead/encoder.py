@@ -152,7 +152,11 @@ class SentenceEncoder(nn.Module):
         limits = [int(self.tokenizer.model_max_length)]
         positions = getattr(self.backbone.config, "max_position_embeddings", None)
         if positions:
-            limits.append(int(positions))
+            # RoBERTa-style embeddings number positions from padding_idx + 1, so that many
+            # slots of the position table are never available to tokens.
+            embeddings = getattr(self.backbone, "embeddings", None)
+            offset = getattr(embeddings, "padding_idx", None)
+            limits.append(int(positions) - (int(offset) + 1 if offset is not None else 0))
         return min(x for x in limits if x < 1_000_000) if any(x < 1_000_000 for x in limits) else 512
 
     def _load_dense(self, dense_dir: str) -> None:

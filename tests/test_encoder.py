@@ -73,13 +73,6 @@ def test_tiny_backbones_load_and_encode(tiny_model_dir, varied_texts, kind, pool
 
 
 @pytest.mark.parametrize("kind", ["roberta", "mpnet"])
-@pytest.mark.xfail(
-    strict=True,
-    raises=(IndexError, RuntimeError),
-    reason="encoder.py takes max_seq_length = max_position_embeddings, but RoBERTa/MPNet "
-    "position ids start after the padding id, so the longest allowed text overflows "
-    "the position table (IndexError/RuntimeError instead of truncation)",
-)
 def test_default_max_seq_length_fits_offset_position_ids(tmp_path, kind):
     from transformers import AutoTokenizer
 
