@@ -14,6 +14,10 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 # On a busy machine, OpenMP threads that spin while waiting make every small torch op
 # cost milliseconds; passive waiting keeps the suite fast. Must be set before torch loads.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+# The suite's default is the exact fp32 path, which promises equality with sentence-transformers
+# (<= 1e-5) and batch-independent vectors; tests of the automatic fast path (bf16 where the CPU
+# has it, held to cosine >= 0.999) ask for backend="auto" explicitly. Subprocesses inherit it.
+os.environ.setdefault("POLYHEAD_BACKEND", "torch")
 
 import warnings  # noqa: E402
 from collections.abc import Callable  # noqa: E402

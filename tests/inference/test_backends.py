@@ -22,7 +22,7 @@ def test_torch_backend_equals_sentence_transformers(reference, st_model, rt_text
 
 
 def test_automatic_choice_stays_within_cosine_0999_of_fp32(encoder, reference, rt_texts):
-    vectors = encoder.encode(rt_texts)
+    vectors = encoder.encode(rt_texts, backend="auto")
     assert encoder.last_encode_stats.backend == auto_backend("cpu")
     assert row_cosines(vectors, reference).min() >= 0.999
     assert encoder.encode(rt_texts, backend="auto").shape == (200, 384)

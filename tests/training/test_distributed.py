@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -13,19 +14,26 @@ from safetensors.torch import load_file
 from .conftest import REPO, run_polyhead, small_config, write_config
 
 
-def test_two_processes_give_the_same_weights_as_one(tmp_path, tiny_bert_dir):
+def _launch(config: Path, timeout: float) -> subprocess.CompletedProcess:
+    """torchrun with 2 CPU processes on a free loopback port."""
     torchrun = Path(sys.executable).with_name("torchrun")
     if not torchrun.exists():
         torchrun = Path(shutil.which("torchrun") or "torchrun")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    command = [str(torchrun), "--nproc_per_node", "2", "--master_addr", "127.0.0.1", "--master_port", str(port),
+               "-m", "polyhead", "train", str(config)]
+    return subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=timeout, env=env)
+
+
+def test_two_processes_give_the_same_weights_as_one(tmp_path, tiny_bert_dir):
     single = write_config(tmp_path / "single.yaml", small_config(str(tiny_bert_dir), tmp_path / "single", max_steps=8))
     double = write_config(tmp_path / "double.yaml", small_config(str(tiny_bert_dir), tmp_path / "double", max_steps=8))
     one = run_polyhead("train", str(single))
     assert one.returncode == 0, one.stderr
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    two = subprocess.run(
-        [str(torchrun), "--nproc_per_node", "2", "--master_port", "0", "-m", "polyhead", "train", str(double)],
-        cwd=REPO, capture_output=True, text=True, timeout=600, env=env,
-    )
+    two = _launch(double, timeout=600)
     assert two.returncode == 0, two.stderr[-3000:]
     start = [line for line in (tmp_path / "double" / "metrics.jsonl").read_text().splitlines() if '"start"' in line]
     assert '"processes": 2' in start[0]
@@ -43,11 +51,6 @@ def test_two_processes_give_the_same_weights_as_one(tmp_path, tiny_bert_dir):
 
 def test_batch_not_divisible_by_processes_is_an_error(tmp_path, tiny_bert_dir):
     config = write_config(tmp_path / "c.yaml", small_config(str(tiny_bert_dir), tmp_path / "run", batch_size=7))
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    torchrun = Path(sys.executable).with_name("torchrun")
-    result = subprocess.run(
-        [str(torchrun), "--nproc_per_node", "2", "--master_port", "0", "-m", "polyhead", "train", str(config)],
-        cwd=REPO, capture_output=True, text=True, timeout=300, env=env,
-    )
+    result = _launch(config, timeout=300)
     assert result.returncode != 0
     assert "not divisible by the 2 processes" in result.stderr
