@@ -21,7 +21,8 @@ def evaluate_tasks(model: MultiTaskModel, task_data: dict[str, TaskData], split:
         with warnings.catch_warnings():
             # Truncation is counted once in the run's start event, not at every evaluation.
             warnings.simplefilter("ignore", TruncationWarning)
-            probabilities = model.predict_probabilities(data.texts[split], tasks=[name], batch_size=batch_size)[name]
+            # The exact fp32 path: metrics must not depend on whether a machine has bf16 hardware.
+            probabilities = model.predict_probabilities(data.texts[split], tasks=[name], batch_size=batch_size, backend="torch")[name]
         predicted = probabilities.argmax(dim=-1).cpu().numpy()
         results[name] = classification_metrics(np.asarray(data.labels[split]), predicted, data.label_names)
     return results
