@@ -34,8 +34,8 @@ def add_speed_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--backend",
         choices=BACKENDS,
-        default="auto",
-        help="auto (default: bf16 where the CPU/GPU supports it, embeddings within cosine 0.999 of fp32), "
+        default=None,
+        help="default: $POLYHEAD_BACKEND, else auto. auto: bf16 where the CPU/GPU supports it, embeddings within cosine 0.999 of fp32), "
         "torch (exact fp32), torch-bf16, onnx (ONNX Runtime fp32), onnx-int8 (lossy: its measured cost is printed)",
     )
     group.add_argument("--threads", type=int, default=None, help="CPU cores to use (default: all)")
@@ -53,11 +53,13 @@ def load_encoder(args: argparse.Namespace):
         if args.pooling:
             raise InputError("--pooling cannot change an exported model: its pooling is part of the graph", file=args.model)
         try:
-            return OnnxEncoder(args.model, backend=args.backend, max_seq_length=args.max_seq_length)
+            options = {"backend": args.backend} if args.backend else {}
+            return OnnxEncoder(args.model, max_seq_length=args.max_seq_length, **options)
         except ValueError as error:
             raise InputError(str(error)) from None
     encoder = encoder_from_args(args)
-    encoder.backend = args.backend
+    if args.backend is not None:
+        encoder.backend = args.backend
     return encoder
 
 
