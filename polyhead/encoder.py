@@ -58,6 +58,34 @@ def check_texts(texts: object) -> list[str]:
     return items
 
 
+def check_encode_call(texts: object, batch_size: int, output: str) -> tuple[bool, list[str]]:
+    """(a single string was given, the texts as a list), or the error `encode` raises."""
+    single = isinstance(texts, str)
+    items = [texts] if single else check_texts(texts)
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    if output not in ("numpy", "torch"):
+        raise ValueError(f"output must be 'numpy' or 'torch', got {output!r}")
+    return single, items  # type: ignore[return-value]
+
+
+def warn_if_truncated(truncated: int, total: int, max_seq_length: int) -> None:
+    """One TruncationWarning per call that cut any text, pointing at the caller of `encode`."""
+    if truncated:
+        warnings.warn(
+            f"{truncated} of {total} texts were longer than max_seq_length={max_seq_length} tokens and were truncated",
+            TruncationWarning,
+            stacklevel=3,
+        )
+
+
+def default_show_progress(show_progress: bool | None, texts: int, batch_size: int) -> bool:
+    """A bar by default only on a terminal and for more than four batches."""
+    if show_progress is None:
+        return sys.stderr.isatty() and texts > batch_size * 4
+    return show_progress
+
+
 def _read_layout(source: str) -> SentenceTransformerLayout | None:
     modules_file = resolve_file(source, "modules.json")
     if modules_file is None:
@@ -210,46 +238,27 @@ class SentenceEncoder(nn.Module):
         own (`auto`, `torch`, `torch-bf16`, `onnx`, `onnx-int8`); `progress` is called
         after each batch with (texts, tokens) done in it.
         """
-        from .inference.batching import ThroughputBar, run_batches
+        from .inference.batching import run_with_progress
 
-        single = isinstance(texts, str)
-        items = [texts] if single else check_texts(texts)
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-        if output not in ("numpy", "torch"):
-            raise ValueError(f"output must be 'numpy' or 'torch', got {output!r}")
+        single, items = check_encode_call(texts, batch_size, output)
         tokenized = self.text_tokenizer.tokenize(items)
-        if tokenized.truncated:
-            warnings.warn(
-                f"{tokenized.truncated} of {len(items)} texts were longer than max_seq_length="
-                f"{self.max_seq_length} tokens and were truncated",
-                TruncationWarning,
-                stacklevel=2,
-            )
-        if show_progress is None:
-            show_progress = sys.stderr.isatty() and len(items) > batch_size * 4
+        warn_if_truncated(tokenized.truncated, len(items), self.max_seq_length)
         result = np.empty((len(items), self.embedding_dim), dtype=np.float32)
         was_training = self.training
         self.eval()  # no dropout, even when called from inside a training loop
         try:
             chosen, runner = self._runners.resolve(self, self.backend if backend is None else backend, items)
             self.last_encode_stats = EncodeStats(len(items), int(tokenized.lengths.sum()), tokenized.truncated, chosen)
-            with ThroughputBar(len(items), "encode", show_progress and bool(items)) as bar:
-
-                def report(done: int, tokens: int) -> None:
-                    bar.update(done, tokens)
-                    if progress is not None:
-                        progress(done, tokens)
-
-                if items:
-                    result = run_batches(
-                        tokenized.ids,
-                        runner.batch_runner(normalize),
-                        batch_size=batch_size,
-                        pad_id=self.text_tokenizer.pad_id,
-                        workers=runner.workers,
-                        progress=report,
-                    )["embedding"]
+            if items:
+                result = run_with_progress(
+                    tokenized.ids,
+                    runner.batch_runner(normalize),
+                    batch_size=batch_size,
+                    pad_id=self.text_tokenizer.pad_id,
+                    workers=runner.workers,
+                    show_progress=default_show_progress(show_progress, len(items), batch_size),
+                    progress=progress,
+                )["embedding"]
         finally:
             self.train(was_training)
         if single:

@@ -107,3 +107,24 @@ class ThroughputBar:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def run_with_progress(
+    ids: list[np.ndarray],
+    run: BatchRunner,
+    *,
+    batch_size: int,
+    pad_id: int,
+    workers: int,
+    show_progress: bool,
+    progress: ProgressCallback | None = None,
+) -> dict[str, np.ndarray]:
+    """`run_batches` with a texts/s + tokens/s bar, also reporting each batch to `progress`."""
+    with ThroughputBar(len(ids), "encode", show_progress and bool(ids)) as bar:
+
+        def report(texts: int, tokens: int) -> None:
+            bar.update(texts, tokens)
+            if progress is not None:
+                progress(texts, tokens)
+
+        return run_batches(ids, run, batch_size=batch_size, pad_id=pad_id, workers=workers, progress=report)

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import sys
-import warnings
 from pathlib import Path
 from typing import Literal
 
 import numpy as np
 
-from ..encoder import EncodeStats, TruncationWarning, check_texts
+from ..encoder import EncodeStats, check_encode_call, default_show_progress, warn_if_truncated
 from ..tokenization import TextTokenizer
 from .backends import check_backend
-from .batching import ProgressCallback, ThroughputBar, run_batches
+from .batching import ProgressCallback, run_with_progress
 from .manifest import EMBEDDING_OUTPUT, POOLED_OUTPUT, OnnxManifest
 from ..similarity import unit_rows
 from .session import make_session
@@ -101,31 +99,22 @@ class OnnxEncoder:
         names = self.manifest.outputs
         tokenized = self.text_tokenizer.tokenize(items)
         self.last_encode_stats = EncodeStats(len(items), int(tokenized.lengths.sum()), tokenized.truncated, chosen)
-        if tokenized.truncated:
-            warnings.warn(
-                f"{tokenized.truncated} of {len(items)} texts were longer than max_seq_length="
-                f"{self.max_seq_length} tokens and were truncated",
-                TruncationWarning,
-                stacklevel=3,
-            )
+        warn_if_truncated(tokenized.truncated, len(items), self.max_seq_length)
         if not items:
             return {name: np.empty((0, self.embedding_dim), np.float32) for name in names}
 
         def run(input_ids: np.ndarray, mask: np.ndarray) -> dict[str, np.ndarray]:
             return dict(zip(names, session.run(None, {"input_ids": input_ids, "attention_mask": mask})))
 
-        if show_progress is None:
-            show_progress = sys.stderr.isatty() and len(items) > batch_size * 4
-        with ThroughputBar(len(items), "encode", show_progress) as bar:
-
-            def report(texts: int, tokens: int) -> None:
-                bar.update(texts, tokens)
-                if progress is not None:
-                    progress(texts, tokens)
-
-            return run_batches(
-                tokenized.ids, run, batch_size=batch_size, pad_id=self.text_tokenizer.pad_id, workers=get_threads(), progress=report
-            )
+        return run_with_progress(
+            tokenized.ids,
+            run,
+            batch_size=batch_size,
+            pad_id=self.text_tokenizer.pad_id,
+            workers=get_threads(),
+            show_progress=default_show_progress(show_progress, len(items), batch_size),
+            progress=progress,
+        )
 
     def encode(
         self,
@@ -139,10 +128,7 @@ class OnnxEncoder:
         progress: ProgressCallback | None = None,
     ):
         """Embed texts; same contract as `SentenceEncoder.encode` (input order, truncation warning)."""
-        single = isinstance(texts, str)
-        items = [texts] if single else check_texts(texts)
-        if output not in ("numpy", "torch"):
-            raise ValueError(f"output must be 'numpy' or 'torch', got {output!r}")
+        single, items = check_encode_call(texts, batch_size, output)
         outputs = self.run_texts(items, batch_size, backend, show_progress, progress)
         result = outputs[EMBEDDING_OUTPUT]
         if normalize is False and self.normalize:

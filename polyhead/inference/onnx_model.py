@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from ..encoder import check_texts
-from ..model import TaskPrediction, TaskSpec, predictions_from_probabilities
+from ..model import MultiTaskModel, TaskPrediction, TaskSpec, predictions_from_probabilities
 from .manifest import probabilities_output
 from .onnx_encoder import OnnxEncoder
 
@@ -24,17 +24,9 @@ class OnnxModel:
         self.tasks: dict[str, TaskSpec] = {t["name"]: TaskSpec(name=t["name"], labels=list(t["labels"])) for t in manifest.tasks}
         self._outputs = {t["name"]: probabilities_output(i) for i, t in enumerate(manifest.tasks)}
 
-    @property
-    def task_names(self) -> list[str]:
-        return list(self.tasks)
-
-    def _check_tasks(self, tasks: list[str] | None) -> list[str]:
-        if tasks is None:
-            return self.task_names
-        unknown = [t for t in tasks if t not in self.tasks]
-        if unknown:
-            raise KeyError(f"unknown task(s) {unknown}; the model has {self.task_names}")
-        return list(tasks)
+    # The same task bookkeeping as the PyTorch model's, so both answer alike.
+    task_names = MultiTaskModel.task_names
+    _check_tasks = MultiTaskModel._check_tasks
 
     def predict_probabilities(
         self, texts: list[str], tasks: list[str] | None = None, batch_size: int = 32, *, backend: str | None = None
