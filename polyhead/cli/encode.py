@@ -35,8 +35,9 @@ def add_speed_arguments(parser: argparse.ArgumentParser) -> None:
         "--backend",
         choices=BACKENDS,
         default=None,
-        help="default: $POLYHEAD_BACKEND, else auto. auto: bf16 where the CPU/GPU supports it, embeddings within cosine 0.999 of fp32), "
-        "torch (exact fp32), torch-bf16, onnx (ONNX Runtime fp32), onnx-int8 (lossy: its measured cost is printed)",
+        help="default: $POLYHEAD_BACKEND, else auto. auto: bf16 where the CPU/GPU supports it (embeddings within "
+        "cosine 0.999 of fp32); torch: exact fp32; torch-bf16; onnx: ONNX Runtime fp32; onnx-int8: lossy, its "
+        "measured cost is printed",
     )
     group.add_argument("--threads", type=int, default=None, help="CPU cores to use (default: all)")
 
@@ -70,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
 
     encoder = load_encoder(args)
     cost = getattr(encoder, "quantization_cost", None)
-    if cost is not None and args.backend == "onnx-int8":
+    if cost is not None and getattr(encoder, "backend", None) == "onnx-int8":
         print(f"note: backend onnx-int8 is lossy: {cost.summary()}", file=sys.stderr)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", LossyBackendWarning)

@@ -149,6 +149,16 @@ class RunnerCache:
         self._auto: tuple[tuple, str] | None = None
         self._lock = threading.RLock()  # concurrent encode calls build each runner once
 
+    # A copied or pickled encoder starts with an empty cache (its runners are derived data).
+    def __deepcopy__(self, memo: dict) -> "RunnerCache":
+        return RunnerCache()
+
+    def __getstate__(self) -> dict:
+        return {}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__init__()
+
     def _get(self, encoder, backend: str, key: tuple, build: Callable[[], Runner]) -> Runner:
         cached = self._runners.get(backend)
         if cached is not None and cached[0] == key:

@@ -77,6 +77,16 @@ def test_changed_weights_rebuild_the_fast_paths(tiny_model_dir, rt_texts):
     assert row_cosines(after, before).min() < 0.99
 
 
+def test_an_encoder_with_built_fast_paths_still_copies_and_pickles(tiny_model_dir, rt_texts):
+    import copy
+    import pickle
+
+    tiny = SentenceEncoder(tiny_model_dir("bert"), device="cpu")
+    expected = tiny.encode(rt_texts[:8], backend="torch-bf16")
+    for twin in (copy.deepcopy(tiny), pickle.loads(pickle.dumps(tiny))):
+        assert np.abs(twin.encode(rt_texts[:8], backend="torch-bf16") - expected).max() <= 1e-6
+
+
 def test_predict_takes_a_backend(encoder, rt_texts):
     torch.manual_seed(0)
     model = MultiTaskModel(encoder, [TaskSpec("sentiment", ["fresh", "rotten"])])
