@@ -77,6 +77,7 @@ def run(args: argparse.Namespace, workdir: Path) -> int:
     import psutil
 
     source, target = workdir / "lines.txt", workdir / "embeddings.npy"
+    target.unlink(missing_ok=True)  # progress is read from the output's size: a previous run's file would read as done
     started = time.perf_counter()
     size = write_lines(source, args.lines)
     print(f"wrote {args.lines:,} lines ({size / 1e6:.0f} MB) in {time.perf_counter() - started:.0f} s")

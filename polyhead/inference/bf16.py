@@ -5,8 +5,8 @@ call; for short texts that cast is a visible share of the time. The twin casts o
 On CPUs with oneDNN the weights are also pre-packed into oneDNN's blocked layout, so
 each product skips the re-layout. LayerNorm, softmax, embeddings and the residual stream
 stay fp32 (autocast keeps them there), which is what keeps the embeddings within
-cosine 0.999 of fp32. Short batches compute attention as matmul + softmax, long ones
-with SDPA (see `EAGER_ATTENTION_MAX_TOKENS`).
+cosine 0.999 of fp32. Short batches compute attention as matmul + fp32 softmax
+(`attention.short_attention`), long ones with SDPA (see `EAGER_ATTENTION_MAX_TOKENS`).
 """
 
 from __future__ import annotations
@@ -102,6 +102,8 @@ def bf16_twin(backbone: nn.Module, pack: bool) -> Bf16Twin:
     short = twin.eval()
     long = _shared_copy(short, [m for m in short.modules() if isinstance(m, (Bf16Linear, PackedBf16Linear))])
     if hasattr(short, "set_attn_implementation"):
-        short.set_attn_implementation("eager")
+        from .attention import register_short_attention
+
+        short.set_attn_implementation(register_short_attention())
         long.set_attn_implementation(getattr(backbone.config, "_attn_implementation", None) or "sdpa")
     return Bf16Twin(short, long.eval())
