@@ -50,6 +50,10 @@ class TorchRunner:
         self.precision = precision
         self.backbone = encoder.backbone
         self.device = encoder.device
+        if self.device.type == "cpu":
+            from .allocator import keep_freed_memory
+
+            keep_freed_memory()
         if precision == "bf16" and self.device.type == "cpu":
             from .bf16 import bf16_twin, packing_works
 

@@ -8,7 +8,7 @@ from transformers.models.bert.modeling_bert import eager_attention_forward
 
 from polyhead import SentenceEncoder
 from polyhead.inference.attention import SHORT_ATTENTION, register_short_attention, short_attention
-from polyhead.inference.bf16 import EAGER_ATTENTION_MAX_TOKENS, bf16_twin
+from polyhead.inference.bf16 import SHORT_ATTENTION_MAX_TOKENS, bf16_twin
 from polyhead.inference.quantize import row_cosines
 
 
@@ -46,7 +46,7 @@ def test_short_attention_ignores_padded_keys_and_keeps_bf16():
 def test_bf16_twin_stays_close_to_fp32_on_short_batches_for_each_architecture(kind, tiny_model_dir, rt_texts):
     encoder = SentenceEncoder(tiny_model_dir(kind), device="cpu", normalize=True)
     texts = [text for text in rt_texts if len(text.split()) < 20][:24]
-    assert max(len(ids) for ids in encoder.text_tokenizer.tokenize(texts).ids) <= EAGER_ATTENTION_MAX_TOKENS  # the short view runs
+    assert max(len(ids) for ids in encoder.text_tokenizer.tokenize(texts).ids) <= SHORT_ATTENTION_MAX_TOKENS  # the short view runs
     fp32 = encoder.encode(texts, backend="torch")
     bf16 = encoder.encode(texts, backend="torch-bf16")
     assert row_cosines(bf16, fp32).min() >= 0.999
@@ -60,3 +60,32 @@ def test_twin_short_view_uses_the_registered_attention(tiny_model_dir):
     assert twin.short.config._attn_implementation == register_short_attention() == SHORT_ATTENTION
     assert twin.long.config._attn_implementation != SHORT_ATTENTION
     assert backbone.config._attn_implementation != SHORT_ATTENTION  # the original model is untouched
+
+
+def _eager(mask_function, attention_mask: torch.Tensor, length: int) -> torch.Tensor:
+    from transformers.masking_utils import eager_mask
+
+    return eager_mask(attention_mask.shape[0], length, length, mask_function=mask_function, attention_mask=attention_mask)
+
+
+def test_key_padding_mask_matches_eager_mask_for_bidirectional_attention():
+    from transformers.masking_utils import bidirectional_mask_function
+
+    from polyhead.inference.attention import key_padding_mask
+
+    attention_mask = torch.tensor([[1, 1, 1, 1, 1], [1, 1, 1, 0, 0], [1, 0, 0, 0, 0]]).bool()  # as transformers passes it
+    got = key_padding_mask(3, 5, 5, mask_function=bidirectional_mask_function, attention_mask=attention_mask)
+    assert got.shape == (3, 1, 1, 5)
+    assert torch.equal(got.expand(3, 1, 5, 5), _eager(bidirectional_mask_function, attention_mask, 5))
+    unpadded = torch.ones(2, 4, dtype=torch.bool)
+    assert key_padding_mask(2, 4, 4, mask_function=bidirectional_mask_function, attention_mask=unpadded) is None
+
+
+def test_key_padding_mask_leaves_other_patterns_to_eager():
+    from transformers.masking_utils import causal_mask_function
+
+    from polyhead.inference.attention import key_padding_mask
+
+    attention_mask = torch.tensor([[1, 1, 1, 0], [1, 1, 1, 1]]).bool()
+    got = key_padding_mask(2, 4, 4, mask_function=causal_mask_function, attention_mask=attention_mask)
+    assert torch.equal(got, _eager(causal_mask_function, attention_mask, 4))
