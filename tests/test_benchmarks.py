@@ -1,0 +1,31 @@
+"""The benchmarks run end to end on a small input (their figures are recorded in docs/, not asserted here)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _run(*args: str) -> str:
+    result = subprocess.run([sys.executable, *args], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    return result.stdout
+
+
+def test_encode_speed_times_polyhead_against_sentence_transformers_in_its_own_process(tmp_path):
+    figures = tmp_path / "bench.json"
+    out = _run("benchmarks/encode_speed.py", "--texts", "48", "--repeats", "1", "--paths", "torch", "--no-accuracy", "--json", str(figures))
+    assert "sentence-transformers" in out and "polyhead torch" in out
+    payload = json.loads(figures.read_text())
+    torch_path = payload["paths"]["torch"]
+    assert torch_path["min_cosine"] > 0.99999 and torch_path["max_abs_diff"] <= 1e-5
+    assert len(payload["anchor_seconds"]["sentence-transformers"]) == 1
+
+
+def test_encode_memory_encodes_a_file_and_reports_its_peak(tmp_path):
+    out = _run("benchmarks/encode_memory.py", "--lines", "300", "--backend", "torch", "--workdir", str(tmp_path))
+    assert "300 of 300 lines" in out and "output: embeddings.npy (300, 384)" in out and "PASS" in out
