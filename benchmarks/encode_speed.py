@@ -41,6 +41,8 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
+from polyhead.similarity import row_cosines  # noqa: E402
+
 PATHS = ("auto", "torch", "onnx", "onnx-int8")
 PRECISION = {"torch": "fp32", "torch-bf16": "bf16", "onnx": "fp32", "onnx-int8": "int8"}
 
@@ -111,12 +113,6 @@ def peak_description(info, clock: float, nominal: float, measured: float) -> lis
 
 
 # ---------------------------------------------------------------------------- timing
-def row_cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    a = a / np.linalg.norm(a, axis=1, keepdims=True)
-    b = b / np.linalg.norm(b, axis=1, keepdims=True)
-    return np.sum(a * b, axis=1)
-
-
 class Anchor:
     """sentence-transformers running in its own process (benchmarks/st_anchor.py), timed on command."""
 

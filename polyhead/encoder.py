@@ -19,6 +19,7 @@ from transformers import AutoModel, AutoTokenizer
 
 from . import __version__
 from .fileio import atomic_directory
+from .modes import eval_mode
 from .pooling import Pooling, PoolingMode
 from .resolve import join_source, model_source, resolve_file
 from .st_format import SentenceTransformerLayout, layout_file_names, read_layout, write_layout
@@ -244,9 +245,7 @@ class SentenceEncoder(nn.Module):
         tokenized = self.text_tokenizer.tokenize(items)
         warn_if_truncated(tokenized.truncated, len(items), self.max_seq_length)
         result = np.empty((len(items), self.embedding_dim), dtype=np.float32)
-        was_training = self.training
-        self.eval()  # no dropout, even when called from inside a training loop
-        try:
+        with eval_mode(self):  # no dropout, even when called from inside a training loop
             chosen, runner = self._runners.resolve(self, self.backend if backend is None else backend, items)
             self.last_encode_stats = EncodeStats(len(items), int(tokenized.lengths.sum()), tokenized.truncated, chosen)
             if items:
@@ -259,8 +258,6 @@ class SentenceEncoder(nn.Module):
                     show_progress=default_show_progress(show_progress, len(items), batch_size),
                     progress=progress,
                 )["embedding"]
-        finally:
-            self.train(was_training)
         if single:
             result = result[0]
         return torch.from_numpy(result).to(self.device) if output == "torch" else result

@@ -13,6 +13,7 @@ from . import __version__
 from .encoder import SentenceEncoder, check_texts
 from .fileio import atomic_directory, read_json, write_json
 from .heads import HeadConfig, build_head
+from .modes import eval_mode
 
 MODEL_CONFIG = "polyhead_model.json"
 HEADS_WEIGHTS = "heads.safetensors"
@@ -125,12 +126,9 @@ class MultiTaskModel(nn.Module):
     def predict_probabilities(self, texts: list[str], tasks: list[str] | None = None, batch_size: int = 32, **encode_options) -> dict[str, torch.Tensor]:
         """Class probabilities per task, shape (len(texts), num_labels), in input order."""
         names = self._check_tasks(tasks)
-        was_training = self.training
-        self.eval()
-        embeddings = self.encoder.encode(texts, batch_size=batch_size, output="torch", show_progress=False, **encode_options)
-        probabilities = {name: torch.softmax(logits.float(), dim=-1) for name, logits in self.head_logits(embeddings.to(self.device), names).items()}
-        self.train(was_training)
-        return probabilities
+        with eval_mode(self):
+            embeddings = self.encoder.encode(texts, batch_size=batch_size, output="torch", show_progress=False, **encode_options)
+            return {name: torch.softmax(logits.float(), dim=-1) for name, logits in self.head_logits(embeddings.to(self.device), names).items()}
 
     def predict(self, texts: list[str], tasks: list[str] | None = None, batch_size: int = 32, **encode_options) -> list[dict[str, TaskPrediction]]:
         """Per text and task: label name, its probability and all class probabilities."""

@@ -22,6 +22,11 @@ def cosine_matrix(a: np.ndarray, b: np.ndarray | None = None) -> np.ndarray:
     return a_unit @ b_unit.T
 
 
+def row_cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Cosine similarity of each row of `a` with the same row of `b` (computed in float64)."""
+    return np.sum(unit_rows(a.astype(np.float64)) * unit_rows(b.astype(np.float64)), axis=1)
+
+
 @dataclass
 class SearchHit:
     index: int

@@ -7,8 +7,6 @@ checked against PyTorch before it is written; the directory appears only when co
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,6 +16,7 @@ from torch import nn
 
 from .. import __version__
 from ..fileio import atomic_directory
+from ..modes import eval_mode
 from .graph import ExportGraph, tokenizer_batch, trace_to_onnx
 from .manifest import GraphInfo, OnnxManifest
 from .optimize import fuse_transformer_ops, max_difference
@@ -85,18 +84,6 @@ def model_parts(model: object) -> tuple[nn.Module, dict[str, nn.Module], list[di
     if isinstance(model, SentenceEncoder):
         return model, {}, []
     raise TypeError(f"cannot export a {type(model).__name__}; pass a SentenceEncoder, a MultiTaskModel or a model directory")
-
-
-@contextlib.contextmanager
-def eval_mode(module: nn.Module) -> Iterator[None]:
-    """Eval mode (no dropout) while exporting; each submodule's own mode is restored after."""
-    modes = [(m, m.training) for m in module.modules()]
-    module.eval()
-    try:
-        yield
-    finally:
-        for m, training in modes:
-            m.training = training
 
 
 def export_onnx(model: object, output_dir: str | Path, options: ExportOptions | None = None) -> ExportResult:

@@ -71,8 +71,7 @@ def tokenizer_batch(tokenizer, texts: list[str]) -> tuple[torch.Tensor, torch.Te
 
 
 def trace_to_onnx(graph: ExportGraph, tokenizer, path: Path, opset: int) -> None:
-    """Write `graph` as ONNX with batch and sequence axes dynamic."""
-    graph.eval()
+    """Write `graph` (in eval mode) as ONNX with batch and sequence axes dynamic."""
     device = next(graph.parameters()).device
     inputs = example_batch(tokenizer, device)
     axes = {name: {0: "batch", 1: "sequence"} for name in INPUT_NAMES}

@@ -14,6 +14,24 @@ EMBEDDING_OUTPUT = "embedding"
 POOLED_OUTPUT = "pooled_embedding"
 
 
+def select_embedding(outputs: dict, normalize: bool | None, graph_normalizes: bool):
+    """The embedding a caller asked for from a graph's outputs.
+
+    A normalizing graph also outputs the pooled vector before normalization, so
+    `normalize=False` takes that; a graph that does not normalize is normalized here
+    when `normalize=True`; None takes the graph's own choice.
+    """
+    if normalize is False and graph_normalizes:
+        return outputs[POOLED_OUTPUT]
+    if normalize and not graph_normalizes:
+        import numpy as np
+
+        from ..similarity import unit_rows
+
+        return unit_rows(outputs[EMBEDDING_OUTPUT]).astype(np.float32)
+    return outputs[EMBEDDING_OUTPUT]
+
+
 def probabilities_output(task_index: int) -> str:
     """Graph output name of the task at `task_index` (task names may hold any character)."""
     return f"probabilities_{task_index}"

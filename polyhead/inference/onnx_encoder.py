@@ -11,8 +11,7 @@ from ..encoder import EncodeStats, check_encode_call, default_show_progress, war
 from ..tokenization import TextTokenizer
 from .backends import check_backend
 from .batching import ProgressCallback, run_with_progress
-from .manifest import EMBEDDING_OUTPUT, POOLED_OUTPUT, OnnxManifest
-from ..similarity import unit_rows
+from .manifest import OnnxManifest, select_embedding
 from .session import make_session
 from .threads import get_threads
 
@@ -130,11 +129,7 @@ class OnnxEncoder:
         """Embed texts; same contract as `SentenceEncoder.encode` (input order, truncation warning)."""
         single, items = check_encode_call(texts, batch_size, output)
         outputs = self.run_texts(items, batch_size, backend, show_progress, progress)
-        result = outputs[EMBEDDING_OUTPUT]
-        if normalize is False and self.normalize:
-            result = outputs[POOLED_OUTPUT]
-        elif normalize and not self.normalize:
-            result = unit_rows(result).astype(np.float32)
+        result = select_embedding(outputs, normalize, self.normalize)
         if single:
             result = result[0]
         if output == "torch":

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..similarity import unit_rows
+from ..similarity import row_cosines
 from .batching import run_batches
 from .manifest import EMBEDDING_OUTPUT, QuantizationCost
 
@@ -53,11 +53,6 @@ def _root_logger_quiet() -> Iterator[None]:
         yield
     finally:
         root.setLevel(level)
-
-
-def row_cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Cosine similarity of each row of `a` with the same row of `b`."""
-    return np.sum(unit_rows(a.astype(np.float64)) * unit_rows(b.astype(np.float64)), axis=1)
 
 
 def measure_cost(

@@ -21,7 +21,7 @@ from torch import nn
 
 from .backends import MIN_AUTO_COSINE, auto_backend, check_backend
 from .batching import BatchRunner
-from .quantize import row_cosines
+from ..similarity import row_cosines
 
 PROBE_TEXTS = 16
 """Texts the automatic bf16 choice is checked on (spread over the call's lengths)."""
@@ -101,16 +101,11 @@ class GraphRunner:
             warnings.warn(f"backend 'onnx-int8' is lossy: {self.cost.summary()}", LossyBackendWarning, stacklevel=4)
 
     def batch_runner(self, normalize: bool | None) -> BatchRunner:
-        from .manifest import EMBEDDING_OUTPUT, POOLED_OUTPUT
-        from ..similarity import unit_rows
+        from .manifest import select_embedding
 
         def run(input_ids: np.ndarray, mask: np.ndarray) -> dict[str, np.ndarray]:
             outputs = dict(zip(self.outputs, self.session.run(None, {"input_ids": input_ids, "attention_mask": mask})))
-            if normalize is False and self.normalizes:
-                return {"embedding": outputs[POOLED_OUTPUT]}
-            if normalize and not self.normalizes:
-                return {"embedding": unit_rows(outputs[EMBEDDING_OUTPUT]).astype(np.float32)}
-            return {"embedding": outputs[EMBEDDING_OUTPUT]}
+            return {"embedding": select_embedding(outputs, normalize, self.normalizes)}
 
         return run
 

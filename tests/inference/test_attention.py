@@ -9,7 +9,7 @@ from transformers.models.bert.modeling_bert import eager_attention_forward
 from polyhead import SentenceEncoder
 from polyhead.inference.attention import SHORT_ATTENTION, register_short_attention, short_attention
 from polyhead.inference.bf16 import SHORT_ATTENTION_MAX_TOKENS, bf16_twin
-from polyhead.inference.quantize import row_cosines
+from polyhead.similarity import row_cosines
 
 
 def _padded_inputs(dtype: torch.dtype) -> tuple[torch.Tensor, ...]:

@@ -8,7 +8,7 @@ import torch
 
 from polyhead import MultiTaskModel, SentenceEncoder, TaskSpec
 from polyhead.inference import BACKENDS, LossyBackendWarning, auto_backend, get_threads, set_threads
-from polyhead.inference.quantize import row_cosines
+from polyhead.similarity import row_cosines
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ import torch
 from polyhead import MultiTaskModel, SentenceEncoder, TaskSpec
 from polyhead.cli import main
 from polyhead.inference import OnnxEncoder, OnnxManifest, OnnxModel, export_onnx, load_exported
-from polyhead.inference.quantize import row_cosines
+from polyhead.similarity import row_cosines
 
 TINY_KINDS = ("bert", "distilbert", "roberta", "mpnet")
 

@@ -1,0 +1,24 @@
+"""Train/eval mode switched for a while and put back module by module."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+from torch import nn
+
+
+@contextlib.contextmanager
+def eval_mode(module: nn.Module) -> Iterator[None]:
+    """Eval mode (no dropout) inside the block; afterwards every submodule gets its own mode back.
+
+    Restoring with `module.train(was_training)` would switch frozen parts that a training
+    loop keeps in eval mode back to train mode; restoring each submodule's flag does not.
+    """
+    modes = [(m, m.training) for m in module.modules()]
+    module.eval()
+    try:
+        yield
+    finally:
+        for m, training in modes:
+            m.training = training
