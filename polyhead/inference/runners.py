@@ -180,8 +180,8 @@ class RunnerCache:
             precision = "bf16" if backend == "torch-bf16" else "fp32"
             return backend, self._get(encoder, backend, key, lambda: TorchRunner(encoder, precision))
         precision = "int8" if backend == "onnx-int8" else "fp32"
-        sample = _probe(texts, INT8_COST_TEXTS)
-        return backend, self._get(encoder, backend, key, lambda: GraphRunner(encoder, precision, sample))
+        # The cost sample is drawn only when the graph is built, not on every call that reuses it.
+        return backend, self._get(encoder, backend, key, lambda: GraphRunner(encoder, precision, _probe(texts, INT8_COST_TEXTS)))
 
     def _auto_choice(self, encoder, key: tuple, texts: list[str]) -> str:
         """bf16 where the hardware has it and this model's bf16 embeddings stay close to fp32."""
