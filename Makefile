@@ -37,3 +37,8 @@ clean:
 .PHONY: bench-serve
 bench-serve: $(STAMP)
 	$(PY) benchmarks/serve_load.py --clients 32 --duration 30
+
+# Training speed: `polyhead train` against a plain PyTorch + transformers loop, three freezing setups.
+.PHONY: bench-train
+bench-train: $(STAMP)
+	OMP_WAIT_POLICY=$${OMP_WAIT_POLICY:-PASSIVE} $(PY) benchmarks/train_speed.py

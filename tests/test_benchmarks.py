@@ -29,3 +29,24 @@ def test_encode_speed_times_polyhead_against_sentence_transformers_in_its_own_pr
 def test_encode_memory_encodes_a_file_and_reports_its_peak(tmp_path):
     out = _run("benchmarks/encode_memory.py", "--lines", "300", "--backend", "torch", "--workdir", str(tmp_path))
     assert "300 of 300 lines" in out and "output: embeddings.npy (300, 384)" in out and "PASS" in out
+
+
+def test_train_speed_trains_polyhead_and_the_plain_loop_on_the_same_examples(tmp_path):
+    figures = tmp_path / "train.json"
+    out = _run(
+        "benchmarks/train_speed.py", "--train-examples", "48", "--test-examples", "32", "--rounds", "1",
+        "--setups", "full,frozen", "--epoch-scale", "0.5", "--json", str(figures),
+    )
+    assert "ratio polyhead / plain" in out and "load average at end" in out
+    setups = json.loads(figures.read_text())["setups"]
+    assert set(setups) == {"full", "frozen"}
+    for setup in setups.values():
+        (round_figures,) = setup["rounds"]
+        for side in ("plain", "polyhead"):
+            run = round_figures[side]
+            assert run["seconds"] > 0 and run["examples_per_s"] > 0 and run["tokens_per_s"] > 0 and run["examples"] >= 48
+            assert set(run["tasks"]) == {"topic", "sentiment"}
+            for scores in run["tasks"].values():
+                assert 0.0 <= scores["accuracy"] <= 1.0 and 0.0 <= scores["macro_f1"] <= 1.0
+        assert setup["summary"]["ratio"] > 0
+    assert "fp32" in setups["full"]["summary"]["sides"]["plain"]["peak_share"]

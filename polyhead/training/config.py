@@ -20,6 +20,7 @@ import yaml
 from ..errors import InputError
 from ..heads import HeadConfig
 from .freezing import FreezeConfig
+from .precision import PRECISIONS
 
 
 @dataclass
@@ -110,8 +111,16 @@ class TrainingConfig:
     """Batches whose gradients are summed before one optimizer step."""
     max_grad_norm: float | None = 1.0
     """Gradient clipping by global norm; None turns it off."""
-    mixed_precision: str = "no"
-    """no, bf16 or fp16 (fp16 needs a GPU); passed to Accelerate."""
+    mixed_precision: str = "auto"
+    """auto (bf16 autocast where the CPU has AVX-512 BF16/AMX or the GPU has bf16, else fp32), no, bf16 or fp16 (GPU)."""
+    group_by_length: bool = True
+    """Batch texts of similar length together (within each task), so batches carry little padding."""
+    length_pool_batches: int = 50
+    """Batches per length-sorted pool when group_by_length is on (larger pads less, smaller is more random)."""
+    cache_frozen: bool = True
+    """Compute frozen lower parts (the whole encoder, or embeddings + lower layers) once per example and reuse them."""
+    cache_memory_mb: int = 1024
+    """Memory for cached frozen outputs; a task whose cache does not fit goes to a memory-mapped file in the run directory."""
     eval_every: int = 200
     """Evaluate on each task's validation split every N steps (and at the end)."""
     log_every: int = 20
@@ -173,7 +182,9 @@ class RunConfig:
             (t.learning_rate > 0, "training.learning_rate", "must be > 0"),
             (0 <= t.warmup_ratio < 1, "training.warmup_ratio", "must be in [0, 1)"),
             (t.eval_every >= 1 and t.log_every >= 1, "training.eval_every", "eval_every and log_every must be >= 1"),
-            (t.mixed_precision in ("no", "bf16", "fp16"), "training.mixed_precision", "must be no, bf16 or fp16"),
+            (t.mixed_precision in PRECISIONS, "training.mixed_precision", f"must be one of {', '.join(PRECISIONS)}"),
+            (t.length_pool_batches >= 1, "training.length_pool_batches", "must be >= 1"),
+            (t.cache_memory_mb >= 0, "training.cache_memory_mb", "must be >= 0"),
             (t.mixing in MIXING_STRATEGIES, "training.mixing", f"must be one of {', '.join(MIXING_STRATEGIES)}"),
             (t.loss_weighting in LOSS_WEIGHTINGS, "training.loss_weighting", f"must be one of {', '.join(LOSS_WEIGHTINGS)}"),
             (t.mixing_temperature > 0, "training.mixing_temperature", "must be > 0"),

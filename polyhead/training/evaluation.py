@@ -5,18 +5,33 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
+import torch
 
 from ..encoder import TruncationWarning
 from ..metrics import classification_metrics
 from ..model import MultiTaskModel
+from ..modes import eval_mode
 from .data import TaskData
 
 
-def evaluate_tasks(model: MultiTaskModel, task_data: dict[str, TaskData], split: str, batch_size: int = 64) -> dict[str, dict]:
-    """classification_metrics for every task that has `split`."""
+def evaluate_tasks(
+    model: MultiTaskModel, task_data: dict[str, TaskData], split: str, batch_size: int = 64,
+    embeddings: dict[str, torch.Tensor] | None = None,
+) -> dict[str, dict]:
+    """classification_metrics for every task that has `split`.
+
+    `embeddings` holds a task's sentence embeddings of the split when they are known not to
+    change (a frozen encoder): only its head runs.
+    """
     results = {}
     for name, data in task_data.items():
         if not data.has(split):
+            continue
+        if embeddings and name in embeddings:
+            with torch.inference_mode(), eval_mode(model):
+                logits = model.head_logits(embeddings[name].to(model.device), [name])[name]
+            predicted = logits.argmax(dim=-1).cpu().numpy()
+            results[name] = classification_metrics(np.asarray(data.labels[split]), predicted, data.label_names)
             continue
         with warnings.catch_warnings():
             # Truncation is counted once in the run's start event, not at every evaluation.

@@ -27,7 +27,7 @@ class FreezeConfig:
     layers: list[int] = field(default_factory=list)
     """These transformer layers, 0 = lowest; negative indices count from the top."""
     lower: int = 0
-    """The lowest N transformer layers."""
+    """The embeddings and the lowest N transformer layers (frozen lower layers fed by trainable embeddings would not stay what they were)."""
     pooler: bool = False
     """The cls_pooler dense layer."""
     heads: list[str] = field(default_factory=list)
@@ -52,6 +52,8 @@ def frozen_names(parts: ModelParts, freeze: FreezeConfig, where: str = "freeze")
     if not 0 <= freeze.lower <= count:
         raise InputError(f"lower must be between 0 and {count} (the backbone has {count} layers)", field=f"{where}.lower")
     layer_indices |= set(range(freeze.lower))
+    if freeze.lower:
+        names |= set(parts.embeddings)
     for index in freeze.layers:
         if not -count <= index < count:
             raise InputError(f"layer {index} does not exist; the backbone has layers 0..{count - 1}", field=f"{where}.layers")

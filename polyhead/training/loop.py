@@ -12,6 +12,7 @@ import contextlib
 import math
 import signal
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,7 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from ..encoder import SentenceEncoder
+from ..encoder import SentenceEncoder, TruncationWarning
 from ..errors import InputError
 from ..fileio import write_json
 from ..model import MultiTaskModel, TaskSpec
@@ -29,11 +30,13 @@ from .config import RunConfig, save_config
 from .data import TaskData, load_task_data
 from .evaluation import evaluate_tasks, select_metric
 from .freezing import apply_freezing, frozen_modules, frozen_names, set_train_mode
+from .frozen_cache import NO_CUT, FrozenFeatures, find_cut
 from .losses import LossBalancer
 from .metrics_log import MetricsLog
 from .optim import LearningRates, build_optimizer, describe_groups, parameter_groups, schedule_factor, set_learning_rates
 from .parts import model_parts
 from .phases import Phase, phase_at, plan_phases, total_phase_steps
+from .precision import resolve_precision
 from .sampler import TaskBatchSampler, steps_for_epochs
 
 
@@ -58,15 +61,21 @@ class TrainResult:
 
 
 class TrainingModule(nn.Module):
-    """Model + loss balancer in one module, so one DDP wrapper syncs both's gradients."""
+    """Model + loss balancer in one module, so one DDP wrapper syncs both's gradients.
+
+    The encoder part runs through `features`, which starts above the frozen part's cached
+    output when there is one (see frozen_cache).
+    """
 
     def __init__(self, model: MultiTaskModel, balancer: LossBalancer) -> None:
         super().__init__()
         self.model = model
         self.balancer = balancer
+        self.features: FrozenFeatures | None = None
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, labels: torch.Tensor, task: str):
-        embeddings = self.model.encoder(input_ids, attention_mask)
+    def forward(self, inputs: dict[str, torch.Tensor], labels: torch.Tensor, task: str):
+        assert self.features is not None
+        embeddings = self.features.embed(inputs)
         logits = self.model.heads[task](embeddings)
         raw = F.cross_entropy(logits.float(), labels)
         return self.balancer(task, raw), raw
@@ -119,8 +128,9 @@ class Trainer:
         from accelerate.utils import DistributedDataParallelKwargs, set_seed
 
         self.config, t = config, config.training
+        self.precision = resolve_precision(t.mixed_precision)
         self.accelerator = Accelerator(
-            mixed_precision=t.mixed_precision,
+            mixed_precision=self.precision.used,
             cpu=not torch.cuda.is_available(),
             kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)],
         )
@@ -151,6 +161,7 @@ class Trainer:
             self.train_ids[name], self.truncated[name] = tokenized.ids, tokenized.truncated
             self.train_labels[name] = torch.tensor(data.labels["train"], dtype=torch.long)
         self.sizes = {name: len(ids) for name, ids in self.train_ids.items()}
+        self.lengths = {name: [len(x) for x in ids] for name, ids in self.train_ids.items()}
         if config.phases:
             self.total_steps = total_phase_steps(config.phases)
         else:
@@ -159,7 +170,12 @@ class Trainer:
         # Validate every phase's freezing now, not when the phase starts.
         for phase in self.phases:
             frozen_names(self.parts, phase.freeze, f"phases.{phase.index}.freeze" if config.phases else "freeze")
-        self.sampler = TaskBatchSampler(self.sizes, t.batch_size, t.mixing, t.mixing_temperature, t.seed)
+        self.sampler = TaskBatchSampler(self.sizes, t.batch_size, t.mixing, t.mixing_temperature, t.seed,
+                                        lengths=self.lengths, group_by_length=t.group_by_length, pool_batches=t.length_pool_batches)
+        self.features = FrozenFeatures(self.model, self.train_ids, self.tokenizer.pad, t.cache_memory_mb * 2**20,
+                                       self.run_dir / "cache", self.rank)
+        self.module.features = self.features
+        self.eval_embeddings: dict[str, torch.Tensor] | None = None
         self.log = MetricsLog(self.run_dir / "metrics.jsonl", enabled=self.main)
         self.state = TrainerState()
         self.phase: Phase | None = None
@@ -171,6 +187,7 @@ class Trainer:
         self.validation: dict[str, dict] = {}
         self.running: dict[str, list[float]] = {}
         self.examples_since_log: dict[str, int] = {}
+        self.tokens_since_log: dict[str, list[int]] = {}  # task -> [padded, real]
         self.clock_start = time.perf_counter()
 
         if self.main:
@@ -193,7 +210,10 @@ class Trainer:
                 "type": "event", "step": 0, "message": "start", "train_examples": self.sizes,
                 "truncated_train_texts": self.truncated, "total_steps": self.total_steps, "processes": self.world,
                 "mixing_probabilities": self.sampler.probabilities, "parameters": {"trainable": self.trainable, "total": total},
+                "mixed_precision": self.precision.to_dict(), "group_by_length": t.group_by_length,
             })
+        if self.main and t.progress:
+            print(f"precision: {self.precision.reason}")
 
     # ------------------------------------------------------------------ phases
     def enter_phase(self, phase: Phase, resumed: bool = False) -> None:
@@ -207,14 +227,44 @@ class Trainer:
         # DDP decides at wrap time which parameters it syncs: wrap again for the new phase.
         self.ddp_module = self.accelerator.prepare(self.module) if self.world > 1 and groups else self.module
         self.phase = phase
+        self.set_cut(find_cut(self.parts, frozen) if groups and self.config.training.cache_frozen else NO_CUT)
         summary = describe_groups(groups)
         message = f"phase {phase.index + 1}/{len(self.phases)} ({phase.name}): steps {phase.start}-{phase.end}" if len(self.phases) > 1 else "training"
+        cache = {"cut": self.features.cut.kind, "layer": self.features.cut.layer, "storage": self.features.storage()}
         self.log.write({"type": "event", "step": self.state.step, "message": message, "phase": phase.index,
-                        "parameters": {"trainable": self.trainable, "total": total}, "param_groups": summary})
+                        "parameters": {"trainable": self.trainable, "total": total}, "param_groups": summary,
+                        "frozen_cache": cache})
         if self.main and self.config.training.progress:
             print(f"{message}: {self.trainable:,} trainable of {total:,} parameters")
+            if self.features.cut.caches:
+                print(f"  cache: {self.features.cut.describe()}")
             for group in summary:
                 print(f"  {group['name']:<28} lr {group['lr']:.2e}  weight_decay {group['weight_decay']:g}  {group['parameters']:,} params")
+
+    def set_cut(self, cut) -> None:
+        """Cache the frozen part's outputs for this phase (dropped when the cut moves)."""
+        if cut == self.features.cut:
+            return
+        train_texts = {name: data.texts["train"] for name, data in self.task_data.items()}
+        # The fast inference path when training is in bf16 anyway; the exact one otherwise.
+        backend = "torch" if self.precision.used == "no" else self.model.encoder.backend
+        self.features.set_cut(cut, train_texts, backend)
+        self.eval_embeddings = None
+
+    def validation_embeddings(self) -> dict[str, torch.Tensor]:
+        """Under a frozen encoder, validation embeddings cannot change: computed once, on the exact path."""
+        if self.features.cut.kind != "encoder":
+            return {}
+        if self.eval_embeddings is None:
+            self.eval_embeddings = {}
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", TruncationWarning)
+                for name, data in self.task_data.items():
+                    if data.has("validation"):
+                        self.eval_embeddings[name] = self.model.encoder.encode(
+                            data.texts["validation"], batch_size=self.config.training.eval_batch_size,
+                            output="torch", show_progress=False, backend="torch").float()
+        return self.eval_embeddings
 
     # ------------------------------------------------------------------ one step
     def train_step(self) -> None:
@@ -228,15 +278,17 @@ class Trainer:
         for micro in range(t.grad_accum_steps):
             task, indices = self.sampler.next_batch()
             local = indices[self.rank * per_process : (self.rank + 1) * per_process]
-            batch = self.tokenizer.pad([self.train_ids[task][i] for i in local])
             labels = self.train_labels[task][local].to(acc.device)
             last_micro = micro == t.grad_accum_steps - 1
             sync = contextlib.nullcontext() if last_micro or self.world == 1 else acc.no_sync(self.ddp_module)
             with sync, acc.autocast():
-                weighted, raw = self.ddp_module(
-                    batch["input_ids"].to(acc.device), batch["attention_mask"].to(acc.device), labels=labels, task=task
-                )
+                inputs = self.features.batch(task, local)
+                weighted, raw = self.ddp_module(inputs, labels=labels, task=task)
                 acc.backward(weighted / t.grad_accum_steps)
+            lengths = [self.lengths[task][i] for i in local]
+            tokens = self.tokens_since_log.setdefault(task, [0, 0])
+            tokens[0] += max(lengths) * len(lengths)
+            tokens[1] += sum(lengths)
             value = float(raw.detach())
             if not math.isfinite(value):
                 non_finite.fill_(1.0)
@@ -274,15 +326,16 @@ class Trainer:
             "loss": losses, "total_loss": sum(losses.values()), "loss_weights": self.balancer.weights(),
             "lr": self.optimizer.param_groups[-1]["lr"] if self.optimizer else 0.0,
             "examples": dict(self.examples_since_log), "examples_total": dict(consumed),
+            "padding_ratio": {k: round(v[0] / v[1], 4) for k, v in self.tokens_since_log.items() if v[1]},
             "elapsed_s": round(self.elapsed(), 3),
         })
-        self.running, self.examples_since_log = {}, {}
+        self.running, self.examples_since_log, self.tokens_since_log = {}, {}, {}
         return losses
 
     def evaluate(self) -> bool:
         """Validate, keep the best model; True when early stopping says stop."""
         t, state = self.config.training, self.state
-        self.validation = evaluate_tasks(self.model, self.task_data, "validation", t.eval_batch_size)
+        self.validation = evaluate_tasks(self.model, self.task_data, "validation", t.eval_batch_size, self.validation_embeddings())
         score = select_metric(self.validation, t.early_stopping.metric)
         self.log.write({"type": "eval", "step": state.step, "split": "validation", "tasks": self.validation,
                         "score": score, "elapsed_s": round(self.elapsed(), 3)})
@@ -315,6 +368,7 @@ class Trainer:
         """Test the best model, save it as the run's model, write metrics and the report."""
         t = self.config.training
         training_time = self.elapsed()
+        self.features.drop()
         best = self.best_dir.exists() and self.state.best_step is not None
         final_model = MultiTaskModel.load(self.best_dir, device=self.accelerator.device) if best else self.model
         test_metrics = evaluate_tasks(final_model, self.task_data, "test", t.eval_batch_size)

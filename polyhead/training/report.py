@@ -266,12 +266,35 @@ def _facts(records: Sequence[Record], results: Mapping[str, Mapping[str, Any]], 
     elapsed = [r["elapsed_s"] for r in records if r.get("elapsed_s") is not None]
     if elapsed:
         facts.append(f"- **training time**: {_duration(max(elapsed))}")
+    facts += _speed_facts(records)
     if best is not None:
         facts.append(
             f"- **best validation step**: {best['step']} "
             f"(macro-F1 {_mean_macro_f1(best):.3f}, averaged over {', '.join(best['tasks'])}"
             + (f"; selection score {best['score']:.4g})" if best.get("score") is not None else ")")
         )
+    return facts
+
+
+def _speed_facts(records: Sequence[Record]) -> list[str]:
+    """Precision, padding and frozen-part caching: where the run's compute went."""
+    facts = []
+    start = next((r for r in records if r["type"] == "event" and r.get("message") == "start"), None)
+    if start and start.get("mixed_precision"):
+        facts.append(f"- **precision**: {start['mixed_precision'].get('reason', start['mixed_precision'].get('used'))}")
+    padding: dict[str, list[float]] = {}
+    for record in records:
+        for task, ratio in (record.get("padding_ratio") or {}).items():
+            padding.setdefault(task, []).append(ratio)
+    if padding:
+        grouped = " (batches grouped by length)" if start and start.get("group_by_length") else " (random batches)"
+        shown = ", ".join(f"{task} {sum(v) / len(v):.2f}x" for task, v in padding.items())
+        facts.append(f"- **padding** (padded / real tokens in training batches): {shown}{grouped}")
+    cuts = [(r.get("phase", 0), r["frozen_cache"]) for r in records if r["type"] == "event" and r.get("frozen_cache")]
+    cached = [f"phase {phase + 1}: {cache['cut']}" + (f" {cache['layer']}" if cache.get("layer") else "")
+              for phase, cache in cuts if cache.get("cut") not in (None, "none")]
+    if cached:
+        facts.append("- **frozen parts cached**: " + "; ".join(cached))
     return facts
 
 

@@ -3,12 +3,20 @@
 Every choice is a pure function of (seed, draw number) and each task's consumed-example
 count, so the state that a checkpoint needs is two small integers per task, and every
 process of a distributed run draws the same global batch.
+
+Length grouping (HF Trainer's `group_by_length`, done per task): each task's stream of
+shuffled epochs is cut into pools of `pool_batches` batches; inside a pool the examples
+are sorted by token count and cut into batches, and the pool's batch order is shuffled.
+A batch then pads to a length close to its own texts' lengths instead of to the longest
+of 32 random texts; every example is still drawn once per epoch (pools follow the stream
+of epochs), and the order stays a pure function of (seed, position), so resuming is exact.
 """
 
 from __future__ import annotations
 
 import math
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from .config import MIXING_STRATEGIES
@@ -46,6 +54,12 @@ class TaskBatchSampler:
     """Batches drawn so far."""
     consumed: dict[str, int] = field(default_factory=dict)
     """Examples drawn so far per task (position in its stream of shuffled epochs)."""
+    lengths: dict[str, Sequence[int]] | None = None
+    """Token count of every training example per task; None (or group_by_length off) draws random batches."""
+    group_by_length: bool = True
+    """Sort each pool of batches by length so batches pad little (needs `lengths`)."""
+    pool_batches: int = 50
+    """Batches per length-sorted pool: larger pads less, smaller keeps batches more random."""
 
     def __post_init__(self) -> None:
         empty = [t for t, n in self.sizes.items() if n < 1]
@@ -61,6 +75,18 @@ class TaskBatchSampler:
         for task in self.tasks:
             self.consumed.setdefault(task, 0)
         self._epoch_cache: dict[tuple[str, int], list[int]] = {}
+        self._pool_cache: dict[str, tuple[int, list[int]]] = {}
+        if self.pool_batches < 1:
+            raise ValueError(f"pool_batches must be >= 1, got {self.pool_batches}")
+        if self.grouped:
+            assert self.lengths is not None
+            wrong = {t: len(self.lengths.get(t, ())) for t in self.tasks if len(self.lengths.get(t, ())) != self.sizes[t]}
+            if wrong:
+                raise ValueError(f"lengths do not match the task sizes: {wrong} vs {self.sizes}")
+
+    @property
+    def grouped(self) -> bool:
+        return self.group_by_length and self.lengths is not None
 
     def _choose_task(self, draw: int) -> str:
         if self.strategy == "round_robin":
@@ -80,13 +106,37 @@ class TaskBatchSampler:
             self._epoch_cache[key] = order
         return self._epoch_cache[key]
 
+    def _stream(self, task: str, start: int, count: int) -> list[int]:
+        """Examples at positions [start, start + count) of the task's stream of shuffled epochs."""
+        size = self.sizes[task]
+        return [self._epoch_order(task, position // size)[position % size] for position in range(start, start + count)]
+
+    def _pool(self, task: str, number: int) -> list[int]:
+        """Pool `number` of the task's stream, length-sorted, in shuffled batch order."""
+        cached = self._pool_cache.get(task)
+        if cached is not None and cached[0] == number:
+            return cached[1]
+        span = self.pool_batches * self.batch_size
+        members = self._stream(task, number * span, span)
+        lengths = self.lengths[task]  # type: ignore[index]
+        members.sort(key=lambda i: -lengths[i])  # stable: ties keep their shuffled order
+        batches = [members[b : b + self.batch_size] for b in range(0, span, self.batch_size)]
+        random.Random(f"{self.seed}:{task}:pool:{number}").shuffle(batches)
+        order = [i for batch in batches for i in batch]
+        self._pool_cache[task] = (number, order)
+        return order
+
     def next_batch(self) -> tuple[str, list[int]]:
         task = self._choose_task(self.draws)
         self.draws += 1
-        size, start = self.sizes[task], self.consumed[task]
-        indices = []
-        for position in range(start, start + self.batch_size):
-            indices.append(self._epoch_order(task, position // size)[position % size])
+        start = self.consumed[task]
+        if self.grouped:
+            # Every draw takes batch_size positions, so batches never straddle two pools.
+            span = self.pool_batches * self.batch_size
+            offset = start % span
+            indices = self._pool(task, start // span)[offset : offset + self.batch_size]
+        else:
+            indices = self._stream(task, start, self.batch_size)
         self.consumed[task] = start + self.batch_size
         return task, indices
 

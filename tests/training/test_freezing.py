@@ -40,7 +40,7 @@ def test_each_option_freezes_exactly_its_part(tiny_model):
     parts = model_parts(model)
     everything = {n for n, _ in model.named_parameters()} - set(parts.backbone_pooler)
     assert _names(model, FreezeConfig(embeddings=True)) == set(parts.embeddings)
-    assert _names(model, FreezeConfig(lower=1)) == set(parts.layers[0])
+    assert _names(model, FreezeConfig(lower=1)) == set(parts.embeddings) | set(parts.layers[0])
     assert _names(model, FreezeConfig(layers=[-1])) == set(parts.layers[1])
     assert _names(model, FreezeConfig(backbone=True)) == set(parts.embeddings) | set(parts.layers[0]) | set(parts.layers[1])
     assert _names(model, FreezeConfig(pooler=True)) == set(parts.pooler)

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 
+import pytest
 from safetensors.torch import load_file
 
 from .conftest import REPO, run_polyhead, small_config, write_config
@@ -19,10 +20,13 @@ def _final(run_dir):
     return metrics, weights
 
 
-def test_killed_run_resumes_to_the_same_result(tmp_path, tiny_bert_dir):
+@pytest.mark.parametrize("freeze", [{}, {"lower": 1}], ids=["grouped-batches", "cached-lower-layer"])
+def test_killed_run_resumes_to_the_same_result(tmp_path, tiny_bert_dir, freeze):
+    """Length-grouped batches (the default) and, frozen lower layers' cache rebuilt after the kill."""
     settings = dict(max_steps=30, eval_every=10, checkpoint_every=5, backbone_dropout=0.1)
     straight = small_config(str(tiny_bert_dir), tmp_path / "straight", **settings)
     killed = small_config(str(tiny_bert_dir), tmp_path / "killed", **settings)
+    straight["freeze"] = killed["freeze"] = freeze
     done = run_polyhead("train", str(write_config(tmp_path / "straight.yaml", straight)))
     assert done.returncode == 0, done.stderr
 
@@ -55,6 +59,8 @@ def test_killed_run_resumes_to_the_same_result(tmp_path, tiny_bert_dir):
     assert any(r["type"] == "event" and r["message"].startswith("resumed") for r in log)
     steps = [r["step"] for r in log if r["type"] == "train"]
     assert steps == sorted(set(steps)), "a resumed log must not repeat steps"
+    cuts = {r["frozen_cache"]["cut"] for r in log if r["type"] == "event" and "frozen_cache" in r}
+    assert cuts == ({"layer"} if freeze else {"none"})
 
 
 def test_same_seed_same_metrics(tmp_path, tiny_bert_dir):

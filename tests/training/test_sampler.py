@@ -43,3 +43,57 @@ def test_state_round_trip_continues_the_same_stream():
     b = TaskBatchSampler(SIZES, batch_size=8, seed=5)
     b.load_state_dict(a.state_dict())
     assert [a.next_batch() for _ in range(50)] == [b.next_batch() for _ in range(50)]
+
+
+def _real_lengths(dataset: str) -> list[int]:
+    from polyhead.encoder import SentenceEncoder
+    from polyhead.training.config import TaskConfig
+    from polyhead.training.data import load_task_data
+
+    data = load_task_data("t", TaskConfig(data=dataset))
+    tokenizer = SentenceEncoder(max_seq_length=128).text_tokenizer
+    return tokenizer.tokenize(data.texts["train"]).lengths.tolist()
+
+
+def _padding_ratio(sampler: TaskBatchSampler, lengths: list[int], draws: int) -> float:
+    padded = real = 0
+    for _ in range(draws):
+        _, indices = sampler.next_batch()
+        batch = [lengths[i] for i in indices]
+        padded += max(batch) * len(batch)
+        real += sum(batch)
+    return padded / real
+
+
+def test_grouped_batches_cut_the_padding_of_real_jeopardy_batches():
+    lengths = _real_lengths("jeopardy")
+    sizes = {"topic": len(lengths)}
+    random_batches = TaskBatchSampler(sizes, batch_size=32, seed=0, lengths={"topic": lengths}, group_by_length=False)
+    grouped = TaskBatchSampler(sizes, batch_size=32, seed=0, lengths={"topic": lengths})
+    random_ratio, grouped_ratio = _padding_ratio(random_batches, lengths, 200), _padding_ratio(grouped, lengths, 200)
+    assert random_ratio > 1.8, random_ratio
+    assert grouped_ratio < 1.1, grouped_ratio
+
+
+def test_grouped_batches_cover_each_example_once_per_epoch_and_are_not_sorted_overall():
+    size, lengths = 400, [(i * 37) % 101 + 1 for i in range(400)]
+    sampler = TaskBatchSampler({"a": size}, batch_size=8, seed=2, lengths={"a": lengths}, pool_batches=5)
+    batches = [sampler.next_batch()[1] for _ in range(size // 8)]
+    assert sorted(i for b in batches for i in b) == list(range(size))
+    longest = [max(lengths[i] for i in b) for b in batches]
+    assert longest != sorted(longest) and longest != sorted(longest, reverse=True), "batch order must be shuffled"
+    for b in batches:  # within a batch, lengths are close (8 random lengths span ~78 of 101 on average)
+        assert max(lengths[i] for i in b) - min(lengths[i] for i in b) <= 55
+
+
+def test_grouped_batches_are_deterministic_and_resume_exactly():
+    lengths = {t: [(i * 13) % 50 + 1 for i in range(n)] for t, n in SIZES.items()}
+    a = TaskBatchSampler(SIZES, batch_size=8, seed=5, lengths=lengths)
+    first = [a.next_batch() for _ in range(300)]
+    b = TaskBatchSampler(SIZES, batch_size=8, seed=5, lengths=lengths)
+    assert [b.next_batch() for _ in range(300)] == first
+    c = TaskBatchSampler(SIZES, batch_size=8, seed=5, lengths=lengths)
+    c.load_state_dict(a.state_dict())
+    assert [a.next_batch() for _ in range(100)] == [c.next_batch() for _ in range(100)]
+    other_seed = TaskBatchSampler(SIZES, batch_size=8, seed=6, lengths=lengths)
+    assert [other_seed.next_batch() for _ in range(300)] != first

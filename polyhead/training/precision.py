@@ -1,0 +1,45 @@
+"""Which precision a run trains in: `auto` is bf16 autocast where the hardware runs bf16 natively.
+
+Autocast keeps fp32 master weights and optimizer state and runs the matrix products in
+bf16, which is 1.4-1.6x faster on a CPU with AVX-512 BF16 or AMX (and on any GPU with
+bf16) and, with fp32 weights, trains to the same accuracy. Elsewhere bf16 is emulated
+and slower than fp32, so `auto` falls back to fp32 there.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+PRECISIONS = ("auto", "no", "bf16", "fp16")
+
+
+@dataclass(frozen=True)
+class PrecisionChoice:
+    """What a run trains in and why."""
+
+    requested: str
+    """The config's value: auto, no, bf16 or fp16."""
+    used: str
+    """What Accelerate is given: no, bf16 or fp16."""
+    reason: str
+    """One line for the console and the run's start event."""
+
+    def to_dict(self) -> dict:
+        return {"requested": self.requested, "used": self.used, "reason": self.reason}
+
+
+def resolve_precision(requested: str, device_type: str | None = None) -> PrecisionChoice:
+    """Turn `auto` into bf16 or no for this device; explicit choices pass through."""
+    from ..inference.backends import bf16_available
+
+    if requested not in PRECISIONS:
+        raise ValueError(f"unknown mixed_precision {requested!r}; choose one of {', '.join(PRECISIONS)}")
+    device_type = device_type or ("cuda" if torch.cuda.is_available() else "cpu")
+    if requested != "auto":
+        return PrecisionChoice(requested, requested, "as configured")
+    if bf16_available(device_type):
+        where = "this GPU supports bf16" if device_type == "cuda" else "this CPU has AVX-512 BF16 or AMX"
+        return PrecisionChoice(requested, "bf16", f"bf16 autocast with fp32 weights ({where})")
+    return PrecisionChoice(requested, "no", f"fp32 (no native bf16 on this {device_type.upper()})")
