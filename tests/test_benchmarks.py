@@ -50,3 +50,11 @@ def test_train_speed_trains_polyhead_and_the_plain_loop_on_the_same_examples(tmp
                 assert 0.0 <= scores["accuracy"] <= 1.0 and 0.0 <= scores["macro_f1"] <= 1.0
         assert setup["summary"]["ratio"] > 0
     assert "fp32" in setups["full"]["summary"]["sides"]["plain"]["peak_share"]
+
+
+def test_train_profile_splits_a_step_into_parts():
+    out = _run("benchmarks/train_profile.py", "--steps", "2", "--warmup-steps", "1", "--train-examples", "64", "--eval-examples", "32",
+               "--freeze", "lower=3")
+    assert "hidden states are cached" in out
+    for part in ("frozen part (cache fill)", "forward", "backward", "clip + optimizer", "one validation pass"):
+        assert part in out, part

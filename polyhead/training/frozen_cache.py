@@ -192,6 +192,13 @@ class FrozenFeatures:
             return hidden_below(self.encoder.backbone, input_ids, mask, self.cut.layer)
         return self.encoder.backbone(input_ids=input_ids, attention_mask=mask)[0]
 
+    def fill(self, task: str, indices: list[int]) -> None:
+        """Compute the token states these examples still lack (whole chunks at a time)."""
+        cache = self.token_caches.get(task)
+        if cache is not None:
+            for chunk in cache.missing_chunks(indices):
+                cache.put(chunk, self._states_below(task, chunk))
+
     def batch(self, task: str, indices: list[int]) -> dict[str, torch.Tensor]:
         """input_ids and attention_mask, plus `cached` (the frozen part's output) under a cut."""
         device = self.encoder.device
@@ -199,10 +206,8 @@ class FrozenFeatures:
         if self.cut.kind == "encoder":
             inputs["cached"] = self.embeddings[task][indices].to(device)
         elif self.cut.caches:
-            cache = self.token_caches[task]
-            for chunk in cache.missing_chunks(indices):
-                cache.put(chunk, self._states_below(task, chunk))
-            inputs["cached"] = cache.gather(indices).to(device)
+            self.fill(task, indices)
+            inputs["cached"] = self.token_caches[task].gather(indices).to(device)
         return inputs
 
     def embed(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:

@@ -4,12 +4,12 @@ Every choice is a pure function of (seed, draw number) and each task's consumed-
 count, so the state that a checkpoint needs is two small integers per task, and every
 process of a distributed run draws the same global batch.
 
-Length grouping (HF Trainer's `group_by_length`, done per task): each task's stream of
-shuffled epochs is cut into pools of `pool_batches` batches; inside a pool the examples
-are sorted by token count and cut into batches, and the pool's batch order is shuffled.
-A batch then pads to a length close to its own texts' lengths instead of to the longest
-of 32 random texts; every example is still drawn once per epoch (pools follow the stream
-of epochs), and the order stays a pure function of (seed, position), so resuming is exact.
+Length grouping (HF Trainer's `group_by_length`, done per task): each shuffled epoch of a
+task is cut into pools of `pool_batches` batches; inside a pool the examples are sorted by
+token count and cut into batches, and the pool's batch order is shuffled. A batch then pads
+to a length close to its own texts' lengths instead of to the longest of 32 random texts;
+every example is still drawn exactly once per epoch, and the order stays a pure function
+of (seed, position), so resuming is exact.
 """
 
 from __future__ import annotations
@@ -75,7 +75,6 @@ class TaskBatchSampler:
         for task in self.tasks:
             self.consumed.setdefault(task, 0)
         self._epoch_cache: dict[tuple[str, int], list[int]] = {}
-        self._pool_cache: dict[str, tuple[int, list[int]]] = {}
         if self.pool_batches < 1:
             raise ValueError(f"pool_batches must be >= 1, got {self.pool_batches}")
         if self.grouped:
@@ -102,41 +101,45 @@ class TaskBatchSampler:
         if key not in self._epoch_cache:
             order = list(range(self.sizes[task]))
             random.Random(f"{self.seed}:{task}:{epoch}").shuffle(order)
-            self._epoch_cache = {k: v for k, v in self._epoch_cache.items() if k[0] != task}
+            if self.grouped:
+                order = self._grouped(task, epoch, order)
+            # Keep this epoch and the one before it (a batch may straddle the boundary).
+            self._epoch_cache = {k: v for k, v in self._epoch_cache.items() if k[0] != task or k[1] == epoch - 1}
             self._epoch_cache[key] = order
         return self._epoch_cache[key]
 
-    def _stream(self, task: str, start: int, count: int) -> list[int]:
-        """Examples at positions [start, start + count) of the task's stream of shuffled epochs."""
-        size = self.sizes[task]
-        return [self._epoch_order(task, position // size)[position % size] for position in range(start, start + count)]
+    def _grouped(self, task: str, epoch: int, order: list[int]) -> list[int]:
+        """The epoch's shuffled order with its whole batches grouped by length, pool by pool.
 
-    def _pool(self, task: str, number: int) -> list[int]:
-        """Pool `number` of the task's stream, length-sorted, in shuffled batch order."""
-        cached = self._pool_cache.get(task)
-        if cached is not None and cached[0] == number:
-            return cached[1]
-        span = self.pool_batches * self.batch_size
-        members = self._stream(task, number * span, span)
+        Batches are cut at multiples of batch_size of the task's stream, so an epoch whose
+        size is not a multiple of it starts and ends inside a batch that it shares with the
+        epoch before or after. Those head and tail places go to the epoch's shortest texts,
+        so the shared batch pads little too; every full batch in between comes from a pool
+        of `pool_batches` batches sorted by length, in shuffled batch order. Pools never
+        reach into another epoch, so every example is drawn exactly once per epoch.
+        """
+        size, batch = self.sizes[task], self.batch_size
         lengths = self.lengths[task]  # type: ignore[index]
-        members.sort(key=lambda i: -lengths[i])  # stable: ties keep their shuffled order
-        batches = [members[b : b + self.batch_size] for b in range(0, span, self.batch_size)]
-        random.Random(f"{self.seed}:{task}:pool:{number}").shuffle(batches)
-        order = [i for batch in batches for i in batch]
-        self._pool_cache[task] = (number, order)
-        return order
+        head = min((-epoch * size) % batch, size)
+        tail = (size - head) % batch
+        shortest = sorted(order, key=lambda i: lengths[i])[: head + tail]  # stable: ties stay shuffled
+        edge = set(shortest)
+        middle = [i for i in order if i not in edge]
+        rng = random.Random(f"{self.seed}:{task}:{epoch}:groups")
+        span = self.pool_batches * batch
+        grouped: list[int] = []
+        for start in range(0, len(middle), span):
+            pool = sorted(middle[start : start + span], key=lambda i: -lengths[i])  # stable: ties stay shuffled
+            batches = [pool[b : b + batch] for b in range(0, len(pool), batch)]
+            rng.shuffle(batches)
+            grouped += [i for b in batches for i in b]
+        return shortest[:head] + grouped + shortest[head:]
 
     def next_batch(self) -> tuple[str, list[int]]:
         task = self._choose_task(self.draws)
         self.draws += 1
-        start = self.consumed[task]
-        if self.grouped:
-            # Every draw takes batch_size positions, so batches never straddle two pools.
-            span = self.pool_batches * self.batch_size
-            offset = start % span
-            indices = self._pool(task, start // span)[offset : offset + self.batch_size]
-        else:
-            indices = self._stream(task, start, self.batch_size)
+        size, start = self.sizes[task], self.consumed[task]
+        indices = [self._epoch_order(task, position // size)[position % size] for position in range(start, start + self.batch_size)]
         self.consumed[task] = start + self.batch_size
         return task, indices
 

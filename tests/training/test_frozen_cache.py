@@ -14,7 +14,6 @@ from polyhead.training.freezing import FreezeConfig, frozen_names
 from polyhead.training.frozen_cache import Cut, find_cut
 from polyhead.training.layer_split import hidden_below, run_above
 from polyhead.training.parts import model_parts
-from polyhead.training.precision import resolve_precision
 from tests.conftest import TINY_KINDS
 
 from .conftest import small_config, write_config
@@ -105,24 +104,21 @@ def test_a_phase_that_unfreezes_drops_the_cache(tmp_path, tiny_bert_dir):
     assert not torch.equal(final[layer0], start["encoder.layer.0.attention.self.query.weight"])
 
 
-def test_auto_precision_is_bf16_only_where_the_hardware_has_it(monkeypatch):
-    import polyhead.inference.backends as backends
+def test_layers_below_lower_n_compute_the_same_after_training(tmp_path, tiny_model_dir, rt_texts):
+    """`freeze: {lower: 1}` keeps what enters layer 1 unchanged on every family (embeddings included)."""
+    from polyhead import load
 
-    monkeypatch.setattr(backends, "bf16_available", lambda device_type: False)
-    assert resolve_precision("auto", "cpu").used == "no"
-    monkeypatch.setattr(backends, "bf16_available", lambda device_type: True)
-    assert resolve_precision("auto", "cpu").used == "bf16"
-    assert resolve_precision("no", "cpu").used == "no"
-    with pytest.raises(ValueError, match="unknown mixed_precision"):
-        resolve_precision("fp8", "cpu")
-
-
-def test_a_run_records_its_precision_and_padding(tmp_path, tiny_bert_dir):
-    config = small_config(str(tiny_bert_dir), tmp_path / "run", max_steps=4)
-    result = train(load_config(write_config(tmp_path / "run.yaml", config)))
-    log = [json.loads(line) for line in (result.run_dir / "metrics.jsonl").read_text().splitlines()]
-    start = next(r for r in log if r.get("message") == "start")
-    assert start["mixed_precision"]["requested"] == "auto"
-    assert start["mixed_precision"]["used"] == resolve_precision("auto").used
-    ratios = [r["padding_ratio"] for r in log if r["type"] == "train"]
-    assert ratios and all(1.0 <= v < 1.5 for entry in ratios for v in entry.values())
+    texts = rt_texts[:8]
+    for kind in TINY_KINDS:
+        directory = tiny_model_dir(kind)
+        before = SentenceEncoder(directory, device="cpu")
+        config = small_config(str(directory), tmp_path / kind, max_steps=4, eval_every=4, mixed_precision="no")
+        config["freeze"] = {"lower": 1}
+        result = train(load_config(write_config(tmp_path / f"{kind}.yaml", config)))
+        after = load(result.model_dir, device="cpu").encoder
+        batch = before.tokenize(texts)
+        with torch.no_grad():
+            states = [hidden_below(e.backbone, batch["input_ids"], batch["attention_mask"], 1) for e in (before, after)]
+            tops = [e.backbone(**batch)[0] for e in (before, after)]
+        assert torch.equal(states[0], states[1]), kind
+        assert not torch.allclose(tops[0], tops[1]), f"{kind}: the top layer should have trained"

@@ -15,8 +15,10 @@ from .conftest import REPO, run_polyhead, small_config, write_config
 
 
 def _final(run_dir):
+    """Test metrics, and every weight of the final model: heads and encoder."""
     metrics = json.loads((run_dir / "test_metrics.json").read_text())
     weights = load_file(str(run_dir / "model" / "heads.safetensors"))
+    weights.update({f"encoder.{k}": v for k, v in load_file(str(run_dir / "model" / "model.safetensors")).items()})
     return metrics, weights
 
 

@@ -97,3 +97,14 @@ def test_grouped_batches_are_deterministic_and_resume_exactly():
     assert [a.next_batch() for _ in range(100)] == [c.next_batch() for _ in range(100)]
     other_seed = TaskBatchSampler(SIZES, batch_size=8, seed=6, lengths=lengths)
     assert [other_seed.next_batch() for _ in range(300)] != first
+
+
+def test_grouped_epochs_cover_every_example_exactly_once_even_when_a_pool_is_larger_than_the_task():
+    size, lengths = 601, [(i * 29) % 97 + 1 for i in range(601)]
+    sampler = TaskBatchSampler({"a": size}, batch_size=32, seed=4, lengths={"a": lengths}, pool_batches=50)
+    stream = [i for _ in range(3 * size // 32 + 1) for i in sampler.next_batch()[1]]
+    for epoch in range(3):
+        assert sorted(stream[epoch * size : (epoch + 1) * size]) == list(range(size)), epoch
+    batches = [stream[b : b + 32] for b in range(0, len(stream) - 32, 32)]
+    spread = sorted(max(lengths[i] for i in b) - min(lengths[i] for i in b) for b in batches)
+    assert spread[len(spread) // 2] <= 10, "most batches hold texts of similar length"

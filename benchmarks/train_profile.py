@@ -1,0 +1,149 @@
+"""Where a polyhead training step spends its time: data, frozen-part cache, forward, backward, optimizer, evaluation.
+
+    .venv/bin/python benchmarks/train_profile.py                      # full fine-tuning, defaults
+    .venv/bin/python benchmarks/train_profile.py --freeze lower=3     # a cut below layer 3
+    .venv/bin/python benchmarks/train_profile.py --mixed-precision no --no-group-by-length
+
+Builds the trainer of `polyhead train` on the two tasks of configs/topic_sentiment.yaml
+(--train-examples per task) and times each part of `--steps` steps with a clock around
+it (torch on a CPU runs synchronously, so the parts add up to the step). Then one
+validation pass and the start-up costs (tokenizing every training text, loading the model).
+Prints seconds per step per part and its share; the figures are recorded in
+docs/training_speed.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+import torch  # noqa: E402
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--train-examples", type=int, default=2000, help="training examples per task (default: 2000)")
+    parser.add_argument("--eval-examples", type=int, default=None, help="validation examples per task (default: all)")
+    parser.add_argument("--steps", type=int, default=40, help="timed steps after --warmup-steps (default: 40)")
+    parser.add_argument("--warmup-steps", type=int, default=5, help="untimed first steps (default: 5)")
+    parser.add_argument("--mixed-precision", default="auto", help="training.mixed_precision (default: auto)")
+    parser.add_argument("--no-group-by-length", action="store_true", help="random batches")
+    parser.add_argument("--freeze", default="", help="freeze option as key=value, e.g. lower=3 or backbone=true")
+    return parser.parse_args(argv)
+
+
+def build_config(args: argparse.Namespace, output_dir: Path):
+    import yaml
+
+    from polyhead.training.config import config_from_dict
+
+    tasks = {
+        name: {"data": data, "max_train_examples": args.train_examples, "max_eval_examples": args.eval_examples,
+               "head": {"hidden_sizes": [192], "dropout": 0.1}}
+        for name, data in (("topic", "jeopardy"), ("sentiment", "rotten_tomatoes:sentiment"))
+    }
+    freeze = {}
+    if args.freeze:
+        key, value = args.freeze.split("=", 1)
+        freeze[key] = yaml.safe_load(value)
+    run = {
+        "model": {"pooling": "mean", "normalize": True, "max_seq_length": 128},
+        "tasks": tasks, "freeze": freeze, "output_dir": str(output_dir),
+        "training": {"max_steps": args.steps + args.warmup_steps, "progress": False, "eval_every": 10**9,
+                     "mixed_precision": args.mixed_precision, "group_by_length": not args.no_group_by_length},
+    }
+    return config_from_dict(run)
+
+
+def timed_step(trainer, clock: dict[str, float]) -> None:
+    """One optimizer step of Trainer.train_step, each part under its own clock (grad_accum 1, one process)."""
+    from polyhead.training.optim import schedule_factor, set_learning_rates
+    from polyhead.training.freezing import set_train_mode
+
+    t, acc = trainer.config.training, trainer.accelerator
+    marks = [time.perf_counter()]
+
+    def mark(name: str) -> None:
+        marks.append(time.perf_counter())
+        clock[name] += marks[-1] - marks[-2]
+
+    set_learning_rates(trainer.optimizer, schedule_factor(trainer.state.step, int(t.warmup_ratio * trainer.total_steps), trainer.total_steps))
+    set_train_mode(trainer.module, trainer.frozen_parts)
+    task, indices = trainer.sampler.next_batch()
+    labels = trainer.train_labels[task][indices]
+    mark("sampler + labels")
+    with acc.autocast():
+        features = trainer.features
+        if features.cut.caches and features.cut.kind != "encoder":
+            features.fill(task, indices)
+            mark("frozen part (cache fill)")
+        inputs = features.batch(task, indices)
+        mark("padding + cache read")
+        weighted, _raw = trainer.ddp_module(inputs, labels=labels, task=task)
+        mark("forward")
+        acc.backward(weighted)
+        mark("backward")
+    trainable = [p for p in trainer.module.parameters() if p.requires_grad]
+    acc.clip_grad_norm_(trainable, t.max_grad_norm or float("inf"))
+    trainer.optimizer.step()
+    trainer.optimizer.zero_grad(set_to_none=True)
+    trainer.state.step += 1
+    mark("clip + optimizer")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    from transformers.utils import logging as hf_logging
+
+    from polyhead.training.loop import Trainer
+
+    hf_logging.disable_progress_bar()
+    hf_logging.set_verbosity_error()
+    with tempfile.TemporaryDirectory(prefix="train_profile_") as tmp:
+        config = build_config(args, Path(tmp) / "run")
+        start = time.perf_counter()
+        trainer = Trainer(config, resume=False, base_dir=Path("."))
+        setup_s = time.perf_counter() - start
+        clock: dict[str, float] = defaultdict(float)
+        for _ in range(args.warmup_steps):
+            timed_step(trainer, defaultdict(float))
+        step_times = []
+        for _ in range(args.steps):
+            before = sum(clock.values())
+            timed_step(trainer, clock)
+            step_times.append(sum(clock.values()) - before)
+        start = time.perf_counter()
+        trainer.evaluate()
+        eval_s = time.perf_counter() - start
+        start = time.perf_counter()
+        trainer.checkpoint()
+        checkpoint_s = time.perf_counter() - start
+
+    total = sum(clock.values())
+    print(f"command: {' '.join([Path(sys.executable).name, *sys.argv])}")
+    print(f"precision: {trainer.precision.reason}; cut: {trainer.features.cut.describe()}; "
+          f"torch threads {torch.get_num_threads()}; load average {os.getloadavg()[0]:.1f}")
+    print(f"{args.steps} steps of batch {config.training.batch_size}: median {statistics.median(step_times) * 1000:.0f} ms/step, "
+          f"{args.steps * config.training.batch_size / total:.1f} examples/s\n")
+    print(f"{'part':<28} {'ms/step':>9} {'share':>7}")
+    for name, seconds in clock.items():
+        print(f"{name:<28} {seconds / args.steps * 1000:>9.1f} {seconds / total:>7.1%}")
+    validation = sum(d.size("validation") for d in trainer.task_data.values())
+    print(f"\none validation pass ({validation} texts, exact fp32 path): {eval_s:.1f} s "
+          f"= {eval_s / (total / args.steps):.0f} training steps")
+    print(f"one checkpoint (weights, optimizer, RNG): {checkpoint_s:.2f} s")
+    print(f"start-up (read data, load model, tokenize every training text, build the optimizer): {setup_s:.1f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
