@@ -2,7 +2,7 @@
 
 Trains one all-MiniLM-L6-v2 encoder with two heads, Jeopardy! topic (40 classes) and
 Rotten Tomatoes sentiment, on subsets of both (configs/topic_sentiment_quick.yaml, about
-10 minutes on 2 CPU cores), then prints per-task test metrics, a few predictions, and
+5 minutes on 2 CPU cores), then prints per-task test metrics, a few predictions, and
 the encoder's similarity score on `lee` before and after training.
 """
 

@@ -80,16 +80,21 @@ def apply_freezing(module: nn.Module, frozen: set[str]) -> tuple[int, int]:
 
 
 def frozen_modules(module: nn.Module, frozen: set[str]) -> list[nn.Module]:
-    """Leaf-most modules all of whose own parameters are frozen (kept in eval mode).
+    """The outermost modules all of whose parameters are frozen (kept in eval mode).
 
     Parameter-free modules (dropout) follow their parent: a dropout inside a frozen
-    layer is switched off, one inside a training layer is not.
+    layer is switched off, one inside a training layer is not. Only the outermost are
+    listed, since `eval()` reaches their children: switching modes every step then costs
+    one pass over the model, which matters when only small heads train.
     """
-    result = []
-    for name, sub in module.named_modules():
+    result, kept = [], []
+    for name, sub in module.named_modules():  # parents come before their children
+        if any(name.startswith(f"{outer}.") for outer in kept if outer) or (kept and kept[0] == ""):
+            continue
         params = [f"{name}.{p}" if name else p for p, _ in sub.named_parameters()]
         if params and all(p in frozen for p in params):
             result.append(sub)
+            kept.append(name)
     return result
 
 

@@ -129,6 +129,7 @@ class Trainer:
 
         self.config, t = config, config.training
         self.precision = resolve_precision(t.mixed_precision)
+        _forget_previous_precision()
         self.accelerator = Accelerator(
             mixed_precision=self.precision.used,
             cpu=not torch.cuda.is_available(),
@@ -430,6 +431,19 @@ def train(config: RunConfig, *, resume: bool = False, base_dir: Path | str = "."
         progress.close()
         stop.restore()
     return trainer.finish()
+
+
+def _forget_previous_precision() -> None:
+    """Let this run choose its own precision although an earlier run in the process chose another.
+
+    Accelerate keeps the mixed-precision setting in a process-wide singleton and refuses a
+    second Accelerator with a different one ("AcceleratorState has already been
+    initialized"); a notebook, a study or a test suite trains several configs in one
+    process. Only that part is reset: the process group (PartialState) stays as it is.
+    """
+    from accelerate.state import AcceleratorState
+
+    AcceleratorState._reset_state(reset_partial_state=False)
 
 
 def _checkpoint_step(directory: Path) -> str:
