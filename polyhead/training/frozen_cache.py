@@ -202,19 +202,19 @@ class FrozenFeatures:
     def batch(self, task: str, indices: list[int]) -> dict[str, torch.Tensor]:
         """input_ids and attention_mask, plus `cached` (the frozen part's output) under a cut."""
         device = self.encoder.device
+        if self.cut.kind == "encoder":  # only the heads run: no token ids needed
+            return {"cached": self.embeddings[task][indices].to(device)}
         inputs = {k: v.to(device) for k, v in self.pad([self.train_ids[task][i] for i in indices]).items()}
-        if self.cut.kind == "encoder":
-            inputs["cached"] = self.embeddings[task][indices].to(device)
-        elif self.cut.caches:
+        if self.cut.caches:
             self.fill(task, indices)
             inputs["cached"] = self.token_caches[task].gather(indices).to(device)
         return inputs
 
     def embed(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
         """Sentence embeddings of a batch from `batch()`, running only what is above the cut."""
-        encoder, mask = self.encoder, inputs["attention_mask"]
         if self.cut.kind == "encoder":
             return inputs["cached"]
+        encoder, mask = self.encoder, inputs["attention_mask"]
         if self.cut.kind == "backbone":
             return encoder.embed_tokens(inputs["cached"], mask)
         if self.cut.kind == "layer":

@@ -10,24 +10,22 @@ from __future__ import annotations
 
 import contextlib
 import math
-import signal
 import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from ..encoder import SentenceEncoder, TruncationWarning
+from ..encoder import TruncationWarning
 from ..errors import InputError
 from ..fileio import write_json
-from ..model import MultiTaskModel, TaskSpec
+from ..model import MultiTaskModel
 from .checkpoint import TrainerState, load_checkpoint, load_optimizer_state, restore_rng, rng_state, save_checkpoint
 from .config import RunConfig, save_config
-from .data import TaskData, load_task_data
+from .data import load_task_data
 from .evaluation import evaluate_tasks, select_metric
 from .freezing import apply_freezing, frozen_modules, frozen_names, set_train_mode
 from .frozen_cache import NO_CUT, FrozenFeatures, find_cut
@@ -36,8 +34,10 @@ from .metrics_log import MetricsLog
 from .optim import LearningRates, build_optimizer, describe_groups, parameter_groups, schedule_factor, set_learning_rates
 from .parts import model_parts
 from .phases import Phase, phase_at, plan_phases, total_phase_steps
-from .precision import resolve_precision
+from .precision import forget_previous_precision, resolve_precision
 from .sampler import TaskBatchSampler, steps_for_epochs
+from .stop_signal import StopSignal
+from .training_module import TrainingModule, build_model
 
 
 class TrainingError(RuntimeError):
@@ -60,66 +60,6 @@ class TrainResult:
     validation_metrics: dict[str, dict]
 
 
-class TrainingModule(nn.Module):
-    """Model + loss balancer in one module, so one DDP wrapper syncs both's gradients.
-
-    The encoder part runs through `features`, which starts above the frozen part's cached
-    output when there is one (see frozen_cache).
-    """
-
-    def __init__(self, model: MultiTaskModel, balancer: LossBalancer) -> None:
-        super().__init__()
-        self.model = model
-        self.balancer = balancer
-        self.features: FrozenFeatures | None = None
-
-    def forward(self, inputs: dict[str, torch.Tensor], labels: torch.Tensor, task: str):
-        assert self.features is not None
-        embeddings = self.features.embed(inputs)
-        logits = self.model.heads[task](embeddings)
-        raw = F.cross_entropy(logits.float(), labels)
-        return self.balancer(task, raw), raw
-
-
-def _set_backbone_dropout(encoder: SentenceEncoder, p: float) -> None:
-    for module in encoder.backbone.modules():
-        if isinstance(module, nn.Dropout):
-            module.p = p
-
-
-def _build_model(config: RunConfig, task_data: dict[str, TaskData], device: torch.device) -> MultiTaskModel:
-    encoder = SentenceEncoder(
-        config.model.name,
-        pooling=config.model.pooling,  # type: ignore[arg-type]
-        normalize=config.model.normalize,
-        max_seq_length=config.model.max_seq_length,
-        device=device,
-    )
-    if config.training.backbone_dropout is not None:
-        _set_backbone_dropout(encoder, config.training.backbone_dropout)
-    specs = [TaskSpec(name, data.label_names, config.tasks[name].head, data.source_spec) for name, data in task_data.items()]
-    return MultiTaskModel(encoder, specs)
-
-
-class _StopSignal:
-    """Turns SIGINT/SIGTERM into a flag checked between steps (single-process runs)."""
-
-    def __init__(self, enabled: bool) -> None:
-        self.received: int | None = None
-        self._previous: dict[int, object] = {}
-        if enabled:
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                with contextlib.suppress(ValueError):  # not the main thread
-                    self._previous[sig] = signal.signal(sig, self._handle)
-
-    def _handle(self, signum, _frame) -> None:
-        self.received = signum
-
-    def restore(self) -> None:
-        for sig, handler in self._previous.items():
-            signal.signal(sig, handler)  # type: ignore[arg-type]
-
-
 class Trainer:
     """One training run, step by step; `train()` below is the whole story in order."""
 
@@ -129,7 +69,7 @@ class Trainer:
 
         self.config, t = config, config.training
         self.precision = resolve_precision(t.mixed_precision)
-        _forget_previous_precision()
+        forget_previous_precision()
         self.accelerator = Accelerator(
             mixed_precision=self.precision.used,
             cpu=not torch.cuda.is_available(),
@@ -149,7 +89,7 @@ class Trainer:
         # Everything that can be wrong with the data fails here, before any training.
         self.task_data = {name: load_task_data(name, task, base_dir) for name, task in config.tasks.items()}
         set_seed(t.seed)
-        self.model = _build_model(config, self.task_data, acc.device)
+        self.model = build_model(config, self.task_data, acc.device)
         self.balancer = LossBalancer(list(self.task_data), t.loss_weighting, {n: c.weight for n, c in config.tasks.items()})
         self.module = TrainingModule(self.model, self.balancer).to(acc.device)
         self.parts = model_parts(self.module, "model.encoder.", "model.heads.")
@@ -403,7 +343,7 @@ def train(config: RunConfig, *, resume: bool = False, base_dir: Path | str = "."
             print(trainer.stop_reason)
         trainer.evaluate()
         return trainer.finish()
-    stop = _StopSignal(enabled=trainer.world == 1)
+    stop = StopSignal(enabled=trainer.world == 1)
     progress = tqdm(total=trainer.total_steps, initial=trainer.state.step, disable=not (t.progress and trainer.main),
                     desc="train", unit="step", dynamic_ncols=True)
     try:
@@ -431,19 +371,6 @@ def train(config: RunConfig, *, resume: bool = False, base_dir: Path | str = "."
         progress.close()
         stop.restore()
     return trainer.finish()
-
-
-def _forget_previous_precision() -> None:
-    """Let this run choose its own precision although an earlier run in the process chose another.
-
-    Accelerate keeps the mixed-precision setting in a process-wide singleton and refuses a
-    second Accelerator with a different one ("AcceleratorState has already been
-    initialized"); a notebook, a study or a test suite trains several configs in one
-    process. Only that part is reset: the process group (PartialState) stays as it is.
-    """
-    from accelerate.state import AcceleratorState
-
-    AcceleratorState._reset_state(reset_partial_state=False)
 
 
 def _checkpoint_step(directory: Path) -> str:

@@ -43,3 +43,16 @@ def resolve_precision(requested: str, device_type: str | None = None) -> Precisi
         where = "this GPU supports bf16" if device_type == "cuda" else "this CPU has AVX-512 BF16 or AMX"
         return PrecisionChoice(requested, "bf16", f"bf16 autocast with fp32 weights ({where})")
     return PrecisionChoice(requested, "no", f"fp32 (no native bf16 on this {device_type.upper()})")
+
+
+def forget_previous_precision() -> None:
+    """Let this run choose its own precision although an earlier run in the process chose another.
+
+    Accelerate keeps the mixed-precision setting in a process-wide singleton and refuses a
+    second Accelerator with a different one ("AcceleratorState has already been
+    initialized"); a notebook, a study or a test suite trains several configs in one
+    process. Only that part is reset: the process group (PartialState) stays as it is.
+    """
+    from accelerate.state import AcceleratorState
+
+    AcceleratorState._reset_state(reset_partial_state=False)
