@@ -1,19 +1,31 @@
-"""polyhead: one sentence encoder, many task heads."""
+"""polyhead: one sentence encoder, many task heads.
+
+Classes are imported on first use, so `polyhead --help` and config checks never load
+PyTorch or transformers.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from .lazy import lazy_exports
 
 __version__ = "0.1.0"
 
-from .encoder import EncodeStats, SentenceEncoder, TruncationWarning  # noqa: E402
-from .heads import HeadConfig  # noqa: E402
-from .model import MultiTaskModel, TaskPrediction, TaskSpec, load  # noqa: E402
+_EXPORTS = {
+    "EncodeStats": ".encoder",
+    "SentenceEncoder": ".encoder",
+    "TruncationWarning": ".encoder",
+    "HeadConfig": ".head_config",
+    "MultiTaskModel": ".model",
+    "TaskPrediction": ".model",
+    "TaskSpec": ".model",
+    "load": ".model",
+}
+__getattr__ = lazy_exports(__name__, _EXPORTS)
+__all__ = [*_EXPORTS, "__version__"]
 
-__all__ = [
-    "EncodeStats",
-    "HeadConfig",
-    "MultiTaskModel",
-    "SentenceEncoder",
-    "TaskPrediction",
-    "TaskSpec",
-    "TruncationWarning",
-    "__version__",
-    "load",
-]
+if TYPE_CHECKING:
+    from .encoder import EncodeStats, SentenceEncoder, TruncationWarning
+    from .head_config import HeadConfig
+    from .model import MultiTaskModel, TaskPrediction, TaskSpec, load

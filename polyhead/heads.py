@@ -7,11 +7,12 @@ to logits.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
 from typing import Callable
 
 import torch
 from torch import nn
+
+from .head_config import ACTIVATION_NAMES, HEAD_TYPE_NAMES, HeadConfig
 
 ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
     "gelu": nn.GELU,
@@ -19,35 +20,7 @@ ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
     "tanh": nn.Tanh,
     "silu": nn.SiLU,
 }
-
-
-@dataclass
-class HeadConfig:
-    """How a task's head is built."""
-
-    type: str = "mlp"
-    """Registered head kind: `mlp` (hidden layers) or `linear` (logistic regression on the embedding)."""
-    hidden_sizes: list[int] | None = None
-    """Hidden layer widths of an `mlp` head; None means one layer of half the embedding size."""
-    activation: str = "gelu"
-    """Activation between hidden layers: gelu, relu, tanh or silu."""
-    dropout: float = 0.1
-    """Dropout before each linear layer while training."""
-    extra: dict = field(default_factory=dict)
-    """Options for custom head kinds."""
-
-    def __post_init__(self) -> None:
-        if self.type not in HEAD_TYPES:
-            raise ValueError(f"unknown head type {self.type!r}; registered: {', '.join(HEAD_TYPES)}")
-        if self.activation not in ACTIVATIONS:
-            raise ValueError(f"unknown activation {self.activation!r}; choose one of {', '.join(ACTIVATIONS)}")
-        if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
-        if self.hidden_sizes is not None and any(int(h) < 1 for h in self.hidden_sizes):
-            raise ValueError(f"hidden_sizes must be positive, got {self.hidden_sizes}")
-
-    def to_dict(self) -> dict:
-        return asdict(self)
+assert tuple(ACTIVATIONS) == ACTIVATION_NAMES, "head_config.ACTIVATION_NAMES lists what a config may name"
 
 
 HEAD_TYPES: dict[str, type[nn.Module]] = {}
@@ -56,6 +29,8 @@ HEAD_TYPES: dict[str, type[nn.Module]] = {}
 def register_head(name: str):
     def decorate(cls: type[nn.Module]) -> type[nn.Module]:
         HEAD_TYPES[name] = cls
+        if name not in HEAD_TYPE_NAMES:
+            HEAD_TYPE_NAMES.append(name)
         return cls
 
     return decorate

@@ -1,4 +1,8 @@
-"""The `polyhead` command: a thin layer over the library, one module per subcommand."""
+"""The `polyhead` command: a thin layer over the library, one module per subcommand.
+
+Parsing never imports PyTorch or transformers: command modules import them inside
+`run`, so `--help`, argument errors and config errors answer at once.
+"""
 
 from __future__ import annotations
 
@@ -23,22 +27,41 @@ COMMAND_MODULES = [
     "export",
 ]
 
+# Commands whose register() imports their (heavy) package: registered only when chosen;
+# otherwise `polyhead --help` lists them with this line.
+DEFERRED_HELP = {
+    "study": "train the same tasks under several strategies and write one comparison report",
+    "serve": "serve embeddings (OpenAI-compatible) and task predictions over HTTP",
+}
+
 EXIT_BAD_INPUT = 2
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The full parser; given `argv`, deferred commands other than the chosen one get a stub."""
     from .. import __version__
 
     parser = argparse.ArgumentParser(prog="polyhead", description="One sentence encoder, many task heads.")
     parser.add_argument("--version", action="version", version=f"polyhead {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    chosen = _chosen_command(argv) if argv is not None else None
     for name in COMMAND_MODULES:
+        command = name.replace("_", "-")
+        if argv is not None and command in DEFERRED_HELP and command != chosen:
+            subparsers.add_parser(command, help=DEFERRED_HELP[command])
+            continue
         importlib.import_module(f"{__name__}.{name}").register(subparsers)
     return parser
 
 
+def _chosen_command(argv: Sequence[str]) -> str | None:
+    """The subcommand named in argv (the first argument that is not an option)."""
+    return next((a for a in argv if not a.startswith("-")), None)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser(argv).parse_args(argv)
     try:
         return int(args.func(args) or 0)
     except (InputError, MissingPackageError) as error:

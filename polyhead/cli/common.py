@@ -5,14 +5,15 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..pooling import POOLING_MODES
+POOLING_CHOICES = ("mean", "cls", "max", "cls_pooler")
+"""pooling.POOLING_MODES, repeated here so that parsing arguments never imports torch (a test keeps them equal)."""
 
 
 def add_encoder_arguments(parser: argparse.ArgumentParser) -> None:
     """--model, --pooling, --normalize/--no-normalize, --batch-size, --no-progress."""
     group = parser.add_argument_group("encoder")
     group.add_argument("--model", default=None, help="model directory or hub name (default: built-in all-MiniLM-L6-v2)")
-    group.add_argument("--pooling", choices=POOLING_MODES, default=None, help="pooling mode (default: the model's own, else mean)")
+    group.add_argument("--pooling", choices=POOLING_CHOICES, default=None, help="pooling mode (default: the model's own, else mean)")
     group.add_argument(
         "--normalize",
         action=argparse.BooleanOptionalAction,

@@ -25,11 +25,9 @@ def register(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..errors import InputError
-    from ..metrics import format_metrics_table
-    from ..training import TrainingError, TrainingInterrupted, load_config, train
-    from .common import quiet_library_progress
+    from ..training.config import load_config
+    from ..training.data import load_task_data
 
-    quiet_library_progress()
     overrides = list(args.overrides)
     if args.resume:
         # The run's own resolved config; file paths in it are already absolute.
@@ -49,8 +47,16 @@ def run(args: argparse.Namespace) -> int:
     if args.no_progress:
         overrides.append("training.progress=false")
     config = load_config(config_path, overrides)
+    # Every data file is read and checked before PyTorch, transformers and the model load.
+    task_data = {name: load_task_data(name, task, base) for name, task in config.tasks.items()}
+
+    from ..metrics import format_metrics_table
+    from ..training.loop import TrainingError, TrainingInterrupted, train
+    from .common import quiet_library_progress
+
+    quiet_library_progress()
     try:
-        result = train(config, resume=bool(args.resume), base_dir=base)
+        result = train(config, resume=bool(args.resume), base_dir=base, task_data=task_data)
     except TrainingInterrupted as stopped:
         print(f"polyhead train: {stopped}", file=sys.stderr)
         return 130

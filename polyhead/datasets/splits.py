@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from sklearn.model_selection import train_test_split
-
 from .types import TextClassificationSplit
 
 SPLIT_SEED = 20261122
@@ -12,6 +10,8 @@ SPLIT_SEED = 20261122
 
 def stratified_splits(texts: list[str], labels: list[str], seed: int = SPLIT_SEED) -> dict[str, TextClassificationSplit]:
     """80% train, 10% validation, 10% test, each with the label proportions of the whole."""
+    from sklearn.model_selection import train_test_split  # imported here: config checks stay fast
+
     indices = list(range(len(texts)))
     train_idx, rest_idx = train_test_split(indices, test_size=0.2, random_state=seed, stratify=labels)
     rest_labels = [labels[i] for i in rest_idx]

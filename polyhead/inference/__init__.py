@@ -5,37 +5,46 @@ use these paths; `export_onnx` writes a directory that `OnnxEncoder` / `OnnxMode
 `load_exported`) serve without the PyTorch model.
 """
 
-from .backends import BACKEND_ENV, BACKENDS, MIN_AUTO_COSINE, auto_backend, check_backend, default_backend
-from .export import ExportError, ExportOptions, ExportResult, export_onnx
-from .hardware import CpuInfo, cpu_has_native_bf16, cpu_info
-from .manifest import OnnxManifest, QuantizationCost, is_exported_dir
-from .onnx_encoder import OnnxEncoder
-from .onnx_model import OnnxModel, load_exported
-from .runners import AutoFallbackWarning, LossyBackendWarning
-from .threads import get_threads, set_threads
+from __future__ import annotations
 
-__all__ = [
-    "BACKENDS",
-    "BACKEND_ENV",
-    "MIN_AUTO_COSINE",
-    "AutoFallbackWarning",
-    "CpuInfo",
-    "ExportError",
-    "ExportOptions",
-    "ExportResult",
-    "LossyBackendWarning",
-    "OnnxEncoder",
-    "OnnxManifest",
-    "OnnxModel",
-    "QuantizationCost",
-    "auto_backend",
-    "check_backend",
-    "cpu_has_native_bf16",
-    "cpu_info",
-    "default_backend",
-    "export_onnx",
-    "get_threads",
-    "is_exported_dir",
-    "load_exported",
-    "set_threads",
-]
+from typing import TYPE_CHECKING
+
+from ..lazy import lazy_exports
+
+_EXPORTS = {
+    "BACKEND_ENV": ".backends",
+    "BACKENDS": ".backends",
+    "MIN_AUTO_COSINE": ".backends",
+    "auto_backend": ".backends",
+    "check_backend": ".backends",
+    "default_backend": ".backends",
+    "ExportError": ".export",
+    "ExportOptions": ".export",
+    "ExportResult": ".export",
+    "export_onnx": ".export",
+    "CpuInfo": ".hardware",
+    "cpu_has_native_bf16": ".hardware",
+    "cpu_info": ".hardware",
+    "OnnxManifest": ".manifest",
+    "QuantizationCost": ".manifest",
+    "is_exported_dir": ".manifest",
+    "OnnxEncoder": ".onnx_encoder",
+    "OnnxModel": ".onnx_model",
+    "load_exported": ".onnx_model",
+    "AutoFallbackWarning": ".runners",
+    "LossyBackendWarning": ".runners",
+    "get_threads": ".threads",
+    "set_threads": ".threads",
+}
+__getattr__ = lazy_exports(__name__, _EXPORTS)
+__all__ = sorted(_EXPORTS)
+
+if TYPE_CHECKING:
+    from .backends import BACKEND_ENV, BACKENDS, MIN_AUTO_COSINE, auto_backend, check_backend, default_backend
+    from .export import ExportError, ExportOptions, ExportResult, export_onnx
+    from .hardware import CpuInfo, cpu_has_native_bf16, cpu_info
+    from .manifest import OnnxManifest, QuantizationCost, is_exported_dir
+    from .onnx_encoder import OnnxEncoder
+    from .onnx_model import OnnxModel, load_exported
+    from .runners import AutoFallbackWarning, LossyBackendWarning
+    from .threads import get_threads, set_threads

@@ -18,9 +18,27 @@ from typing import Any
 import yaml
 
 from ..errors import InputError
-from ..heads import HeadConfig
+from ..head_config import HeadConfig
 from .freezing import FreezeConfig
 from .precision import PRECISIONS
+
+
+@dataclass
+class LoraConfig:
+    """Low-rank adapters (LoRA, Hu et al. 2021) in every linear layer of the transformer blocks."""
+
+    rank: int = 8
+    """Rank r of each adapter's update B @ A."""
+    alpha: float = 16.0
+    """Scale: the update is multiplied by alpha / rank."""
+    dropout: float = 0.1
+    """Dropout on the adapter's input."""
+
+    def __post_init__(self) -> None:
+        if self.rank < 1:
+            raise InputError("must be >= 1", field="model.lora.rank")
+        if not 0 <= self.dropout < 1:
+            raise InputError("must be in [0, 1)", field="model.lora.dropout")
 
 
 @dataclass
@@ -35,6 +53,8 @@ class ModelConfig:
     """L2-normalize embeddings before the heads; None keeps the model's own setting."""
     max_seq_length: int | None = 128
     """Texts are truncated to this many tokens (the count of truncated texts is logged)."""
+    lora: LoraConfig | None = None
+    """Train low-rank adapters inside the transformer blocks instead of the backbone's weights (saved merged)."""
 
 
 @dataclass
@@ -145,8 +165,10 @@ class TrainingConfig:
 class PhaseConfig:
     """One phase of a schedule: its own freezing for a number of steps."""
 
-    steps: int
-    """Optimizer steps in this phase."""
+    steps: int | None = None
+    """Optimizer steps in this phase (give steps or epochs)."""
+    epochs: float | None = None
+    """Passes over all tasks' training data in this phase, instead of steps."""
     freeze: FreezeConfig = field(default_factory=FreezeConfig)
     """What is frozen during this phase."""
     name: str | None = None
@@ -182,6 +204,7 @@ class RunConfig:
             (t.learning_rate > 0, "training.learning_rate", "must be > 0"),
             (0 <= t.warmup_ratio < 1, "training.warmup_ratio", "must be in [0, 1)"),
             (t.eval_every >= 1 and t.log_every >= 1, "training.eval_every", "eval_every and log_every must be >= 1"),
+            (t.checkpoint_every is None or t.checkpoint_every >= 1, "training.checkpoint_every", "must be >= 1 (or unset: every eval_every steps)"),
             (t.mixed_precision in PRECISIONS, "training.mixed_precision", f"must be one of {', '.join(PRECISIONS)}"),
             (t.length_pool_batches >= 1, "training.length_pool_batches", "must be >= 1"),
             (t.cache_memory_mb >= 0, "training.cache_memory_mb", "must be >= 0"),
@@ -195,8 +218,12 @@ class RunConfig:
             if not ok:
                 raise InputError(message, field=name)
         for index, phase in enumerate(self.phases):
-            if phase.steps < 1:
+            if (phase.steps is None) == (phase.epochs is None):
+                raise InputError("give a phase either steps or epochs", field=f"phases.{index}")
+            if phase.steps is not None and phase.steps < 1:
                 raise InputError("must be >= 1", field=f"phases.{index}.steps")
+            if phase.epochs is not None and phase.epochs <= 0:
+                raise InputError("must be > 0", field=f"phases.{index}.epochs")
         if self.phases and not self.freeze.is_empty():
             raise InputError("give freezing per phase when phases are used", field="freeze")
         for name, task in self.tasks.items():

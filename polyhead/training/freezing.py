@@ -7,11 +7,14 @@ training (dropout off, batch statistics fixed), so a frozen part is bit-for-bit 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-
-from torch import nn
+from typing import TYPE_CHECKING
 
 from ..errors import InputError
-from .parts import ModelParts
+
+if TYPE_CHECKING:  # a config is read before torch is imported
+    from torch import nn
+
+    from .parts import ModelParts
 
 
 @dataclass

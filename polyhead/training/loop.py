@@ -23,9 +23,10 @@ from ..encoder import TruncationWarning
 from ..errors import InputError
 from ..fileio import write_json
 from ..model import MultiTaskModel
-from .checkpoint import TrainerState, load_checkpoint, load_optimizer_state, restore_rng, rng_state, save_checkpoint
+from .adapters import adapter_freezing, merged_copy
+from .checkpoint import CheckpointStore, TrainerState, load_checkpoint, load_optimizer_state, restore_rng, rng_state
 from .config import RunConfig, save_config
-from .data import load_task_data
+from .data import TaskData, load_task_data
 from .evaluation import evaluate_tasks, select_metric
 from .freezing import apply_freezing, frozen_modules, frozen_names, set_train_mode
 from .frozen_cache import NO_CUT, FrozenFeatures, find_cut
@@ -63,7 +64,7 @@ class TrainResult:
 class Trainer:
     """One training run, step by step; `train()` below is the whole story in order."""
 
-    def __init__(self, config: RunConfig, resume: bool, base_dir: Path) -> None:
+    def __init__(self, config: RunConfig, resume: bool, base_dir: Path, task_data: dict[str, TaskData] | None = None) -> None:
         from accelerate import Accelerator
         from accelerate.utils import DistributedDataParallelKwargs, set_seed
 
@@ -78,16 +79,23 @@ class Trainer:
         acc = self.accelerator
         self.main, self.rank, self.world = acc.is_main_process, acc.process_index, acc.num_processes
         self.run_dir = Path(config.output_dir)
-        self.last_dir, self.best_dir = self.run_dir / "checkpoints" / "last", self.run_dir / "checkpoints" / "best"
+        self.checkpoints = CheckpointStore(self.run_dir / "checkpoints")
+        self.last_dir, self.best_dir = self.checkpoints.pointer, self.run_dir / "checkpoints" / "best"
         if t.batch_size % self.world:
             raise InputError(f"batch_size {t.batch_size} is not divisible by the {self.world} processes", field="training.batch_size")
-        if not resume and self.last_dir.exists():
+        if not resume and self.checkpoints.exists():
             raise InputError(f"{self.run_dir} already holds a run; resume it with --resume or choose another output_dir", field="output_dir")
-        if resume and not self.last_dir.exists():
-            raise InputError(f"{self.run_dir} has no checkpoint to resume from", field="output_dir")
+        resume_dir: Path | None = None
+        if resume:
+            # The newest checkpoint that verifies, whatever a crash left; the main process tidies up.
+            resume_dir = self.checkpoints.latest() if self.main else None
+            acc.wait_for_everyone()
+            resume_dir = resume_dir or (self.last_dir.resolve() if self.last_dir.exists() else None)
+            if resume_dir is None:
+                raise InputError(f"{self.run_dir} has no checkpoint to resume from", field="output_dir")
 
         # Everything that can be wrong with the data fails here, before any training.
-        self.task_data = {name: load_task_data(name, task, base_dir) for name, task in config.tasks.items()}
+        self.task_data = task_data or {name: load_task_data(name, task, base_dir) for name, task in config.tasks.items()}
         set_seed(t.seed)
         self.model = build_model(config, self.task_data, acc.device)
         self.balancer = LossBalancer(list(self.task_data), t.loss_weighting, {n: c.weight for n, c in config.tasks.items()})
@@ -103,11 +111,12 @@ class Trainer:
             self.train_labels[name] = torch.tensor(data.labels["train"], dtype=torch.long)
         self.sizes = {name: len(ids) for name, ids in self.train_ids.items()}
         self.lengths = {name: [len(x) for x in ids] for name, ids in self.train_ids.items()}
+        steps_per_epoch = sum(self.sizes.values()) / (t.batch_size * t.grad_accum_steps)
         if config.phases:
-            self.total_steps = total_phase_steps(config.phases)
+            self.total_steps = total_phase_steps(config.phases, steps_per_epoch)
         else:
             self.total_steps = t.max_steps or steps_for_epochs(self.sizes, t.batch_size * t.grad_accum_steps, t.epochs)
-        self.phases = plan_phases(config, self.total_steps)
+        self.phases = plan_phases(config, self.total_steps, steps_per_epoch)
         # Validate every phase's freezing now, not when the phase starts.
         for phase in self.phases:
             frozen_names(self.parts, phase.freeze, f"phases.{phase.index}.freeze" if config.phases else "freeze")
@@ -135,15 +144,15 @@ class Trainer:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             save_config(config, self.run_dir / "config.yaml")
         if resume:
-            self.state = load_checkpoint(self.last_dir, self.module)
+            self.state = load_checkpoint(resume_dir, self.module)
             self.sampler.load_state_dict(self.state.sampler)
-            restore_rng(self.last_dir, self.rank)
+            restore_rng(resume_dir, self.rank)
             self.log.truncate_after(self.state.step)
             self.clock_start -= self.state.elapsed_s
         self.enter_phase(phase_at(self.phases, self.state.step), resumed=resume)
         if resume:
             if self.optimizer is not None:
-                load_optimizer_state(self.last_dir, self.optimizer)
+                load_optimizer_state(resume_dir, self.optimizer)
             self.log.write({"type": "event", "step": self.state.step, "message": f"resumed from step {self.state.step}"})
         else:
             total = sum(p.numel() for p in self.module.parameters())
@@ -159,7 +168,7 @@ class Trainer:
     # ------------------------------------------------------------------ phases
     def enter_phase(self, phase: Phase, resumed: bool = False) -> None:
         """Apply the phase's freezing and rebuild the optimizer groups, keeping Adam state."""
-        frozen = frozen_names(self.parts, phase.freeze)
+        frozen = adapter_freezing(self.parts, frozen_names(self.parts, phase.freeze))
         self.trainable, total = apply_freezing(self.module, frozen)
         self.frozen_parts = frozen_modules(self.module, frozen)
         previous = self.optimizer.optimizer if self.optimizer is not None and hasattr(self.optimizer, "optimizer") else self.optimizer
@@ -167,6 +176,8 @@ class Trainer:
         self.optimizer = self.accelerator.prepare(build_optimizer(groups, previous)) if groups else None
         # DDP decides at wrap time which parameters it syncs: wrap again for the new phase.
         self.ddp_module = self.accelerator.prepare(self.module) if self.world > 1 and groups else self.module
+        if self.phase is not None and not resumed:
+            self.state.evals_without_improvement = 0  # patience counts within a phase: a new phase trains other parts
         self.phase = phase
         self.set_cut(find_cut(self.parts, frozen) if groups and self.config.training.cache_frozen else NO_CUT)
         summary = describe_groups(groups)
@@ -283,7 +294,7 @@ class Trainer:
         if state.best_metric is None or score > state.best_metric + t.early_stopping.min_delta:
             state.best_metric, state.best_step, state.evals_without_improvement = score, state.step, 0
             if self.main:
-                self.model.save(self.best_dir)
+                merged_copy(self.model).save(self.best_dir)
             self.accelerator.wait_for_everyone()
             return False
         state.evals_without_improvement += 1
@@ -302,7 +313,7 @@ class Trainer:
         self.state.phase = self.phase.index if self.phase else 0
         states = gather_object([rng_state()]) if self.world > 1 else [rng_state()]
         if self.main:
-            save_checkpoint(self.last_dir, self.module, self.optimizer, self.state, states)
+            self.checkpoints.save(self.module, self.optimizer, self.state, states)
         self.accelerator.wait_for_everyone()
 
     def finish(self) -> TrainResult:
@@ -317,7 +328,7 @@ class Trainer:
         if self.main:
             self.log.write({"type": "test", "step": self.state.step, "split": "test", "best_step": self.state.best_step,
                             "tasks": test_metrics, "elapsed_s": round(training_time, 3)})
-            final_model.save(model_dir)
+            merged_copy(final_model).save(model_dir)
             write_json(self.run_dir / "test_metrics.json", {
                 "best_step": self.state.best_step, "steps": self.state.step, "stop_reason": self.stop_reason,
                 "training_time_s": training_time, "trainable_parameters": self.trainable, "tasks": test_metrics,
@@ -331,9 +342,13 @@ class Trainer:
                            self.state.best_step, test_metrics, self.validation)
 
 
-def train(config: RunConfig, *, resume: bool = False, base_dir: Path | str = ".") -> TrainResult:
-    """Train every task of `config` jointly; write the run directory; return test metrics."""
-    trainer = Trainer(config, resume, Path(base_dir))
+def train(config: RunConfig, *, resume: bool = False, base_dir: Path | str = ".",
+          task_data: dict[str, TaskData] | None = None) -> TrainResult:
+    """Train every task of `config` jointly; write the run directory; return test metrics.
+
+    `task_data`: the tasks' data already read and checked (the CLI does so before loading torch).
+    """
+    trainer = Trainer(config, resume, Path(base_dir), task_data)
     t = config.training
     checkpoint_every = t.checkpoint_every or t.eval_every
     if trainer.optimizer is None:

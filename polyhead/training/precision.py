@@ -10,8 +10,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import torch
-
 PRECISIONS = ("auto", "no", "bf16", "fp16")
 
 
@@ -32,6 +30,8 @@ class PrecisionChoice:
 
 def resolve_precision(requested: str, device_type: str | None = None) -> PrecisionChoice:
     """Turn `auto` into bf16 or no for this device; explicit choices pass through."""
+    import torch  # here, not at the top: the config reads PRECISIONS before torch is needed
+
     from ..inference.backends import bf16_available
 
     if requested not in PRECISIONS:
