@@ -9,6 +9,7 @@ Unknown keys and wrong types are errors that name the file, line and field.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import types
 import typing
 from dataclasses import dataclass, field
@@ -279,15 +280,18 @@ def _build(cls: Any, data: Any, where: str, file: Path | None, line: int | None)
         options = typing.get_args(cls)
         if data is None and type(None) in options:
             return None
+        # Only the options of the value's shape are tried, so a mapping's error names its own key.
+        shaped = [o for o in options if o is not type(None) and _same_shape(o, data)]
+        candidates = shaped or [o for o in options if o is not type(None)]
         errors = []
-        for option in options:
-            if option is type(None):
-                continue
+        for option in candidates:
             try:
                 return _build(option, data, where, file, line)
             except InputError as error:
                 errors.append(error)
-        raise errors[-1] if len(errors) == 1 else InputError(f"expected {' or '.join(_type_name(o) for o in options)}, got {data!r}", file=file, line=line, field=where)
+        if len(errors) == 1:
+            raise errors[0]
+        raise InputError(f"expected {' or '.join(_type_name(o) for o in options)}, got {data!r}", file=file, line=line, field=where)
     if dataclasses.is_dataclass(cls):
         if not isinstance(data, dict):
             raise InputError(f"expected a mapping for {cls.__name__}, got {type(data).__name__}", file=file, line=line, field=where)
@@ -297,15 +301,20 @@ def _build(cls: Any, data: Any, where: str, file: Path | None, line: int | None)
         lines = getattr(data, "lines", {})
         for key, value in data.items():
             key_where = f"{where}.{key}" if where else key
-            key_line = lines.get(key, line)
+            key_file, key_line = _key_location(lines, key, file, line)
             if key not in names:
-                raise InputError(f"unknown key; {cls.__name__} has {', '.join(sorted(names))}", file=file, line=key_line, field=key_where)
-            kwargs[key] = _build(hints[key], value, key_where, file, key_line)
+                close = difflib.get_close_matches(key, sorted(names), n=1)
+                hint = f" (did you mean {close[0]!r}?)" if close else ""
+                raise InputError(f"unknown key{hint}; {cls.__name__} has {', '.join(sorted(names))}", file=key_file, line=key_line, field=key_where)
+            kwargs[key] = _build(hints[key], value, key_where, key_file, key_line)
         try:
             return cls(**kwargs)
         except InputError as error:
             if error.file is None:
-                raise InputError(error.reason, file=file, line=line, field=error.field or where) from None
+                field_name = error.field or where
+                relative = field_name[len(where) + 1:] if where and field_name.startswith(f"{where}.") else field_name if not where else ""
+                at_file, at_line = _locate(data, relative, file, line)
+                raise InputError(error.reason, file=at_file, line=at_line, field=field_name) from None
             raise
         except (TypeError, ValueError) as error:
             raise InputError(str(error), file=file, line=line, field=where) from None
@@ -314,7 +323,7 @@ def _build(cls: Any, data: Any, where: str, file: Path | None, line: int | None)
         if not isinstance(data, dict):
             raise InputError(f"expected a mapping, got {type(data).__name__}", file=file, line=line, field=where)
         lines = getattr(data, "lines", {})
-        return {str(k): _build(value_type, v, f"{where}.{k}", file, lines.get(k, line)) for k, v in data.items()}
+        return {str(k): _build(value_type, v, f"{where}.{k}", *_key_location(lines, k, file, line)) for k, v in data.items()}
     if origin is list:
         (item_type,) = typing.get_args(cls)
         if not isinstance(data, list):
@@ -341,6 +350,38 @@ def _build(cls: Any, data: Any, where: str, file: Path | None, line: int | None)
     return data
 
 
+def _same_shape(tp: Any, data: Any) -> bool:
+    """Whether `data` has the shape of `tp`: a mapping for dataclasses and dicts, a list for lists."""
+    origin = typing.get_origin(tp) or tp
+    if isinstance(data, dict):
+        return dataclasses.is_dataclass(tp) or origin is dict
+    if isinstance(data, list):
+        return origin is list
+    return not (dataclasses.is_dataclass(tp) or origin in (dict, list))
+
+
+class _Override(str):
+    """Where a value given on the command line came from: `command line: key=value`."""
+
+
+def _key_location(lines: dict, key: str, file: Any, line: int | None) -> tuple[Any, int | None]:
+    """(file, line) of a key: its YAML line, or the override that set it."""
+    found = lines.get(key)
+    if isinstance(found, _Override):
+        return found, None
+    return file, found if found is not None else line
+
+
+def _locate(data: Any, dotted: str, file: Any, line: int | None) -> tuple[Any, int | None]:
+    """(file, line) of a dotted field inside `data`, as deep as the data goes."""
+    for part in [p for p in dotted.split(".") if p]:
+        if not isinstance(data, dict):
+            break
+        file, line = _key_location(getattr(data, "lines", {}), part, file, line)
+        data = data.get(part)
+    return file, line
+
+
 def _plain(data: Any) -> Any:
     """Line-tracking mappings back to plain dicts (for free-form fields)."""
     if isinstance(data, dict):
@@ -361,20 +402,34 @@ def _apply_override(data: dict, override: str) -> None:
         value = yaml.safe_load(raw)
     except yaml.YAMLError:
         value = raw
+    source = _Override(f"command line: {override}")
     target = data
     for part in parts[:-1]:
         if not isinstance(target.get(part), dict):
             target[part] = _Located()
             target[part].lines = {}
+            _set_line(target, part, source)
         target = target[part]
     target[parts[-1]] = value
+    _set_line(target, parts[-1], source)
+
+
+def _set_line(mapping: dict, key: str, source: _Override) -> None:
+    if not hasattr(mapping, "lines"):
+        return
+    mapping.lines[key] = source
 
 
 def config_from_dict(data: dict, overrides: list[str] = (), file: Path | None = None) -> RunConfig:
     data = data if isinstance(data, dict) else {}
     for override in overrides:
         _apply_override(data, override)
-    return _build(RunConfig, data, "", file, None)
+    try:
+        return _build(RunConfig, data, "", file, None)
+    except InputError as error:
+        if error.file and error.file.startswith("command line: "):
+            raise InputError(error.reason, file=error.file) from None  # the override says which field
+        raise
 
 
 def load_config(path: str | Path, overrides: list[str] = ()) -> RunConfig:

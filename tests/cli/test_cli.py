@@ -262,3 +262,39 @@ def test_version(capsys):
     with pytest.raises(SystemExit):
         main(["--version"])
     assert capsys.readouterr().out.strip() == f"polyhead {__version__}"
+
+
+HEAVY = ("torch", "transformers", "accelerate", "sklearn")
+
+
+def _light_run(argv: list[str], cwd: Path) -> subprocess.CompletedProcess:
+    """Run the CLI in a fresh interpreter and fail if it imported a heavy library."""
+    code = (
+        "import sys\n"
+        "from polyhead.cli import main\n"
+        "try:\n    status = main(sys.argv[1:])\nexcept SystemExit as stop:\n    status = stop.code\n"
+        f"heavy = [m for m in {HEAVY!r} if m in sys.modules]\n"
+        "assert not heavy, f'imported {heavy}'\n"
+        "sys.exit(status)\n"
+    )
+    return subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True, timeout=120, cwd=cwd)
+
+
+def test_help_argument_and_config_errors_never_load_torch(tmp_path):
+    (tmp_path / "typo.yaml").write_text("tasks:\n  a:\n    data:\n      train: t.csv\n      text_colum: body\n")
+    (tmp_path / "nofile.yaml").write_text("tasks:\n  a:\n    data:\n      train: missing.csv\n")
+    (tmp_path / "t.csv").write_text("text,label\na,x\nb,y\n")
+    (tmp_path / "badfile.yaml").write_text("tasks:\n  a:\n    data:\n      train: t.csv\n      label_column: stars\n")
+    cases = [
+        (["--help"], 0, "usage: polyhead"),
+        (["train", "--help"], 0, "usage: polyhead train"),
+        (["encode", "in.txt"], 2, "required: -o/--output"),
+        (["train", "typo.yaml"], 2, "typo.yaml:5, field 'tasks.a.data.text_colum'"),
+        (["train", "typo.yaml", "training.max_steps=abc"], 2, "typo.yaml:5"),
+        (["train", "nofile.yaml"], 2, "missing.csv: file not found"),
+        (["train", "badfile.yaml"], 2, "field 'stars': missing column"),
+    ]
+    for argv, status, message in cases:
+        result = _light_run(argv, tmp_path)
+        assert result.returncode == status, (argv, result.stderr)
+        assert message in result.stdout + result.stderr, (argv, result.stderr)

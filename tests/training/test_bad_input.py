@@ -91,3 +91,29 @@ def test_cli_unknown_builtin_dataset(tmp_path):
     config = {"tasks": {"x": {"data": "imdb"}}, "output_dir": str(tmp_path / "run")}
     result = run_polyhead("train", str(write_config(tmp_path / "config.yaml", config)), timeout=300)
     assert result.returncode == 2 and "tasks.x.data" in result.stderr and "imdb" in result.stderr
+
+
+def test_a_misspelt_key_inside_data_files_is_named(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("tasks:\n  a:\n    data:\n      train: t.csv\n      text_colum: body\n")
+    with pytest.raises(InputError) as caught:
+        load_config(path)
+    assert caught.value.field == "tasks.a.data.text_colum" and caught.value.line == 5
+    assert "did you mean 'text_column'" in str(caught.value)
+
+
+def test_an_override_error_names_the_override(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("tasks:\n  a:\n    data: jeopardy\ntraining:\n  batch_size: 8\n")
+    for override, reason in [("training.max_steps=abc", "expected int"), ("training.max_steps=0", "must be >= 1")]:
+        with pytest.raises(InputError) as caught:
+            load_config(path, [override])
+        assert str(caught.value).startswith(f"command line: {override}: {reason}"), caught.value
+
+
+def test_a_validation_error_names_its_yaml_line(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("tasks:\n  a:\n    data: jeopardy\ntraining:\n  batch_size: 8\n  max_steps: 0\n")
+    with pytest.raises(InputError) as caught:
+        load_config(path)
+    assert caught.value.line == 6 and caught.value.field == "training.max_steps"
