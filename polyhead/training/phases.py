@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from .config import PhaseConfig, RunConfig
@@ -19,14 +20,17 @@ class Phase:
     freeze: FreezeConfig
 
 
-def plan_phases(config: RunConfig, total_steps: int) -> list[Phase]:
-    """The run's phases with their step ranges; one phase with `config.freeze` if none are given."""
+def plan_phases(config: RunConfig, total_steps: int, steps_per_epoch: float = 1.0) -> list[Phase]:
+    """The run's phases with their step ranges; one phase with `config.freeze` if none are given.
+
+    A phase given in epochs lasts `epochs * steps_per_epoch` steps (at least one).
+    """
     if not config.phases:
         return [Phase(0, "all", 0, total_steps, config.freeze)]
     phases, start = [], 0
-    for index, phase in enumerate(config.phases):
-        phases.append(Phase(index, phase.name or f"phase {index + 1}", start, start + phase.steps, phase.freeze))
-        start += phase.steps
+    for index, (phase, steps) in enumerate(zip(config.phases, phase_steps(config.phases, steps_per_epoch))):
+        phases.append(Phase(index, phase.name or f"phase {index + 1}", start, start + steps, phase.freeze))
+        start += steps
     return phases
 
 
@@ -37,5 +41,10 @@ def phase_at(phases: list[Phase], step: int) -> Phase:
     return phases[-1]
 
 
-def total_phase_steps(phases: list[PhaseConfig]) -> int:
-    return sum(p.steps for p in phases)
+def phase_steps(phases: list[PhaseConfig], steps_per_epoch: float) -> list[int]:
+    """Each phase's length in optimizer steps."""
+    return [p.steps if p.steps is not None else max(1, math.ceil(p.epochs * steps_per_epoch)) for p in phases]  # type: ignore[operator]
+
+
+def total_phase_steps(phases: list[PhaseConfig], steps_per_epoch: float = 1.0) -> int:
+    return sum(phase_steps(phases, steps_per_epoch))

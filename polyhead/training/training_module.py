@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from ..encoder import SentenceEncoder
-from ..model import MultiTaskModel, TaskSpec
+from ..errors import InputError
+from ..fileio import read_json
+from ..model import HEADS_WEIGHTS, MODEL_CONFIG, MultiTaskModel, TaskSpec
+from .adapters import add_lora
 from .config import RunConfig
 from .data import TaskData
 from .frozen_cache import FrozenFeatures
@@ -52,4 +57,38 @@ def build_model(config: RunConfig, task_data: dict[str, TaskData], device: torch
     if config.training.backbone_dropout is not None:
         set_backbone_dropout(encoder, config.training.backbone_dropout)
     specs = [TaskSpec(name, data.label_names, config.tasks[name].head, data.source_spec) for name, data in task_data.items()]
-    return MultiTaskModel(encoder, specs)
+    model = MultiTaskModel(encoder, specs)
+    if config.model.name is not None:
+        keep_saved_heads(model, Path(config.model.name))
+    if config.model.lora is not None:
+        add_lora(encoder.backbone, config.model.lora)
+    return model
+
+
+def keep_saved_heads(model: MultiTaskModel, path: Path) -> list[str]:
+    """Starting from a saved polyhead model: tasks it has keep their trained heads.
+
+    A task whose labels or head shape differ from the saved one's is an error (its rows
+    would mean other classes); tasks the saved model lacks start with fresh heads.
+    """
+    from safetensors.torch import load_file
+
+    config_file = path / MODEL_CONFIG
+    if not config_file.is_file():
+        return []
+    saved = {t["name"]: TaskSpec.from_dict(t) for t in read_json(config_file)["tasks"]}
+    weights = load_file(str(path / HEADS_WEIGHTS), device=str(model.device))
+    kept = []
+    for name, spec in model.tasks.items():
+        if name not in saved:
+            continue
+        if saved[name].labels != spec.labels:
+            raise InputError(f"the starting model {path} has labels {saved[name].labels} for this task; the data has {spec.labels}",
+                             field=f"tasks.{name}")
+        if saved[name].head != spec.head:
+            raise InputError(f"the starting model {path} has another head for this task ({saved[name].head}); "
+                             "give the same head settings or a new task name", field=f"tasks.{name}.head")
+        prefix = f"{name}."
+        model.heads[name].load_state_dict({k[len(prefix):]: v for k, v in weights.items() if k.startswith(prefix)})
+        kept.append(name)
+    return kept
