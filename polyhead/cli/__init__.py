@@ -67,6 +67,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (InputError, MissingPackageError) as error:
         print(f"polyhead {args.command}: error: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except (FileNotFoundError, NotADirectoryError, IsADirectoryError) as error:
+        # A path the checks above did not catch: still one line, not a traceback.
+        where = f"{error.filename}: " if error.filename else ""
+        print(f"polyhead {args.command}: error: {where}{error.strerror or error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         print(f"polyhead {args.command}: interrupted", file=sys.stderr)
         return 130

@@ -4,6 +4,13 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
+
+from ..errors import InputError
+from ..inference.backends import BACKENDS
+
+MODEL_CONFIG = "polyhead_model.json"
+"""model.MODEL_CONFIG, repeated so that checking a directory never imports torch."""
 
 POOLING_CHOICES = ("mean", "cls", "max", "cls_pooler")
 """pooling.POOLING_MODES, repeated here so that parsing arguments never imports torch (a test keeps them equal)."""
@@ -23,6 +30,76 @@ def add_encoder_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--max-seq-length", type=int, default=None, help="truncate texts to this many tokens")
     group.add_argument("--batch-size", type=int, default=32, help="texts per forward pass (default: 32)")
     add_progress_argument(parser)
+    add_speed_arguments(parser)
+
+
+def add_speed_arguments(parser: argparse.ArgumentParser) -> None:
+    """--backend and --threads, on every command that encodes."""
+    group = parser.add_argument_group("speed")
+    group.add_argument(
+        "--backend",
+        choices=BACKENDS,
+        default=None,
+        help="default: $POLYHEAD_BACKEND, else auto. auto: bf16 where the CPU/GPU supports it (embeddings within "
+        "cosine 0.999 of fp32); torch: exact fp32; torch-bf16; onnx: ONNX Runtime fp32; onnx-int8: lossy, its "
+        "measured cost is printed",
+    )
+    group.add_argument("--threads", type=int, default=None, help="CPU cores to use (default: all)")
+
+
+def apply_threads(args: argparse.Namespace) -> None:
+    if getattr(args, "threads", None) is None:
+        return
+    if args.threads < 1:
+        raise InputError(f"--threads must be at least 1, got {args.threads}")
+    from ..inference import set_threads
+
+    set_threads(args.threads)
+
+
+def existing_dir(path: str | Path, what: str = "model directory") -> Path:
+    """`path` as a directory that exists; a missing path or a file is one clear error."""
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"no such {what}", file=path)
+    if not path.is_dir():
+        raise InputError(f"is a file; expected a {what}", file=path)
+    return path
+
+
+def task_model_dir(path: str | Path, *, allow_exported: bool) -> Path:
+    """A directory holding a multi-task model (or, where allowed, an exported one), checked before loading."""
+    from ..inference.manifest import is_exported_dir
+
+    path = existing_dir(path)
+    if is_exported_dir(path):
+        if allow_exported:
+            return path
+        raise InputError("is an exported ONNX directory; this command needs the PyTorch model directory it was exported from", file=path)
+    if not (path / MODEL_CONFIG).is_file():
+        raise InputError(
+            f"not a polyhead model directory (no {MODEL_CONFIG}); `polyhead train` writes one to RUN_DIR/model", file=path
+        )
+    return path
+
+
+def load_task_model(path: Path, backend: str | None):
+    """A MultiTaskModel, or an OnnxModel for a directory written by `polyhead export`."""
+    from ..inference.manifest import is_exported_dir
+
+    if is_exported_dir(path):
+        from ..inference import OnnxEncoder, OnnxModel
+
+        if not OnnxEncoder(path).manifest.tasks:
+            raise InputError("holds an exported encoder without task heads; embed with `polyhead encode --model DIR`", file=path)
+        return OnnxModel(path, **({"backend": backend} if backend else {}))
+    from ..model import MultiTaskModel
+
+    quiet_library_progress()
+    model = MultiTaskModel.load(path)
+    if backend is not None:
+        model.encoder.backend = backend
+    return model
 
 
 def add_progress_argument(parser: argparse.ArgumentParser) -> None:
@@ -38,10 +115,34 @@ def quiet_library_progress() -> None:
     disable_progress_bars()
 
 
+def load_encoder(args: argparse.Namespace):
+    """A SentenceEncoder, or an OnnxEncoder when --model is an exported directory; --backend applied."""
+    from ..inference.manifest import is_exported_dir
+
+    apply_threads(args)
+    if args.model and is_exported_dir(args.model):
+        if args.pooling:
+            raise InputError("--pooling cannot change an exported model: its pooling is part of the graph", file=args.model)
+        from ..inference import OnnxEncoder
+
+        try:
+            options = {"backend": args.backend} if args.backend else {}
+            return OnnxEncoder(args.model, max_seq_length=args.max_seq_length, **options)
+        except ValueError as error:
+            raise InputError(str(error)) from None
+    encoder = encoder_from_args(args)
+    if getattr(args, "backend", None) is not None:
+        encoder.backend = args.backend
+    return encoder
+
+
 def encoder_from_args(args: argparse.Namespace):
     """The encoder that --model/--pooling/... name; a model that cannot be loaded is an InputError."""
+    from ..resolve import check_model_source
+
+    if args.model is not None:
+        check_model_source(args.model)  # before torch and transformers load
     from ..encoder import SentenceEncoder
-    from ..errors import InputError
 
     quiet_library_progress()
     try:

@@ -6,9 +6,7 @@ import argparse
 import sys
 import warnings
 
-from ..errors import InputError
-from ..inference.backends import BACKENDS
-from .common import add_encoder_arguments, encoder_from_args, show_progress
+from .common import add_encoder_arguments, load_encoder, show_progress
 
 
 def register(subparsers) -> None:
@@ -24,44 +22,7 @@ def register(subparsers) -> None:
     parser.add_argument("-o", "--output", required=True, help="output file: .npy or .parquet")
     parser.add_argument("--text-column", default="text", help="column holding the text (default: text)")
     add_encoder_arguments(parser)
-    add_speed_arguments(parser)
     parser.set_defaults(func=run)
-
-
-def add_speed_arguments(parser: argparse.ArgumentParser) -> None:
-    """--backend and --threads."""
-    group = parser.add_argument_group("speed")
-    group.add_argument(
-        "--backend",
-        choices=BACKENDS,
-        default=None,
-        help="default: $POLYHEAD_BACKEND, else auto. auto: bf16 where the CPU/GPU supports it (embeddings within "
-        "cosine 0.999 of fp32); torch: exact fp32; torch-bf16; onnx: ONNX Runtime fp32; onnx-int8: lossy, its "
-        "measured cost is printed",
-    )
-    group.add_argument("--threads", type=int, default=None, help="CPU cores to use (default: all)")
-
-
-def load_encoder(args: argparse.Namespace):
-    """A SentenceEncoder, or an OnnxEncoder when --model is an exported directory."""
-    from ..inference import OnnxEncoder, is_exported_dir, set_threads
-
-    if args.threads is not None:
-        if args.threads < 1:
-            raise InputError(f"--threads must be at least 1, got {args.threads}")
-        set_threads(args.threads)
-    if args.model and is_exported_dir(args.model):
-        if args.pooling:
-            raise InputError("--pooling cannot change an exported model: its pooling is part of the graph", file=args.model)
-        try:
-            options = {"backend": args.backend} if args.backend else {}
-            return OnnxEncoder(args.model, max_seq_length=args.max_seq_length, **options)
-        except ValueError as error:
-            raise InputError(str(error)) from None
-    encoder = encoder_from_args(args)
-    if args.backend is not None:
-        encoder.backend = args.backend
-    return encoder
 
 
 def run(args: argparse.Namespace) -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from .common import add_encoder_arguments, encoder_from_args
+from .common import add_encoder_arguments, load_encoder
 
 
 def register(subparsers) -> None:
@@ -21,9 +21,9 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    encoder = load_encoder(args)
     from ..similarity import evaluate_similarity
 
-    encoder = encoder_from_args(args)
     score = evaluate_similarity(encoder, batch_size=args.batch_size)
     if args.json:
         print(json.dumps({"dataset": "lee", "pairs": score.pairs, "pearson": score.pearson, "spearman": score.spearman}))

@@ -1,10 +1,19 @@
-"""`polyhead evaluate MODEL_DIR [--split test]`: per-task metrics of a saved model."""
+"""`polyhead evaluate MODEL_DIR [--split test] [--data TASK=FILE --label-map A=B,...]`: per-task metrics.
+
+Metrics on the model's own data go to MODEL_DIR/eval_<split>.json; metrics on other files
+(--data) go to MODEL_DIR/eval_<task>-<file name>.json with the file's path and SHA-256, so
+evaluating a second domain never overwrites the in-domain result.
+"""
 
 from __future__ import annotations
 
 import argparse
-import json
+import hashlib
+import re
 from pathlib import Path
+
+from ..errors import InputError
+from .common import add_speed_arguments
 
 
 def register(subparsers) -> None:
@@ -12,48 +21,159 @@ def register(subparsers) -> None:
         "evaluate",
         help="per-task accuracy, F1 and confusion matrices of a saved model",
         description="Evaluate every task of MODEL_DIR on a split of the data it was trained on "
-        "(or on files given with --data TASK=FILE), print the metrics and write them as JSON.",
+        "(or only the tasks given with --data TASK=FILE, on those files), print the metrics and write them as JSON "
+        "next to the model.",
     )
-    parser.add_argument("model_dir", help="a model directory written by `polyhead train` or MultiTaskModel.save")
+    parser.add_argument("model_dir", help="a model directory written by `polyhead train` (RUN_DIR/model) or MultiTaskModel.save")
     parser.add_argument("--split", default="test", choices=("train", "validation", "test"), help="split to evaluate (default: test)")
-    parser.add_argument("--data", action="append", default=[], metavar="TASK=FILE", help="evaluate TASK on this .csv/.jsonl/.parquet file instead")
+    parser.add_argument("--data", action="append", default=[], metavar="TASK=FILE",
+                        help="evaluate TASK on this .csv/.jsonl/.parquet file instead (repeatable); writes MODEL_DIR/eval_TASK-FILENAME.json")
     parser.add_argument("--text-column", default="text", help="text column of --data files (default: text)")
     parser.add_argument("--label-column", default="label", help="label column of --data files (default: label)")
+    parser.add_argument("--label-map", metavar="A=B,...|FILE",
+                        help="rename the --data files' labels to the model's (great=fresh,other=rotten), or a .json/.yaml file of such a mapping")
     parser.add_argument("--batch-size", type=int, default=64, help="texts per forward pass (default: 64)")
     parser.add_argument("--max-examples", type=int, default=None, help="evaluate at most N examples per task")
-    parser.add_argument("-o", "--output", help="write the metrics JSON here (default: MODEL_DIR/eval_<split>.json)")
+    parser.add_argument("-o", "--output", help="write the metrics JSON here (default: next to the model, see above)")
     parser.add_argument("--per-class", action="store_true", help="also print each task's per-class report")
+    add_speed_arguments(parser)
     parser.set_defaults(func=run)
 
 
-def run(args: argparse.Namespace) -> int:
-    from ..errors import InputError
-    from ..fileio import write_json
-    from ..metrics import format_classification_report, format_metrics_table
-    from ..model import MultiTaskModel
-    from ..training.evaluation import evaluate_tasks
-    from ..training.saved_data import task_data_for_model
-    from .common import quiet_library_progress
+def parse_label_map(value: str | None) -> dict[str, str]:
+    """`A=B,C=D` or a .json/.yaml file holding {A: B, C: D}."""
+    if not value:
+        return {}
+    path = Path(value)
+    if path.suffix.lower() in (".json", ".yaml", ".yml"):
+        if not path.is_file():
+            raise InputError("label map file not found", file=path)
+        import yaml  # reads JSON too
 
-    quiet_library_progress()
-    model_dir = Path(args.model_dir)
-    if not (model_dir / "polyhead_model.json").is_file():
-        raise InputError("not a polyhead model directory (no polyhead_model.json)", file=model_dir)
-    overrides = {}
+        try:
+            mapping = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except yaml.YAMLError as error:
+            mark = getattr(error, "problem_mark", None)
+            raise InputError(f"not valid YAML/JSON ({getattr(error, 'problem', error)})", file=path,
+                             line=mark.line + 1 if mark else None) from None
+        if not isinstance(mapping, dict):
+            raise InputError("a label map file must hold a mapping {data label: model label}", file=path)
+        return {str(k).strip(): str(v).strip() for k, v in mapping.items()}
+    mapping = {}
+    for item in value.split(","):
+        if item.count("=") != 1 or not all(part.strip() for part in item.split("=")):
+            raise InputError(f"--label-map item {item!r} is not DATA_LABEL=MODEL_LABEL")
+        source, target = (part.strip() for part in item.split("="))
+        mapping[source] = target
+    return mapping
+
+
+def _model_labels(model_dir: Path) -> dict[str, list[str]]:
+    """Task -> labels, read from the model's JSON without loading it."""
+    from ..fileio import read_json
+    from .common import MODEL_CONFIG
+
+    return {task["name"]: list(task["labels"]) for task in read_json(model_dir / MODEL_CONFIG)["tasks"]}
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _read_data_file(task: str, path: Path, labels: list[str], label_map: dict[str, str], args: argparse.Namespace):
+    """An evaluation file as TaskData in the model's label order; an unknown label names its line."""
+    from ..training.config import DataFiles
+    from ..training.data import TaskData, read_file_split
+
+    files = DataFiles(train=str(path), text_column=args.text_column, label_column=args.label_column)
+    texts, raw_labels, lines = read_file_split(path, files)
+    position = {label: i for i, label in enumerate(labels)}
+    mapped = [label_map.get(label, label) for label in raw_labels]
+    for original, label, line in zip(raw_labels, mapped, lines):
+        if label not in position:
+            via = f" (mapped from {original!r})" if label != original else ""
+            raise InputError(
+                f"label {label!r}{via} is unknown to the model's task {task!r} (it knows {', '.join(labels)}); "
+                "map the data's labels to the model's with --label-map DATA_LABEL=MODEL_LABEL,...",
+                file=path, line=line, field=args.label_column,
+            )
+    if args.max_examples is not None:
+        texts, mapped = texts[: args.max_examples], mapped[: args.max_examples]
+    return TaskData(task, list(labels), {args.split: texts}, {args.split: [position[x] for x in mapped]}, str(path), None)
+
+
+def _output_name(data_files: dict[str, Path]) -> str:
+    parts = [f"{task}-{re.sub(r'[^A-Za-z0-9._-]+', '_', path.stem)}" for task, path in data_files.items()]
+    return f"eval_{'_'.join(parts)}.json"
+
+
+def run(args: argparse.Namespace) -> int:
+    from .common import apply_threads, task_model_dir
+
+    model_dir = task_model_dir(args.model_dir, allow_exported=False)
+    data_files: dict[str, Path] = {}
     for item in args.data:
         if "=" not in item:
             raise InputError(f"--data {item!r} is not TASK=FILE")
         task, path = item.split("=", 1)
-        overrides[task] = path
+        data_files[task.strip()] = Path(path)
+    label_map = parse_label_map(args.label_map)
+    if label_map and not data_files:
+        raise InputError("--label-map applies to --data files; give --data TASK=FILE too")
+
+    # Every file and label is checked before PyTorch, transformers and the model load.
+    model_labels = _model_labels(model_dir)
+    unknown = sorted(set(data_files) - set(model_labels))
+    if unknown:
+        raise InputError(f"--data names unknown task(s) {unknown}; the model has {sorted(model_labels)}")
+    for task, path in data_files.items():
+        targets = sorted(set(label_map.values()) - set(model_labels[task]))
+        if targets:
+            raise InputError(f"--label-map maps to {targets}, which task {task!r} does not know (it knows {', '.join(model_labels[task])})")
+    file_data = {task: _read_data_file(task, path, model_labels[task], label_map, args) for task, path in data_files.items()}
+
+    from ..fileio import write_json
+    from ..metrics import format_classification_report, format_metrics_table
+    from ..model import MultiTaskModel
+    from ..training.evaluation import evaluate_tasks
+    from .common import quiet_library_progress
+
+    quiet_library_progress()
+    apply_threads(args)
     model = MultiTaskModel.load(model_dir)
-    data = task_data_for_model(model, args.split, overrides, args.text_column, args.label_column, args.max_examples)
+    if args.backend is not None:
+        model.encoder.backend = args.backend
+    if file_data:
+        data = file_data
+        for task, path in data_files.items():
+            mapped = f", labels mapped {', '.join(f'{a}->{b}' for a, b in label_map.items())}" if label_map else ""
+            print(f"{task}: {path} ({data[task].size(args.split)} examples{mapped})")
+    else:
+        from ..training.saved_data import task_data_for_model
+
+        data = task_data_for_model(model, args.split, {}, args.text_column, args.label_column, args.max_examples)
     metrics = evaluate_tasks(model, data, args.split, args.batch_size)
-    print(f"{args.split} metrics of {model_dir}:")
+    what = "metrics on the --data files" if file_data else f"{args.split} metrics on the model's own data"
+    print(f"{what}, model {model_dir}:")
     print(format_metrics_table(metrics))
     if args.per_class:
         for task, task_metrics in metrics.items():
             print(f"\n{task}:\n{format_classification_report(task_metrics)}")
-    output = Path(args.output) if args.output else model_dir / f"eval_{args.split}.json"
-    write_json(output, {"model": str(model_dir), "split": args.split, "tasks": metrics})
+    record: dict = {"model": str(model_dir.resolve()), "split": args.split, "tasks": metrics}
+    if file_data:
+        record["data"] = {
+            task: {"file": str(path.resolve()), "sha256": _sha256(path), "examples": data[task].size(args.split),
+                   "text_column": args.text_column, "label_column": args.label_column, "label_map": label_map}
+            for task, path in data_files.items()
+        }
+        default_output = model_dir / _output_name(data_files)
+    else:
+        default_output = model_dir / f"eval_{args.split}.json"
+    output = Path(args.output) if args.output else default_output
+    write_json(output, record)
     print(f"\nwrote {output}")
     return 0

@@ -33,12 +33,15 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..inference import ExportError, ExportOptions, export_onnx
+    from ..resolve import check_model_source
     from ..textio import read_texts
     from .common import quiet_library_progress
 
-    quiet_library_progress()
+    check_model_source(args.model)
     texts = read_texts(args.reference, args.text_column) if args.reference else []
+    quiet_library_progress()
+    from ..inference import ExportError, ExportOptions, export_onnx
+
     options = ExportOptions(
         opset=args.opset,
         optimize=not args.no_optimize,

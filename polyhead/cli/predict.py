@@ -6,6 +6,8 @@ import argparse
 import json
 import sys
 
+from .common import add_speed_arguments
+
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
@@ -14,26 +16,27 @@ def register(subparsers) -> None:
         description="Predict every task (or --tasks) of MODEL_DIR for the given TEXTs or the texts of --input. "
         "Prints one JSON object per text: {\"text\": ..., TASK: {\"label\": ..., \"probability\": ...}}.",
     )
-    parser.add_argument("model_dir", help="a model directory written by `polyhead train` or MultiTaskModel.save")
+    parser.add_argument("model_dir", help="a model directory written by `polyhead train` (RUN_DIR/model), MultiTaskModel.save or `polyhead export`")
     parser.add_argument("texts", nargs="*", metavar="TEXT", help="texts to classify")
     parser.add_argument("--input", help="read texts from this .txt/.csv/.jsonl/.parquet file")
     parser.add_argument("--text-column", default="text", help="column holding the text (default: text)")
     parser.add_argument("--tasks", help="comma-separated tasks to predict (default: all)")
     parser.add_argument("--all-probabilities", action="store_true", help="include every class's probability")
     parser.add_argument("--batch-size", type=int, default=32, help="texts per forward pass (default: 32)")
+    add_speed_arguments(parser)
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from ..errors import InputError
-    from ..model import MultiTaskModel
     from ..textio import iter_text_chunks
-    from .common import quiet_library_progress
+    from .common import apply_threads, load_task_model, task_model_dir
 
     if bool(args.texts) == bool(args.input):
         raise InputError("give either TEXT arguments or --input FILE")
-    quiet_library_progress()
-    model = MultiTaskModel.load(args.model_dir)
+    model_dir = task_model_dir(args.model_dir, allow_exported=True)
+    apply_threads(args)
+    model = load_task_model(model_dir, args.backend)
     tasks = [t.strip() for t in args.tasks.split(",")] if args.tasks else None
     if tasks:
         unknown = [t for t in tasks if t not in model.tasks]

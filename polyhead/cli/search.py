@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from .common import add_encoder_arguments, encoder_from_args, print_table, show_progress
+from .common import add_encoder_arguments, load_encoder, print_table, show_progress
 
 
 def register(subparsers) -> None:
@@ -18,11 +18,12 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..similarity import top_k
     from ..textio import read_texts
 
     corpus = read_texts(args.corpus, args.text_column)
-    encoder = encoder_from_args(args)
+    encoder = load_encoder(args)
+    from ..similarity import top_k
+
     corpus_vectors = encoder.encode(corpus, batch_size=args.batch_size, show_progress=show_progress(args))
     query_vectors = encoder.encode(args.queries, batch_size=args.batch_size, show_progress=False)
     for query, hits in zip(args.queries, top_k(query_vectors, corpus_vectors, corpus, args.top_k)):

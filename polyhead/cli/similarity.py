@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from .common import add_encoder_arguments, encoder_from_args, print_table
+from .common import add_encoder_arguments, load_encoder, print_table
 
 
 def register(subparsers) -> None:
@@ -15,9 +15,9 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    encoder = load_encoder(args)
     from ..similarity import cosine_matrix
 
-    encoder = encoder_from_args(args)
     scores = cosine_matrix(encoder.encode(args.texts, batch_size=args.batch_size, show_progress=False))
     labels = [f"[{i}]" for i in range(len(args.texts))]
     for label, text in zip(labels, args.texts):

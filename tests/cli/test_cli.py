@@ -298,3 +298,60 @@ def test_help_argument_and_config_errors_never_load_torch(tmp_path):
         result = _light_run(argv, tmp_path)
         assert result.returncode == status, (argv, result.stderr)
         assert message in result.stdout + result.stderr, (argv, result.stderr)
+
+
+@pytest.fixture(scope="module")
+def task_model_dir(tiny_st_dir, tmp_path_factory) -> Path:
+    """A saved tiny MultiTaskModel with one task 'sentiment' (fresh/rotten), untrained."""
+    from polyhead import MultiTaskModel, TaskSpec
+
+    encoder = SentenceEncoder(tiny_st_dir, device="cpu")
+    directory = tmp_path_factory.mktemp("task-model") / "model"
+    MultiTaskModel(encoder, [TaskSpec("sentiment", ["fresh", "rotten"])]).save(directory)
+    return directory
+
+
+def _one_error_line(capsys, *args) -> str:
+    code = main([str(a) for a in args])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == EXIT_BAD_INPUT and len(err) == 1, err
+    return err[0]
+
+
+def test_model_directory_errors_are_one_line(capsys, tmp_path, task_model_dir):
+    (tmp_path / "file.txt").write_text("x")
+    (tmp_path / "empty").mkdir()
+    assert "nope: no such model directory" in _one_error_line(capsys, "predict", tmp_path / "nope", "x")
+    assert "is a file" in _one_error_line(capsys, "predict", tmp_path / "file.txt", "x")
+    assert "not a polyhead model directory" in _one_error_line(capsys, "evaluate", tmp_path / "empty")
+    (tmp_path / "exported").mkdir()
+    (tmp_path / "exported" / "polyhead_onnx.json").write_text("{}")
+    assert "exported ONNX directory" in _one_error_line(capsys, "evaluate", tmp_path / "exported")
+    assert "runs/x/final: no such model directory" in _one_error_line(capsys, "similarity", "a", "b", "--model", "runs/x/final")
+
+
+def test_evaluate_data_keeps_the_model_metrics_and_maps_labels(capsys, tmp_path, task_model_dir):
+    reviews = tmp_path / "shop reviews.csv"
+    reviews.write_text("body,stars\ngreat phone,great\nbroke in a day,other\nlove it,great\n")
+    own = task_model_dir / "eval_test.json"
+    own.write_text('{"kept": true}')
+    args = ["evaluate", task_model_dir, "--data", f"sentiment={reviews}", "--text-column", "body", "--label-column", "stars"]
+    message = _one_error_line(capsys, *args)
+    assert "shop reviews.csv:2" in message and "'great'" in message and "--label-map" in message
+    assert "frsh" in _one_error_line(capsys, *args, "--label-map", "great=frsh,other=rotten")
+    assert main([str(a) for a in [*args, "--label-map", "great=fresh,other=rotten"]]) == 0
+    out = capsys.readouterr().out
+    assert f"sentiment: {reviews} (3 examples, labels mapped great->fresh, other->rotten)" in out
+    written = json.loads((task_model_dir / "eval_sentiment-shop_reviews.json").read_text())
+    assert written["data"]["sentiment"]["file"] == str(reviews.resolve())
+    assert len(written["data"]["sentiment"]["sha256"]) == 64
+    assert "accuracy" in written["tasks"]["sentiment"]
+    assert json.loads(own.read_text()) == {"kept": True}
+
+
+def test_label_map_from_a_file(tmp_path):
+    from polyhead.cli.evaluate import parse_label_map
+
+    (tmp_path / "map.yaml").write_text("great: fresh\nother: rotten\n")
+    assert parse_label_map(str(tmp_path / "map.yaml")) == {"great": "fresh", "other": "rotten"}
+    assert parse_label_map("a=b, c=d") == {"a": "b", "c": "d"}
