@@ -1,4 +1,4 @@
-"""`polyhead study CONFIG --strategies ...`: compare training strategies on the same tasks."""
+"""`polyhead study CONFIG`: compare training strategies on the same tasks, over several seeds."""
 
 from __future__ import annotations
 
@@ -9,20 +9,31 @@ from pathlib import Path
 
 
 def register(subparsers) -> None:
-    from ..study import DEFAULT_STRATEGIES
+    from ..study.strategies import DEFAULT_STRATEGIES, Budget
 
+    budget = Budget()
     parser = subparsers.add_parser(
         "study",
-        help="train the same tasks under several strategies and write one comparison report",
-        description="Train CONFIG's tasks once per strategy with the same step budget and seed, then write "
-        "study.md and study.png: per-task test accuracy and macro-F1, training time, trainable parameters and "
-        "forgetting (lee similarity before/after), plus a logistic-regression baseline on frozen embeddings. "
-        f"Strategies: {', '.join(DEFAULT_STRATEGIES)} (single_task runs each task alone; single_task:NAME one). "
-        "Re-running the same command continues an interrupted study.",
+        help="train the same tasks under several strategies and seeds and write one comparison report",
+        description="Train CONFIG's tasks under each strategy with each seed, each up to its epoch budget with early "
+        "stopping on validation, then write study.md and study.png: per-task test macro-F1 and accuracy (mean ± std "
+        "over seeds, winners only beyond two standard errors), best validation point, wall and CPU time, examples "
+        "seen, trainable parameters and forgetting (lee similarity before/after), plus a logistic-regression baseline "
+        f"on frozen embeddings. Strategies: {', '.join(DEFAULT_STRATEGIES)} (single_task runs each task alone, "
+        "single_task:NAME one; recipe:NAME a config of configs/recipes/ or any config file; pretrained evaluates fresh "
+        "heads untrained). Re-running the same command continues an interrupted study.",
     )
-    parser.add_argument("config", help="YAML run config; training.max_steps is the budget of every strategy")
+    parser.add_argument("config", help="YAML run config: its tasks, data, model and seed")
     parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides")
     parser.add_argument("--strategies", default=",".join(DEFAULT_STRATEGIES), help="comma-separated strategies (default: all)")
+    parser.add_argument("--seeds", type=int, default=3, help="seeds per strategy: the config's seed, +1, ... (default: 3)")
+    parser.add_argument("--epochs", type=float, default=budget.epochs, help=f"most epochs of fine-tuning strategies (default: {budget.epochs:g})")
+    parser.add_argument("--probe-epochs", type=float, default=budget.probe_epochs,
+                        help=f"most epochs of heads-only strategies (default: {budget.probe_epochs:g})")
+    parser.add_argument("--evals-per-epoch", type=float, default=budget.evals_per_epoch,
+                        help=f"validations per epoch of fine-tuning strategies (default: {budget.evals_per_epoch:g})")
+    parser.add_argument("--patience", type=int, default=budget.patience,
+                        help=f"validations without improvement before a run stops (default: {budget.patience})")
     parser.add_argument("-o", "--output", default="runs/study", help="study directory (default: runs/study)")
     parser.add_argument("--no-baseline", action="store_true", help="skip the logistic-regression baseline")
     parser.add_argument("--no-progress", action="store_true", help="turn off progress bars")
@@ -30,17 +41,24 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..errors import InputError
     from ..study import run_study, write_study_report
-    from ..training import load_config
+    from ..study.strategies import Budget
+    from ..training.config import load_config
     from .common import quiet_library_progress
 
+    if args.seeds < 1 or args.epochs <= 0 or args.probe_epochs <= 0 or args.evals_per_epoch <= 0 or args.patience < 1:
+        raise InputError("--seeds and --patience must be >= 1; --epochs, --probe-epochs and --evals-per-epoch > 0")
     quiet_library_progress()
     overrides = list(args.overrides) + (["training.progress=false"] if args.no_progress else [])
     config_path = Path(args.config)
     base = load_config(config_path, overrides)
     names = [n.strip() for n in args.strategies.split(",") if n.strip()]
-    results = run_study(base, names, Path(args.output), config_path.parent, baseline=not args.no_baseline)
+    seeds = [base.training.seed + i for i in range(args.seeds)]
+    budget = Budget(args.epochs, args.probe_epochs, args.evals_per_epoch, args.patience)
     command = "polyhead " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:2] == ["study"] else "polyhead study " + args.config
+    results = run_study(base, names, Path(args.output), config_path.parent, seeds=seeds, budget=budget,
+                        baseline=not args.no_baseline, command=command)
     report = write_study_report(results, Path(args.output), command)
     print(report.read_text())
     return 0

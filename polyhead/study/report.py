@@ -1,52 +1,155 @@
-"""The study report: one markdown table (a row per strategy) and one PNG."""
+"""The study report: mean ± standard deviation over seeds, winners only beyond the noise, one PNG.
+
+A difference between two strategies counts only when it is larger than two standard errors
+of the difference of their means, sqrt(s_a^2/n_a + s_b^2/n_b); otherwise it is a tie.
+"""
 
 from __future__ import annotations
 
 import io
+import math
+from dataclasses import dataclass
 from pathlib import Path
 
 from ..fileio import atomic_file
+from .runner import BASELINE
+
+DEFAULT_STRATEGY = "full"
+"""The study strategy that matches what `polyhead train` does when a config says nothing."""
+NOISE_FACTOR = 2.0
 
 
-def _fmt(value: float | None, spec: str = ".3f") -> str:
-    return "–" if value is None else format(value, spec)
+@dataclass
+class Stat:
+    mean: float
+    std: float
+    n: int
+
+    @property
+    def standard_error(self) -> float:
+        return self.std / math.sqrt(self.n) if self.n > 1 else 0.0
+
+    def __str__(self) -> str:
+        return f"{self.mean:.3f} ± {self.std:.3f}" if self.n > 1 else f"{self.mean:.3f}"
+
+
+def stat(values: list[float]) -> Stat | None:
+    if not values:
+        return None
+    mean = sum(values) / len(values)
+    var = sum((v - mean) ** 2 for v in values) / (len(values) - 1) if len(values) > 1 else 0.0
+    return Stat(mean, math.sqrt(var), len(values))
+
+
+@dataclass
+class Comparison:
+    a: str
+    b: str
+    difference: float
+    """Mean of a minus mean of b."""
+    noise: float
+    """Two standard errors of the difference."""
+    decided: bool
+    """Both sides have several seeds (or are deterministic) and the difference exceeds the noise."""
+
+    def verdict(self) -> str:
+        if not self.decided:
+            return f"tie ({self.difference * 100:+.1f} pt, noise ±{self.noise * 100:.1f} pt)"
+        word = "beats" if self.difference > 0 else "loses to"
+        return f"{word} ({self.difference * 100:+.1f} pt, noise ±{self.noise * 100:.1f} pt)"
+
+
+def _runs(results: dict, strategy: str) -> list[dict]:
+    return [r for r in results["runs"] if r["strategy"] == strategy]
+
+
+def strategy_names(results: dict) -> list[str]:
+    names = []
+    for row in results["runs"]:
+        if row["strategy"] not in names:
+            names.append(row["strategy"])
+    return names
+
+
+def task_stat(results: dict, strategy: str, task: str, metric: str = "macro_f1") -> Stat | None:
+    return stat([r["tasks"][task][metric] for r in _runs(results, strategy) if task in r["tasks"]])
+
+
+def _deterministic(results: dict, strategy: str) -> bool:
+    return all(r["seed"] is None for r in _runs(results, strategy))
+
+
+def compare(results: dict, a: str, b: str, task: str, metric: str = "macro_f1") -> Comparison | None:
+    sa, sb = task_stat(results, a, task, metric), task_stat(results, b, task, metric)
+    if sa is None or sb is None:
+        return None
+    noise = NOISE_FACTOR * math.sqrt(sa.standard_error**2 + sb.standard_error**2)
+    enough = (sa.n > 1 or _deterministic(results, a)) and (sb.n > 1 or _deterministic(results, b))
+    difference = sa.mean - sb.mean
+    return Comparison(a, b, difference, noise, enough and abs(difference) > noise)
+
+
+def winner_line(results: dict, task: str) -> str:
+    """The best mean, and whether it beats every other strategy beyond the noise."""
+    names = [n for n in strategy_names(results) if task_stat(results, n, task)]
+    best = max(names, key=lambda n: task_stat(results, n, task).mean)  # type: ignore[union-attr]
+    tied = [n for n in names if n != best and not compare(results, best, n, task).decided]  # type: ignore[union-attr]
+    s = task_stat(results, best, task)
+    if not tied:
+        return f"- **{task}**: `{best}` wins with macro-F1 {s}, beyond the noise against every other strategy."
+    return (f"- **{task}**: best mean `{best}` (macro-F1 {s}), **tied** within the noise with "
+            + ", ".join(f"`{n}` ({task_stat(results, n, task)})" for n in tied) + ".")
+
+
+def _forgetting(results: dict, strategy: str) -> Stat | None:
+    before = results["lee_spearman_before"]
+    return stat([before - r["lee_spearman_after"] for r in _runs(results, strategy) if r.get("lee_spearman_after") is not None])
+
+
+def _mean(results: dict, strategy: str, key: str) -> float | None:
+    values = [r[key] for r in _runs(results, strategy) if r.get(key) is not None]
+    return sum(values) / len(values) if values else None
 
 
 def _table(results: dict) -> str:
     tasks = results["tasks"]
-    before = results["lee_spearman_before"]
-    header = ["strategy", *[f"{t} acc" for t in tasks], *[f"{t} macro-F1" for t in tasks], "trainable params", "time (s)", "lee ρ after", "forgetting"]
+    header = ["strategy", "seeds", *[f"{t} macro-F1" for t in tasks], *[f"{t} accuracy" for t in tasks],
+              "best val. (epoch)", "wall s", "CPU s", "examples seen", "trainable params", "forgetting (lee ρ)"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for row in results["rows"]:
-        after = row.get("lee_spearman_after")
-        cells = [f"`{row['strategy']}`"]
-        cells += [_fmt(row["tasks"][t]["accuracy"]) if t in row["tasks"] else "–" for t in tasks]
-        cells += [_fmt(row["tasks"][t]["macro_f1"]) if t in row["tasks"] else "–" for t in tasks]
-        cells += [f"{row['trainable_parameters']:,}", f"{row['training_time_s']:.0f}", _fmt(after), _fmt(None if after is None else before - after, "+.3f")]
+    for name in strategy_names(results):
+        rows = _runs(results, name)
+        cells = [f"`{name}`", "det." if _deterministic(results, name) else str(len(rows))]
+        cells += [str(task_stat(results, name, t) or "–") for t in tasks]
+        cells += [str(task_stat(results, name, t, "accuracy") or "–") for t in tasks]
+        best, epoch = _mean(results, name, "best_validation"), _mean(results, name, "best_epoch")
+        cells.append("–" if best is None else f"{best:.3f} ({epoch:.1f})" if epoch is not None else f"{best:.3f}")
+        wall, cpu = _mean(results, name, "wall_s"), _mean(results, name, "cpu_s")
+        cells += [f"{wall:.0f}" if wall is not None else "–", f"{cpu:.0f}" if cpu is not None else "–"]
+        seen = [sum(r["examples_seen"].values()) for r in rows]
+        cells.append(f"{sum(seen) / len(seen):,.0f}" if seen else "–")
+        cells.append(f"{rows[0]['trainable_parameters']:,}")
+        forgetting = _forgetting(results, name)
+        cells.append("–" if forgetting is None else f"{forgetting.mean:+.3f} ± {forgetting.std:.3f}")
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
-def winners(results: dict) -> dict[str, dict]:
-    """Per task, the row with the best test macro-F1."""
-    best = {}
-    for task in results["tasks"]:
-        rows = [r for r in results["rows"] if task in r["tasks"]]
-        best[task] = max(rows, key=lambda r: r["tasks"][task]["macro_f1"])
-    return best
-
-
-def summary_lines(results: dict) -> list[str]:
-    before = results["lee_spearman_before"]
+def comparison_lines(results: dict) -> list[str]:
+    """The questions users ask: does the default beat the baselines, does joint training help."""
     lines = []
-    for task, row in winners(results).items():
-        after = row.get("lee_spearman_after")
-        forgetting = "" if after is None else f", forgetting {before - after:+.3f} lee ρ"
-        lines.append(
-            f"- **{task}**: `{row['strategy']}` wins with macro-F1 {row['tasks'][task]['macro_f1']:.3f} "
-            f"(accuracy {row['tasks'][task]['accuracy']:.3f}; {row['trainable_parameters']:,} trainable parameters, "
-            f"{row['training_time_s']:.0f}s{forgetting})"
-        )
+    strategies = strategy_names(results)
+    for task in results["tasks"]:
+        single = f"single_task:{task}"
+        if DEFAULT_STRATEGY in strategies and single in strategies:
+            c = compare(results, DEFAULT_STRATEGY, single, task)
+            if c:
+                effect = "helps" if c.decided and c.difference > 0 else "hurts" if c.decided else "neither helps nor hurts (a tie)"
+                lines.append(f"- **{task}**: joint training with the other tasks {effect}: `{DEFAULT_STRATEGY}` {c.verdict()} "
+                             f"against `{single}` on test macro-F1.")
+        if DEFAULT_STRATEGY in strategies and BASELINE in strategies:
+            c = compare(results, DEFAULT_STRATEGY, BASELINE, task)
+            if c:
+                lines.append(f"- **{task}**: `{DEFAULT_STRATEGY}` {c.verdict()} against `{BASELINE}` on test macro-F1.")
     return lines
 
 
@@ -54,52 +157,77 @@ def _plot(results: dict, path: Path) -> None:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    rows, tasks = results["rows"], results["tasks"]
-    names = [r["strategy"] for r in rows]
-    figure = Figure(figsize=(max(8, 1.1 * len(rows)), 7.5))
+    tasks, names = results["tasks"], strategy_names(results)
+    panels = [*tasks, "forgetting"]
+    figure = Figure(figsize=(6.5 * len(panels), 5.5))
     FigureCanvasAgg(figure)
-    top, bottom = figure.subplots(2, 1, gridspec_kw={"height_ratios": [3, 2]})
-    width = 0.8 / max(1, len(tasks))
-    for i, task in enumerate(tasks):
-        values = [r["tasks"][task]["macro_f1"] if task in r["tasks"] else 0.0 for r in rows]
-        top.bar([x + i * width for x in range(len(rows))], values, width=width, label=task)
-    top.set_xticks([x + width * (len(tasks) - 1) / 2 for x in range(len(rows))], names, rotation=25, ha="right", fontsize=8)
-    top.set_ylabel("test macro-F1")
-    top.set_title(f"{results['budget_steps']} steps per strategy, seed {results['seed']}")
-    top.legend()
-    before = results["lee_spearman_before"]
-    forgetting = [before - r["lee_spearman_after"] if r.get("lee_spearman_after") is not None else 0.0 for r in rows]
-    bottom.bar(range(len(rows)), forgetting, color="tab:red")
-    bottom.axhline(0, color="black", linewidth=0.8)
-    bottom.set_xticks(range(len(rows)), names, rotation=25, ha="right", fontsize=8)
-    bottom.set_ylabel("forgetting\n(lee ρ before − after)")
+    axes = figure.subplots(1, len(panels), squeeze=False)[0]
+    colors = {name: f"C{i % 10}" for i, name in enumerate(names)}
+    for ax, panel in zip(axes, panels):
+        for name in names:
+            s = _forgetting(results, name) if panel == "forgetting" else task_stat(results, name, panel)
+            wall = _mean(results, name, "wall_s")
+            if s is None or wall is None:
+                continue
+            ax.errorbar([max(wall, 1.0)], [s.mean], yerr=[s.std], fmt="o", color=colors[name], capsize=4)
+            ax.annotate(name, (max(wall, 1.0), s.mean), fontsize=7, xytext=(4, 3), textcoords="offset points")
+        ax.set_xscale("log")
+        ax.set_xlabel("wall time per run (s, log scale)")
+        ax.set_ylabel("lee ρ before − after" if panel == "forgetting" else "test macro-F1")
+        ax.set_title("forgetting (lower is better)" if panel == "forgetting" else f"{panel}: mean ± std over seeds")
+        ax.grid(alpha=0.3)
     figure.tight_layout()
     buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=110)
+    figure.savefig(buffer, format="png", dpi=100)
     with atomic_file(path, "wb") as handle:
         handle.write(buffer.getvalue())
 
 
-def write_study_report(results: dict, study_dir: Path, command: str) -> Path:
+def write_study_report(results: dict, study_dir: Path, command: str = "") -> Path:
     """study_dir/study.md and study.png."""
     _plot(results, study_dir / "study.png")
+    budget = results["budget"]
+    seeds = results["seeds"]
+    wanted = {(s["name"], seed) for s in results["strategies"] for seed in seeds}
+    finished = {(r["strategy"], r["seed"]) for r in results["runs"]}
+    missing = len(wanted - finished)
+    total_wall = sum(r["wall_s"] for r in results["runs"])
+    sizes = ", ".join(f"{t} {n:,}" for t, n in results["train_examples"].items())
     text = "\n".join([
         "# Training strategy study",
         "",
-        f"Reproduce: `{command}`",
+        f"Reproduce: `{command or results.get('command', '')}`",
         "",
-        f"Every strategy trains the same tasks ({', '.join(results['tasks'])}) for {results['budget_steps']} steps "
-        f"of {results['batch_size']} examples with seed {results['seed']}; metrics are on each task's test split. "
+        (f"**Incomplete: {missing} of {len(wanted)} runs still to go**; re-running the command continues the study. "
+         if missing else "") + f"Training time of the runs so far: {total_wall / 3600:.1f} h.",
+        "",
+        f"Tasks: {', '.join(results['tasks'])}; training examples: {sizes}; batch size {results['batch_size']}, "
+        f"max_seq_length {results['max_seq_length']}; seeds {', '.join(map(str, seeds))}. Each strategy trains up to "
+        f"{budget['epochs']:g} epochs (heads-only strategies up to {budget['probe_epochs']:g}), validated "
+        f"{budget['evals_per_epoch']:g}× per epoch (heads-only: once), and stops after {budget['patience']} validations "
+        "without improvement of the mean validation macro-F1; the best validation point is the model tested. "
+        "Metrics are on each task's **full test split**, mean ± standard deviation over seeds. "
         f"*Forgetting* is the drop of the encoder's Spearman ρ on `lee` (human similarity ratings) from "
-        f"{results['lee_spearman_before']:.3f} before training. Time includes the periodic validation.",
+        f"{results['lee_spearman_before']:.3f} before training. A difference is called only when it exceeds two "
+        "standard errors of the difference of the means; otherwise it is a tie. Wall time includes validation; "
+        "LP-FT's includes its frozen-encoder stage. CPU seconds count every thread of the process.",
         "",
         _table(results),
         "",
         "## Which strategy wins",
         "",
-        *summary_lines(results),
+        *[winner_line(results, task) for task in results["tasks"]],
+        "",
+        "## The default against the baselines, and joint against single-task training",
+        "",
+        *comparison_lines(results),
         "",
         "![study](study.png)",
+        "",
+        "## The strategies",
+        "",
+        *[f"- `{s['name']}`: {s['description']}" for s in results["strategies"]],
+        f"- `{BASELINE}`: deterministic, run once.",
         "",
     ])
     path = study_dir / "study.md"

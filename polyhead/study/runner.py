@@ -1,8 +1,15 @@
-"""Run every strategy with the same budget and seed; add forgetting and a baseline row."""
+"""Run every strategy with every seed, resumably; add forgetting and a logistic-regression baseline.
+
+Each finished run is appended to results.json at once, so a killed study continues with the
+runs it has not finished (an interrupted run resumes from its last checkpoint).
+"""
 
 from __future__ import annotations
 
 import copy
+import json
+import math
+import shutil
 import time
 import warnings
 from dataclasses import asdict, dataclass, field
@@ -11,44 +18,56 @@ from pathlib import Path
 import numpy as np
 
 from ..encoder import SentenceEncoder, TruncationWarning
+from ..errors import InputError
 from ..fileio import read_json, write_json
 from ..metrics import classification_metrics
-from ..model import load
 from ..similarity import evaluate_similarity
-from ..training import RunConfig, train
+from ..training.config import RunConfig
 from ..training.data import load_task_data
 from ..training.parts import find_layer_list
-from .strategies import build_strategies
+from .strategies import Budget, Strategy, build_strategies
 
 RESULTS = "results.json"
+RESULTS_VERSION = 2
+BASELINE = "logistic_regression"
 
 
 @dataclass
-class StudyRow:
-    """One strategy's outcome."""
+class StudyRun:
+    """One (strategy, seed) run's outcome."""
 
     strategy: str
     description: str
+    seed: int | None
+    """None for deterministic rows (the logistic-regression baseline)."""
     tasks: dict[str, dict] = field(default_factory=dict)
     """Per task: test accuracy, macro_f1, majority_rate."""
-    training_time_s: float = 0.0
+    wall_s: float = 0.0
+    """Training time including validation (and the starting model's, for runs that start from another)."""
+    cpu_s: float | None = None
+    """CPU seconds of this process during the run (all threads); None when the run was resumed."""
     trainable_parameters: int = 0
-    lee_spearman_after: float | None = None
-    """The trained encoder's lee Spearman (forgetting = before - after)."""
-    steps: int = 0
     examples_seen: dict[str, int] = field(default_factory=dict)
+    steps: int = 0
+    best_step: int | None = None
+    best_epoch: float | None = None
+    best_validation: float | None = None
+    """Mean validation macro-F1 at the best step (the model that was tested)."""
+    stop_reason: str = ""
+    lee_spearman_after: float | None = None
+    """The trained encoder's Spearman rho on lee (forgetting = before - after)."""
 
 
 def _summary(metrics: dict[str, dict]) -> dict[str, dict]:
     return {t: {k: m[k] for k in ("accuracy", "macro_f1", "majority_rate")} for t, m in metrics.items()}
 
 
-def logistic_regression_baseline(base: RunConfig, encoder: SentenceEncoder, base_dir: Path) -> StudyRow:
-    """scikit-learn logistic regression on the frozen pretrained embeddings, per task."""
+def logistic_regression_baseline(base: RunConfig, encoder: SentenceEncoder, base_dir: Path) -> StudyRun:
+    """scikit-learn logistic regression on the frozen pretrained embeddings, per task (deterministic)."""
     from sklearn.linear_model import LogisticRegression
 
-    row = StudyRow("logistic_regression", "scikit-learn LogisticRegression on frozen pretrained embeddings")
-    start = time.perf_counter()
+    row = StudyRun(BASELINE, "scikit-learn LogisticRegression (C=10) on frozen pretrained embeddings", None)
+    start, cpu = time.perf_counter(), time.process_time()
     for name, task in base.tasks.items():
         data = load_task_data(name, task, base_dir)
         with warnings.catch_warnings():
@@ -60,49 +79,124 @@ def logistic_regression_baseline(base: RunConfig, encoder: SentenceEncoder, base
         predicted = classifier.predict(test_x)
         row.tasks[name] = _summary({name: classification_metrics(np.asarray(data.labels["test"]), predicted, data.label_names)})[name]
         row.trainable_parameters += int(classifier.coef_.size + classifier.intercept_.size)
-    row.training_time_s = time.perf_counter() - start
-    row.lee_spearman_after = None
+        row.examples_seen[name] = len(data.texts["train"])
+    row.wall_s, row.cpu_s = time.perf_counter() - start, time.process_time() - cpu
     return row
 
 
-def run_study(base: RunConfig, strategy_names: list[str], study_dir: Path, base_dir: Path = Path("."), baseline: bool = True) -> dict:
-    """Train each strategy into study_dir/runs/<name>; write and return results.json's content."""
+def _steps_per_epoch(config: RunConfig, sizes: dict[str, int]) -> float:
+    t = config.training
+    return sum(sizes[name] for name in config.tasks) / (t.batch_size * t.grad_accum_steps)
+
+
+def _best_validation(run_dir: Path, best_step: int | None) -> float | None:
+    for line in (run_dir / "metrics.jsonl").read_text(encoding="utf-8").splitlines():
+        event = json.loads(line)
+        if event.get("type") == "eval" and event.get("step") == best_step:
+            return event.get("score")
+    return None
+
+
+def run_dir_of(study_dir: Path, strategy: str, seed: int) -> Path:
+    return study_dir / "runs" / strategy.replace(":", "_") / f"seed-{seed}"
+
+
+def _train_resumably(config: RunConfig, base_dir: Path):
+    """Resume the run from its checkpoint when an earlier study was killed during it."""
+    from ..training import train
+
+    run_dir = Path(config.output_dir)
+    if (run_dir / "checkpoints").exists():
+        try:
+            return train(config, resume=True, base_dir=base_dir), True
+        except InputError as error:
+            print(f"cannot resume {run_dir} ({error}); starting it again", flush=True)
+    shutil.rmtree(run_dir, ignore_errors=True)
+    return train(config, base_dir=base_dir), False
+
+
+def train_one(strategy: Strategy, seed: int, study_dir: Path, base_dir: Path, sizes: dict[str, int],
+              started: dict[str, dict]) -> StudyRun:
+    """Train one strategy with one seed; `started` holds finished rows a dependent run starts from."""
+    from ..model import load
+
+    config = copy.deepcopy(strategy.config)
+    config.training.seed = seed
+    per_epoch = _steps_per_epoch(config, sizes)
+    config.training.eval_every = max(1, math.ceil(per_epoch / strategy.evals_per_epoch))
+    config.output_dir = str(run_dir_of(study_dir, strategy.name, seed))
+    extra_wall, extra_examples = 0.0, {}
+    if strategy.starts_from:
+        origin = started[strategy.starts_from]
+        config.model.name = str(run_dir_of(study_dir, strategy.starts_from, seed) / "model")
+        extra_wall, extra_examples = origin["wall_s"], origin["examples_seen"]
+    cpu = time.process_time()
+    result, resumed = _train_resumably(config, base_dir)
+    summary = read_json(result.run_dir / "test_metrics.json")
+    model = load(result.model_dir)
+    seen = {t: summary.get("examples_seen", {}).get(t, 0) + extra_examples.get(t, 0) for t in config.tasks}
+    row = StudyRun(
+        strategy=strategy.name, description=strategy.description, seed=seed, tasks=_summary(result.test_metrics),
+        wall_s=result.elapsed_s + extra_wall, cpu_s=None if resumed else time.process_time() - cpu,
+        trainable_parameters=int(summary.get("trainable_parameters", 0)), examples_seen=seen, steps=result.steps,
+        best_step=result.best_step, best_epoch=None if result.best_step is None else round(result.best_step / per_epoch, 2),
+        best_validation=_best_validation(result.run_dir, result.best_step), stop_reason=result.stop_reason,
+        lee_spearman_after=evaluate_similarity(model.encoder).spearman,
+    )
+    shutil.rmtree(result.run_dir / "checkpoints", ignore_errors=True)  # the run is done: keep its model, not its resume state
+    shutil.rmtree(result.run_dir / "cache", ignore_errors=True)
+    return row
+
+
+def run_study(base: RunConfig, strategy_names: list[str], study_dir: Path, base_dir: Path = Path("."), *,
+              seeds: list[int], budget: Budget = Budget(), baseline: bool = True, command: str = "") -> dict:
+    """Train every strategy with every seed into study_dir/runs/; write and return results.json's content."""
     study_dir.mkdir(parents=True, exist_ok=True)
     results_path = study_dir / RESULTS
     previous = read_json(results_path) if results_path.exists() else {}
+    if previous and previous.get("version") != RESULTS_VERSION:
+        raise InputError(f"{results_path} was written by another version of the study; choose another output directory")
     pretrained = SentenceEncoder(base.model.name, pooling=base.model.pooling, normalize=base.model.normalize,  # type: ignore[arg-type]
                                  max_seq_length=base.model.max_seq_length)
     num_layers = len(find_layer_list(pretrained.backbone)[1])
-    before = previous.get("lee_spearman_before") or evaluate_similarity(pretrained).spearman
-    done = {row["strategy"]: row for row in previous.get("rows", [])}
-    rows: list[dict] = []
-    for strategy in build_strategies(base, strategy_names, num_layers):
-        if strategy.name in done:  # a re-run continues where an interrupted study stopped
-            rows.append(done[strategy.name])
-            continue
-        config = copy.deepcopy(strategy.config)
-        config.output_dir = str(study_dir / "runs" / strategy.name.replace(":", "_"))
-        print(f"\n=== {strategy.name}: {strategy.description}", flush=True)
-        result = train(config, base_dir=base_dir)
-        summary = read_json(result.run_dir / "test_metrics.json")
-        model = load(result.model_dir)
-        row = StudyRow(
-            strategy=strategy.name, description=strategy.description, tasks=_summary(result.test_metrics),
-            training_time_s=result.elapsed_s, trainable_parameters=int(summary.get("trainable_parameters", 0)),
-            lee_spearman_after=evaluate_similarity(model.encoder).spearman, steps=result.steps,
-            examples_seen=summary.get("examples_seen", {}),
-        )
-        rows.append(asdict(row))
-        _save(results_path, base, before, rows)
-    if baseline and "logistic_regression" not in done:
-        rows.append(asdict(logistic_regression_baseline(base, pretrained, base_dir)))
-    elif "logistic_regression" in done:
-        rows.append(done["logistic_regression"])
-    return _save(results_path, base, before, rows)
+    strategies = build_strategies(base, strategy_names, num_layers, budget)
+    for strategy in strategies:
+        if strategy.starts_from and strategy.starts_from not in {s.name for s in strategies}:
+            raise InputError(f"{strategy.name} starts from {strategy.starts_from}'s model: add {strategy.starts_from} to --strategies",
+                             field="--strategies")
+    sizes = {name: load_task_data(name, task, base_dir).size("train") for name, task in base.tasks.items()}
+    content = {
+        "version": RESULTS_VERSION, "tasks": list(base.tasks), "seeds": seeds, "budget": asdict(budget),
+        "train_examples": sizes, "batch_size": base.training.batch_size, "max_seq_length": base.model.max_seq_length,
+        "strategies": [{"name": s.name, "description": s.description, "tags": s.tags, "starts_from": s.starts_from} for s in strategies],
+        "command": command or previous.get("command", ""),
+        "lee_spearman_before": previous.get("lee_spearman_before") or evaluate_similarity(pretrained).spearman,
+        "runs": previous.get("runs", []),
+    }
+    done = {(row["strategy"], row["seed"]) for row in content["runs"]}
 
+    def save(row: StudyRun) -> None:
+        content["runs"].append(asdict(row))
+        done.add((row.strategy, row.seed))
+        write_json(results_path, content)
 
-def _save(path: Path, base: RunConfig, before: float, rows: list[dict]) -> dict:
-    content = {"lee_spearman_before": before, "budget_steps": base.training.max_steps, "seed": base.training.seed,
-               "batch_size": base.training.batch_size, "tasks": list(base.tasks), "rows": rows}
-    write_json(path, content)
+    write_json(results_path, content)
+    if baseline and (BASELINE, None) not in done:
+        save(logistic_regression_baseline(base, pretrained, base_dir))
+    by_key = {(row["strategy"], row["seed"]): row for row in content["runs"]}
+    for seed in seeds:  # every strategy with one seed before the next seed: partial results cover all strategies
+        for strategy in _dependencies_first(strategies):
+            if (strategy.name, seed) in done:
+                continue
+            print(f"\n=== {strategy.name} (seed {seed}): {strategy.description}", flush=True)
+            started = {name: row for (name, s), row in by_key.items() if s == seed}
+            row = train_one(strategy, seed, study_dir, base_dir, sizes, started)
+            save(row)
+            by_key[(row.strategy, row.seed)] = asdict(row)
     return content
+
+
+def _dependencies_first(strategies: list[Strategy]) -> list[Strategy]:
+    names = {s.name for s in strategies}
+    first = [s for s in strategies if s.name in {t.starts_from for t in strategies if t.starts_from in names}]
+    return first + [s for s in strategies if s not in first]

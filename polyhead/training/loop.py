@@ -236,7 +236,8 @@ class Trainer:
             with sync, acc.autocast():
                 inputs = self.features.batch(task, local)
                 weighted, raw = self.ddp_module(inputs, labels=labels, task=task)
-                acc.backward(weighted / t.grad_accum_steps)
+                if weighted.requires_grad:  # a task whose head and encoder are both frozen in this phase has nothing to learn
+                    acc.backward(weighted / t.grad_accum_steps)
             lengths = [self.lengths[task][i] for i in local]
             tokens = self.tokens_since_log.setdefault(task, [0, 0])
             tokens[0] += max(lengths) * len(lengths)
