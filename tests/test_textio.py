@@ -158,7 +158,7 @@ def test_invalid_utf8_names_its_line(tmp_path, suffix):
 @pytest.mark.parametrize(
     ("name", "content", "line", "reason"),
     [
-        ("in.jsonl", '{"text": "ok"}\n{"text": "unclosed\n{"text": "ok"}\n', 2, "not valid JSON"),
+        ("in.jsonl", '{"text": "ok"}\n{"text": "unclosed\n{"text": "ok"}\n', 2, "not valid JSON: Unterminated string starting at column 10"),
         ("in.jsonl", '{"text": "ok"}\n["a", "list"]\n', 2, "expected a JSON object, got list"),
         ("in.jsonl", '{"text": "ok"}\n\n{"body": "where is text?"}\n', 3, "field 'text': missing column; the file has 'body'"),
         ("in.csv", "id,body\n1,hello\n", 1, "field 'text': missing column; the file has 'id', 'body'"),

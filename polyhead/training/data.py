@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import dataclasses
 import random
+import sys
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -52,10 +54,11 @@ def read_file_split(path: Path, files: DataFiles) -> tuple[list[str], list[str],
         if isinstance(label, (dict, list)):
             raise InputError(f"a label must be a single value, got {type(label).__name__}", file=path, line=line, field=files.label_column)
         texts.append(text)
-        labels.append(str(label).strip())
+        labels.append(_label_text(label))
         lines.append(line)
     if not texts:
         raise InputError("no records", file=path)
+    _check_numeric_labels(path, labels, lines, files.label_column)
     return texts, labels, lines
 
 
@@ -87,10 +90,49 @@ def _from_files(name: str, files: DataFiles, base: Path) -> tuple[list[str], dic
     if "validation" in splits:
         splits["train"] = TextClassificationSplit(train_texts, train_labels)
     else:
-        carved = stratified_splits(train_texts, train_labels)
+        carved = carve_validation(train_texts, train_labels, train_path)
         splits["train"] = TextClassificationSplit(carved["train"].texts + carved["test"].texts, carved["train"].labels + carved["test"].labels)
         splits["validation"] = carved["validation"]
     return label_names, splits, str(train_path)
+
+
+def carve_validation(texts: list[str], labels: list[str], path: Path) -> dict[str, TextClassificationSplit]:
+    """The automatic validation split: stratified, or random (with a note) when a class is too rare for that."""
+    try:
+        return stratified_splits(texts, labels)
+    except ValueError:
+        counts = Counter(labels)
+        rare = sorted(label for label, count in counts.items() if count < 10)
+        print(
+            f"note: {path}: too few examples of {', '.join(map(repr, rare)) or 'some labels'} to stratify the automatic "
+            "validation split, so it is random (some classes may be missing from it); give a validation file to choose it",
+            file=sys.stderr,
+        )
+        return stratified_splits(texts, labels, stratify=False)
+
+
+def _check_numeric_labels(path: Path, labels: list[str], lines: list[int], column: str) -> None:
+    """Fractional numbers as labels are a regression target, which a classification head cannot learn."""
+    numbers = []
+    for label in labels:
+        try:
+            numbers.append(float(label))
+        except ValueError:
+            return  # not all numeric: class names that happen to look like numbers are fine
+    for value, label, line in zip(numbers, labels, lines):
+        if not value.is_integer():
+            raise InputError(
+                f"label {label!r} is a fractional number: this looks like a regression target, and polyhead's tasks are "
+                "classification; bin the values into classes (e.g. low/medium/high) or round them",
+                file=path, line=line, field=column,
+            )
+
+
+def _label_text(label: object) -> str:
+    """A label as its class name: 4.0 (JSON, parquet) and "4" (CSV) are the same class."""
+    if isinstance(label, float) and label.is_integer():
+        return str(int(label))
+    return str(label).strip()
 
 
 def _subset(split: TextClassificationSplit, limit: int | None) -> TextClassificationSplit:

@@ -117,3 +117,27 @@ def test_a_validation_error_names_its_yaml_line(tmp_path):
     with pytest.raises(InputError) as caught:
         load_config(path)
     assert caught.value.line == 6 and caught.value.field == "training.max_steps"
+
+
+def test_a_rare_class_falls_back_to_a_random_validation_split(tmp_path, capsys):
+    rows = "".join(f"text {i},{'a' if i % 2 else 'b'}\n" for i in range(40)) + "lonely text,c\n"
+    (tmp_path / "train.csv").write_text("text,label\n" + rows)
+    data = load_task_data("t", TaskConfig(data=DataFiles(train="train.csv")), tmp_path)
+    assert data.label_names == ["a", "b", "c"]
+    assert data.size("train") + data.size("validation") == 41 and data.has("validation")
+    note = capsys.readouterr().err
+    assert "train.csv" in note and "'c'" in note and "random" in note
+
+
+def test_fractional_labels_are_an_error_that_suggests_binning(tmp_path):
+    (tmp_path / "train.csv").write_text("text,score\ngood,4.5\nbad,1\nfine,3\n")
+    with pytest.raises(InputError) as caught:
+        load_task_data("t", TaskConfig(data=DataFiles(train="train.csv", label_column="score")), tmp_path)
+    assert caught.value.line == 2 and caught.value.field == "score" and "regression" in str(caught.value)
+
+
+def test_integer_valued_floats_are_the_same_class_as_integers(tmp_path):
+    (tmp_path / "train.jsonl").write_text('{"text": "a", "label": 1.0}\n{"text": "b", "label": 2}\n')
+    (tmp_path / "v.csv").write_text("text,label\nc,1\nd,2\n")
+    data = load_task_data("t", TaskConfig(data=DataFiles(train="train.jsonl", validation="v.csv")), tmp_path)
+    assert data.label_names == ["1", "2"]
