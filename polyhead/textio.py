@@ -106,7 +106,9 @@ def _jsonl_records(path: Path, required: tuple[str, ...]) -> Iterator[tuple[int,
         try:
             record = json.loads(line)
         except json.JSONDecodeError as error:
-            raise InputError(f"not valid JSON: {error.msg} at column {error.colno}", file=path, line=number) from None
+            # Some messages end in "at" and expect the position after them ("Unterminated string starting at").
+            message = error.msg if error.msg.endswith(" at") else f"{error.msg} at"
+            raise InputError(f"not valid JSON: {message} column {error.colno}", file=path, line=number) from None
         if not isinstance(record, dict):
             raise InputError(f"expected a JSON object, got {type(record).__name__}", file=path, line=number)
         _check_columns(path, list(record), required, line=number)
