@@ -137,3 +137,26 @@ def tiny_st_dir(tiny_model_dir, tmp_path_factory) -> Path:
     directory = tmp_path_factory.mktemp("tiny-st") / "model"
     SentenceEncoder(tiny_model_dir("bert"), normalize=True, device="cpu").save(directory)
     return directory
+
+
+@pytest.fixture
+def force_bf16(monkeypatch) -> None:
+    """Make `auto` take the bf16 path on any CPU, as it does on one with AVX-512 BF16 or AMX.
+
+    Without it, a CPU lacking bf16 hardware resolves `auto` to fp32 and a test of the fast
+    path would compare fp32 with fp32. bf16 autocast still runs here (emulated, only slower),
+    so the numbers checked are the bf16 path's own. Use it on encoders whose automatic choice
+    is not cached yet (a fresh or deep-copied encoder, never the shared `encoder`).
+    """
+    import polyhead.inference.backends as backends
+
+    monkeypatch.setattr(backends, "bf16_available", lambda device_type: True)
+
+
+def native_bf16_cpu() -> bool:
+    """Whether /proc/cpuinfo lists AVX-512 BF16 or AMX, read here rather than asked of polyhead."""
+    try:
+        flags = next((line for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("flags")), "")
+    except OSError:
+        return False
+    return bool({"avx512_bf16", "amx_bf16"} & set(flags.split()))

@@ -8,8 +8,10 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
+from polyhead import SentenceEncoder
 from polyhead.encode_file import encode_file, estimate_rows
 from polyhead.errors import InputError
+from polyhead.similarity import row_cosines
 
 
 @pytest.fixture(scope="module")
@@ -47,13 +49,18 @@ def test_parquet_has_one_row_group_per_chunk_and_the_texts(encoder, texts, expec
     assert np.abs(vectors - expected).max() <= 1e-5
 
 
-def test_auto_backend_streams_too(encoder, texts, expected, tmp_path):
+def test_auto_backend_streams_too(tiny_model_dir, texts, tmp_path, force_bf16):
+    """`auto` (bf16, forced so that a CPU without bf16 hardware runs it too) streams within cosine 0.999."""
+    tiny = SentenceEncoder(tiny_model_dir("bert"), device="cpu", normalize=True)
+    exact = tiny.encode(texts, backend="torch")
     source = tmp_path / "in.txt"
     source.write_text("\n".join(texts), encoding="utf-8")
-    encode_file(encoder, source, tmp_path / "out.npy", chunk_size=25, show_progress=False)
+    encode_file(tiny, source, tmp_path / "out.npy", chunk_size=25, show_progress=False, backend="auto")
+    assert tiny.last_encode_stats.backend == "torch-bf16"
     written = np.load(tmp_path / "out.npy")
-    cosines = np.sum(written * expected, axis=1) / np.linalg.norm(written, axis=1) / np.linalg.norm(expected, axis=1)
-    assert cosines.min() >= 0.999
+    assert written.shape == exact.shape
+    assert row_cosines(written, exact).min() >= 0.999
+    assert np.abs(written - exact).max() > 1e-6, "the bf16 path ran, so the vectors are not fp32's"
 
 
 @pytest.mark.parametrize("suffix", [".npy", ".parquet"])
