@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import errno
 import json
 import os
 import shutil
@@ -14,28 +16,74 @@ from typing import Any
 
 @contextlib.contextmanager
 def atomic_directory(target: str | Path) -> Iterator[Path]:
-    """Yield a fresh sibling temp dir; on success it replaces `target` in one rename.
+    """Yield a fresh sibling temp dir; on success it replaces `target` atomically.
 
-    If the body raises, the temp dir is removed and `target` is left as it was.
+    The swap is one `renameat2(RENAME_EXCHANGE)` where the OS has it (Linux), so `target`
+    exists at every instant, a kill included. Elsewhere the old copy is renamed aside
+    first; should a kill fall between the two renames, the next write puts the old copy
+    back before it starts. If the body raises, the temp dir is removed and `target` is
+    left as it was.
     """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
+    _restore_set_aside(target)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
     os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes 0700
     try:
         yield tmp
         _fsync_tree(tmp)
         if target.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
-            old.rmdir()
-            os.replace(target, old)
-            os.replace(tmp, target)
-            shutil.rmtree(old, ignore_errors=True)
+            if _exchange(tmp, target):
+                shutil.rmtree(tmp, ignore_errors=True)  # now the old copy
+            else:
+                old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
+                old.rmdir()
+                os.replace(target, old)
+                os.replace(tmp, target)
+                shutil.rmtree(old, ignore_errors=True)
         else:
             os.replace(tmp, target)
+        fsync_directory(target.parent)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def _restore_set_aside(target: Path) -> None:
+    """Undo a replace that a crash cut between its two renames: the set-aside copy is complete."""
+    if target.exists():
+        return
+    for old in sorted(target.parent.glob(f".{target.name}.old-*")):
+        if old.is_dir():
+            os.replace(old, target)
+            return
+
+
+_RENAME_EXCHANGE = 2
+_AT_FDCWD = -100
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two paths in one atomic step (Linux renameat2); False where the OS or filesystem cannot."""
+    renameat2 = getattr(ctypes.CDLL(None, use_errno=True), "renameat2", None)
+    if renameat2 is None:
+        return False
+    if renameat2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) == 0:
+        return True
+    error = ctypes.get_errno()
+    if error in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.EPERM):
+        return False
+    raise OSError(error, os.strerror(error), str(b))
+
+
+def fsync_directory(path: str | Path) -> None:
+    """Make renames inside `path` durable (POSIX: a rename lives in the directory's entry)."""
+    with contextlib.suppress(OSError):  # some filesystems refuse to open a directory for fsync
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
 
 @contextlib.contextmanager
