@@ -1,4 +1,4 @@
-"""Assemble the FastAPI app: routes, error shapes, body limit, API key, lifespan."""
+"""Assemble the FastAPI app: routes, error shapes, body limits, Host check, API key, lifespan."""
 
 from __future__ import annotations
 
@@ -11,8 +11,10 @@ from .. import __version__
 from .auth import ApiKeyCheck
 from .config import ServeConfig
 from .errors import install_error_handlers
+from .hosts import HostCheck
 from .limits import BodySizeLimit
 from .routes import router
+from .shutdown import LastAnswer
 from .state import ServerState
 
 
@@ -35,8 +37,13 @@ def create_app(config: ServeConfig, on_load_failure: Callable[[BaseException], N
     app.state.polyhead = state
     app.include_router(router)
     install_error_handlers(app)
-    # The last middleware added runs first: the key is checked before any body is read.
-    app.add_middleware(BodySizeLimit, max_bytes=config.max_body_bytes)
+    # The last middleware added runs first: LastAnswer wraps everything, the Host and the
+    # key are checked before any body is read.
+    app.add_middleware(BodySizeLimit, max_bytes=config.max_body_bytes, timeout_s=config.read_timeout_s)
     if config.api_key:
         app.add_middleware(ApiKeyCheck, api_key=config.api_key)
+    host_names = config.host_names()
+    if host_names is not None:
+        app.add_middleware(HostCheck, names=host_names)
+    app.add_middleware(LastAnswer)
     return app

@@ -6,6 +6,10 @@ encode call on the model thread, and resolves each job's future once all its row
 Jobs are served round-robin, at most `slice_texts` texts each per turn, so a request of
 two thousand texts is spread over many batches while small requests slip in between.
 All model work happens on one dedicated thread: torch never runs twice at once.
+
+A request whose client disconnects, or whose deadline passes, leaves the queue at once:
+its texts not yet encoded are never encoded, and it no longer counts against the queue
+limit, so abandoned work cannot lock out the clients still waiting.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -43,6 +47,8 @@ class Job:
     tokens: int = 0
     rows: torch.Tensor | None = None
     failed: bool = False
+    dropped: bool = False
+    """Its client left or its deadline passed: what is not yet encoded never will be."""
 
     @property
     def waiting(self) -> int:
@@ -100,8 +106,19 @@ class MicroBatcher:
         return self._queued_texts
 
     # ------------------------------------------------------------------ entry
-    async def submit(self, texts: list[str], finish: FinishFn) -> Any:
-        """Encode `texts` as part of shared batches; returns `finish(embeddings, tokens)`."""
+    async def submit(
+        self,
+        texts: list[str],
+        finish: FinishFn,
+        *,
+        disconnected: Callable[[], Awaitable[Any]] | None = None,
+        timeout_s: float | None = None,
+    ) -> Any:
+        """Encode `texts` as part of shared batches; returns `finish(embeddings, tokens)`.
+
+        `disconnected()` returns once the client has gone: the request's texts are then
+        dropped from the queue (ApiError 499), as they are after `timeout_s` (ApiError 504).
+        """
         if self._closing:
             raise ApiError(503, "the server is shutting down", headers={"Retry-After": "1"})
         if self._queued_texts + len(texts) > self.max_queued_texts:
@@ -110,7 +127,35 @@ class MicroBatcher:
         self._jobs.append(job)
         self._queued_texts += len(texts)
         self._arrived.set()
-        return await job.future
+        watcher = asyncio.ensure_future(disconnected()) if disconnected is not None else None
+        try:
+            waiting = {job.future} if watcher is None else {job.future, watcher}
+            done, _ = await asyncio.wait(waiting, timeout=timeout_s, return_when=asyncio.FIRST_COMPLETED)
+            if job.future in done:
+                return job.future.result()
+            if watcher is not None and watcher in done:
+                raise ApiError(499, "the client closed the connection before the answer was ready", code="client_closed_request")
+            raise ApiError(
+                504, f"the texts were not encoded within {timeout_s:g} s (the server is overloaded); they were dropped: retry later or send fewer",
+                code="timeout", headers={"Retry-After": "1"},
+            )
+        finally:
+            if watcher is not None:
+                watcher.cancel()
+            if not job.future.done():
+                self._drop(job)
+
+    def _drop(self, job: Job) -> None:
+        """Take a job's texts out of the queue; rows already in a running batch are thrown away."""
+        job.dropped = True
+        job.future.cancel()
+        if job.waiting:
+            self._queued_texts -= job.waiting
+            job.next_text = len(job.texts)
+            try:
+                self._jobs.remove(job)
+            except ValueError:
+                pass
 
     # ------------------------------------------------------------------ worker
     async def _run(self) -> None:
@@ -189,7 +234,7 @@ class MicroBatcher:
             job.tokens += int(tokens[offset : offset + count].sum())
             job.done_texts += count
             offset += count
-            if job.done_texts == len(job.texts):
+            if job.done_texts == len(job.texts) and not job.dropped:
                 try:
                     finished.append((job, job.finish(job.rows, job.tokens)))
                 except Exception as error:  # noqa: BLE001 - handed to that request alone

@@ -48,7 +48,19 @@ class ServeConfig:
     max_body_bytes: int = 4 * 1024 * 1024
     """Largest request body accepted, checked on Content-Length and on the streamed bytes."""
     max_connections: int = 256
-    """Concurrent connections and tasks before the server answers 503 (uvicorn's limit_concurrency)."""
+    """Open connections at most. At the limit a new connection first closes the oldest one that is idle or
+    still sending its request (a stalled client); only when every connection has a request being served
+    does the new one get 503."""
+    read_timeout_s: float = 10.0
+    """How long a client may take to send a request's headers, and again its body; a stalled connection is
+    then answered 408 (or closed, before its headers are complete)."""
+    request_timeout_s: float = 60.0
+    """Longest a request may wait for its texts to be encoded; beyond it the texts leave the queue and the
+    client gets 504. Texts of a client that disconnects leave the queue at once."""
+    allowed_hosts: str | None = None
+    """Comma-separated Host header values accepted ('*': any). Unset: localhost, 127.0.0.1, [::1] and the
+    bound host, and any host when bound to all interfaces (0.0.0.0, ::). Others get 421: this stops a web
+    page from reaching a local server by DNS rebinding."""
     graceful_timeout_s: float = 30.0
     """On shutdown, how long requests in flight may take to finish before connections are closed."""
     backend: str | None = None
@@ -67,6 +79,11 @@ class ServeConfig:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.batch_wait_ms < 0:
             raise ValueError(f"batch_wait_ms must be >= 0, got {self.batch_wait_ms}")
+        for name in ("read_timeout_s", "request_timeout_s"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
+        if self.allowed_hosts is not None and not self.host_names():
+            raise ValueError("allowed_hosts must name at least one host (or '*' for any)")
         if self.graceful_timeout_s < 0:
             raise ValueError(f"graceful_timeout_s must be >= 0, got {self.graceful_timeout_s}")
         if not 0 <= self.port <= 65535:
@@ -87,6 +104,15 @@ class ServeConfig:
         if self.encode_batch_size is not None:
             return self.encode_batch_size
         return CPU_ENCODE_BATCH_SIZE if device_type == "cpu" else self.max_batch_texts
+
+    def host_names(self) -> frozenset[str] | None:
+        """Host header values accepted, lower-case without brackets or port; None: any."""
+        if self.allowed_hosts is None:
+            if self.host in ("0.0.0.0", "::", ""):
+                return None
+            return frozenset({"localhost", "127.0.0.1", "::1", self.host.strip("[]").lower()})
+        names = {name.strip().strip("[]").lower() for name in self.allowed_hosts.split(",") if name.strip()}
+        return None if "*" in names else frozenset(names)
 
     @property
     def is_loopback(self) -> bool:

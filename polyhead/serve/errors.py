@@ -23,10 +23,14 @@ ERROR_TYPES = {
     404: "not_found_error",
     405: "invalid_request_error",
     413: "request_too_large",
+    408: "timeout",
     415: "invalid_request_error",
+    421: "invalid_request_error",
     422: "invalid_request_error",
     500: "server_error",
+    499: "client_closed_request",
     503: "service_unavailable",
+    504: "timeout",
 }
 
 

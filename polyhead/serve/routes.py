@@ -15,11 +15,21 @@ from .state import ServerState
 
 router = APIRouter()
 
-ERRORS = {status: {"model": ErrorBody} for status in (400, 401, 413, 415, 422, 503)}
+ERRORS = {status: {"model": ErrorBody} for status in (400, 401, 408, 413, 415, 421, 422, 503, 504)}
 
 
 def _state(request: Request) -> ServerState:
     return request.app.state.polyhead
+
+
+def _waiting(request: Request) -> dict:
+    """How `MicroBatcher.submit` learns that this request's client left, and its deadline."""
+
+    async def disconnected() -> None:
+        while (await request.receive())["type"] != "http.disconnect":
+            pass
+
+    return {"disconnected": disconnected, "timeout_s": _state(request).config.request_timeout_s}
 
 
 def _json(payload: bytes) -> Response:
@@ -50,7 +60,7 @@ async def embeddings(body: EmbeddingsRequest, request: Request) -> Response:
         raise ApiError(422, f"'dimensions' must be {model.encoder.embedding_dim} for this model, got {body.dimensions}", param="dimensions")
     normalize = model.encoder.normalize if body.normalize is None else body.normalize
     finish = functools.partial(embeddings_body, model=model.name, normalize=normalize, encoding_format=body.encoding_format)
-    return _json(await batcher.submit(texts, finish))
+    return _json(await batcher.submit(texts, finish, **_waiting(request)))
 
 
 @router.post("/v1/predict", response_model=PredictResponse, responses={**ERRORS, 404: {"model": ErrorBody}}, tags=["predictions"])
@@ -66,7 +76,7 @@ async def predict(body: PredictRequest, request: Request) -> Response:
         raise ApiError(422, f"unknown task(s) {unknown}; the model has {model.task_names}" if unknown else "'tasks' must not be empty", param="tasks")
     texts = request_texts(body.input, max_items=state.config.max_items, max_chars=state.config.max_chars)
     finish = functools.partial(predictions_body, model=model.name, multitask=model.multitask, tasks=list(dict.fromkeys(tasks)))
-    return _json(await batcher.submit(texts, finish))
+    return _json(await batcher.submit(texts, finish, **_waiting(request)))
 
 
 @router.get("/v1/stats", responses=ERRORS, tags=["server"])

@@ -10,6 +10,7 @@ import uvicorn
 
 from .app import create_app
 from .config import ServeConfig
+from .protocol import guarded_protocol
 
 logger = logging.getLogger("polyhead.serve")
 
@@ -18,7 +19,8 @@ def serve(config: ServeConfig) -> int:
     """Serve until SIGINT/SIGTERM; 0 after a graceful stop, 1 when the model failed to load.
 
     On a signal uvicorn stops accepting connections, lets requests in flight finish (up to
-    `graceful_timeout_s`), then the batcher drains its queue before the process exits.
+    `graceful_timeout_s`; those still running then get a JSON 503 and their texts leave the
+    queue), then the batcher drains its queue before the process exits.
     """
     logging.basicConfig(level=config.log_level.upper(), format="%(levelname)s:     %(name)s: %(message)s")
     failures: list[BaseException] = []
@@ -39,7 +41,8 @@ def serve(config: ServeConfig) -> int:
             port=config.port,
             log_level=config.log_level,
             access_log=config.access_log,
-            limit_concurrency=config.max_connections,
+            http=guarded_protocol(config.max_connections, config.read_timeout_s),
+            limit_concurrency=None,  # the guarded protocol bounds connections, answering in JSON
             timeout_graceful_shutdown=config.graceful_timeout_s,
             server_header=False,
             lifespan="on",
