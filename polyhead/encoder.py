@@ -119,6 +119,7 @@ class SentenceEncoder(nn.Module):
         device: str | torch.device | None = None,
         trust_remote_code: bool = False,
         backend: str | None = None,
+        truncation: str = "head",
     ) -> None:
         super().__init__()
         from .inference.backends import check_backend, default_backend
@@ -154,12 +155,21 @@ class SentenceEncoder(nn.Module):
 
         self.normalize = bool(normalize if normalize is not None else (layout.normalize if layout else False))
         self.max_seq_length = int(max_seq_length or (layout and layout.max_seq_length) or self._model_max_length())
-        self.text_tokenizer = TextTokenizer(self.tokenizer, self.max_seq_length)
+        self.text_tokenizer = TextTokenizer(self.tokenizer, self.max_seq_length, truncation=truncation)
         self.last_encode_stats = EncodeStats()
         self.eval()
         self.to(device if device is not None else default_device())
 
     # ------------------------------------------------------------------ properties
+    @property
+    def truncation(self) -> str:
+        """What a text longer than max_seq_length keeps: head, tail or head+tail (see polyhead.truncation)."""
+        return self.text_tokenizer.truncation
+
+    @truncation.setter
+    def truncation(self, side: str) -> None:
+        self.text_tokenizer = TextTokenizer(self.tokenizer, self.max_seq_length, self.text_tokenizer.pad_id, side)
+
     @property
     def hidden_size(self) -> int:
         return int(self.backbone.config.hidden_size)

@@ -146,6 +146,7 @@ class MultiTaskModel(nn.Module):
             "embedding_dim": self.encoder.embedding_dim,
             "pooling": self.encoder.pooling_mode,
             "normalize": self.encoder.normalize,
+            "truncation": self.encoder.truncation,
             "tasks": [t.to_dict() for t in self.tasks.values()],
         }
 
@@ -164,11 +165,12 @@ class MultiTaskModel(nn.Module):
         path = Path(path)
         config_file = path / MODEL_CONFIG
         if not config_file.is_file():
-            raise FileNotFoundError(f"{path} is not a polyhead model directory (no {MODEL_CONFIG})")
+            what = "no such directory" if not path.exists() else f"not a polyhead model directory (no {MODEL_CONFIG})"
+            raise FileNotFoundError(f"{path}: {what}")
         config = read_json(config_file)
         if config.get("format") != FORMAT_VERSION:
             raise ValueError(f"{config_file}: unsupported format {config.get('format')!r}")
-        encoder = SentenceEncoder(path, device=device)
+        encoder = SentenceEncoder(path, device=device, truncation=config.get("truncation", "head"))
         model = cls(encoder, [TaskSpec.from_dict(t) for t in config["tasks"]])
         model.heads.load_state_dict(load_file(str(path / HEADS_WEIGHTS), device=str(model.device)))
         model.eval()

@@ -2,7 +2,8 @@
 
 Uses the tokenizer's Rust backend directly when it has one (one parallel call for all
 texts, no per-batch tokenizer overhead) and counts truncated texts, so truncation at
-`max_seq_length` is never silent.
+`max_seq_length` is never silent. What a long text keeps (`head`, `tail`, `head+tail`)
+is `truncation.py`'s rule.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from pathlib import Path
 import numpy as np
 import torch
 from transformers import PreTrainedTokenizerBase
+
+from .truncation import check_side, cut_ids
 
 
 @dataclass
@@ -41,13 +44,16 @@ def pad_arrays(ids: list[np.ndarray], pad_id: int) -> tuple[np.ndarray, np.ndarr
     return input_ids, mask.astype(np.int64)
 
 
-def _rust_copy(backend, max_seq_length: int):
-    """A private copy of a Rust tokenizer: no padding, truncation at `max_seq_length`."""
+def _rust_copy(backend, max_seq_length: int | None):
+    """A private copy of a Rust tokenizer: no padding, truncation at `max_seq_length` (None: none)."""
     from tokenizers import Tokenizer
 
     copy = Tokenizer.from_str(backend.to_str())
     copy.no_padding()
-    copy.enable_truncation(max_length=max_seq_length)
+    if max_seq_length is None:
+        copy.no_truncation()
+    else:
+        copy.enable_truncation(max_length=max_seq_length)
     return copy
 
 
@@ -58,8 +64,10 @@ class TextTokenizer:
     which is all an exported ONNX model directory needs.
     """
 
-    def __init__(self, tokenizer, max_seq_length: int, pad_id: int | None = None) -> None:
+    def __init__(self, tokenizer, max_seq_length: int, pad_id: int | None = None, truncation: str = "head") -> None:
         self.max_seq_length = max_seq_length
+        self.truncation = check_side(truncation)
+        self._full = None
         self.hf: PreTrainedTokenizerBase | None = None
         self._backend = None
         if isinstance(tokenizer, PreTrainedTokenizerBase):
@@ -72,6 +80,7 @@ class TextTokenizer:
         if backend is not None:
             # A private copy: the original's own padding/truncation settings stay untouched.
             self._backend = _rust_copy(backend, max_seq_length)
+            self._full = _rust_copy(backend, None)
         self.pad_id = int(pad_id) if pad_id is not None else 0
 
     @classmethod
@@ -84,16 +93,30 @@ class TextTokenizer:
     def tokenize(self, texts: list[str]) -> TokenizedTexts:
         if not texts:
             return TokenizedTexts([], 0)
-        if self._backend is not None:
+        limit = self.max_seq_length
+        if self._backend is not None and self.truncation == "head":
             encodings = self._backend.encode_batch(texts, add_special_tokens=True)
             ids = [np.asarray(e.ids, dtype=np.int64) for e in encodings]
             truncated = sum(1 for e in encodings if e.overflowing)
             return TokenizedTexts(ids, truncated)
+        if self._full is not None:
+            full = [(e.ids, e.special_tokens_mask) for e in self._full.encode_batch(texts, add_special_tokens=True)]
+        else:
+            assert self.hf is not None
+            encoded = self.hf(texts, truncation=False, add_special_tokens=True, return_special_tokens_mask=True)
+            full = list(zip(encoded["input_ids"], encoded["special_tokens_mask"]))
+        truncated = sum(1 for ids, _ in full if len(ids) > limit)
+        cut = [np.asarray(cut_ids(ids, mask, limit, self.truncation), dtype=np.int64) for ids, mask in full]
+        return TokenizedTexts(cut, truncated)
+
+    def token_lengths(self, texts: list[str]) -> np.ndarray:
+        """Each text's length in tokens before truncation (special tokens included)."""
+        if not texts:
+            return np.zeros(0, dtype=np.int64)
+        if self._full is not None:
+            return np.fromiter((len(e.ids) for e in self._full.encode_batch(texts, add_special_tokens=True)), dtype=np.int64)
         assert self.hf is not None
-        full = self.hf(texts, truncation=False, add_special_tokens=True)["input_ids"]
-        cut = self.hf(texts, truncation=True, max_length=self.max_seq_length, add_special_tokens=True)["input_ids"]
-        truncated = sum(1 for a, b in zip(full, cut) if len(a) > len(b))
-        return TokenizedTexts([np.asarray(x, dtype=np.int64) for x in cut], truncated)
+        return np.fromiter((len(x) for x in self.hf(texts, truncation=False, add_special_tokens=True)["input_ids"]), dtype=np.int64)
 
     def pad(self, ids: list[np.ndarray]) -> dict[str, torch.Tensor]:
         """Right-pad a batch to its longest member: input_ids and attention_mask."""

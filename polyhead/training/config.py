@@ -21,6 +21,7 @@ import yaml
 from ..errors import InputError
 from ..head_config import HeadConfig
 from .freezing import FreezeConfig
+from ..truncation import TRUNCATION_SIDES
 from .precision import PRECISIONS
 
 
@@ -53,7 +54,9 @@ class ModelConfig:
     normalize: bool | None = None
     """L2-normalize embeddings before the heads; None keeps the model's own setting."""
     max_seq_length: int | None = 128
-    """Texts are truncated to this many tokens (the count of truncated texts is logged)."""
+    """Texts are truncated to this many tokens; the run start reports, per task and split, how many are cut."""
+    truncation: str = "head"
+    """What a longer text keeps: head (its start), tail (its end) or head+tail (a quarter from the start, the rest from the end)."""
     lora: LoraConfig | None = None
     """Train low-rank adapters inside the transformer blocks instead of the backbone's weights (saved merged)."""
 
@@ -198,6 +201,8 @@ class RunConfig:
             raise InputError("at least one task is needed", field="tasks")
         t = self.training
         checks = [
+            (self.model.truncation in TRUNCATION_SIDES, "model.truncation", f"must be one of {', '.join(TRUNCATION_SIDES)}"),
+            (self.model.max_seq_length is None or self.model.max_seq_length >= 2, "model.max_seq_length", "must be >= 2"),
             (t.batch_size >= 1, "training.batch_size", "must be >= 1"),
             (t.grad_accum_steps >= 1, "training.grad_accum_steps", "must be >= 1"),
             (t.max_steps is None or t.max_steps >= 1, "training.max_steps", "must be >= 1"),

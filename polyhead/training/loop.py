@@ -162,8 +162,25 @@ class Trainer:
                 "mixing_probabilities": self.sampler.probabilities, "parameters": {"trainable": self.trainable, "total": total},
                 "mixed_precision": self.precision.to_dict(), "group_by_length": t.group_by_length,
             })
+        if not resume:
+            self.report_lengths()
         if self.main and t.progress:
             print(f"precision: {self.precision.reason}")
+
+    def report_lengths(self) -> None:
+        """Per task and split: texts cut at max_seq_length and token length percentiles, so truncation is never silent."""
+        from ..truncation import format_length_table, length_notes, length_report
+
+        encoder = self.model.encoder
+        texts = {name: {split: data.texts.get(split, []) for split in ("train", "validation", "test")} for name, data in self.task_data.items()}
+        report = length_report(texts, self.tokenizer.token_lengths, encoder.max_seq_length)
+        self.log.write({"type": "lengths", "step": 0, "max_seq_length": encoder.max_seq_length, "truncation": encoder.truncation,
+                        "tasks": report})
+        if self.main:
+            print(f"text lengths in tokens (max_seq_length {encoder.max_seq_length}, truncation: {encoder.truncation}):")
+            print(format_length_table(report))
+            for note in length_notes(report, encoder.truncation, encoder._model_max_length()):
+                print(f"note: {note}")
 
     # ------------------------------------------------------------------ phases
     def enter_phase(self, phase: Phase, resumed: bool = False) -> None:
@@ -327,8 +344,9 @@ class Trainer:
         test_metrics = evaluate_tasks(final_model, self.task_data, "test", t.eval_batch_size)
         model_dir = self.run_dir / "model"
         if self.main:
-            self.log.write({"type": "test", "step": self.state.step, "split": "test", "best_step": self.state.best_step,
-                            "tasks": test_metrics, "elapsed_s": round(training_time, 3)})
+            if test_metrics:  # tasks without test data have no test line (the report then shows validation)
+                self.log.write({"type": "test", "step": self.state.step, "split": "test", "best_step": self.state.best_step,
+                                "tasks": test_metrics, "elapsed_s": round(training_time, 3)})
             merged_copy(final_model).save(model_dir)
             write_json(self.run_dir / "test_metrics.json", {
                 "best_step": self.state.best_step, "steps": self.state.step, "stop_reason": self.stop_reason,
@@ -337,7 +355,7 @@ class Trainer:
             })
             from .report import write_report
 
-            write_report(self.run_dir, test_metrics)
+            write_report(self.run_dir, test_metrics or None)
         self.accelerator.wait_for_everyone()
         return TrainResult(self.run_dir, model_dir, self.state.step, training_time, self.stop_reason,
                            self.state.best_step, test_metrics, self.validation)

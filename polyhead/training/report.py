@@ -227,6 +227,7 @@ def render_markdown(
         out += ["", "Majority rate: the accuracy of always answering the most frequent class, the baseline to beat.", ""]
     else:
         out += ["## Results", "", "No evaluation was logged, so there are no results yet.", ""]
+    out += _length_section(records)
     if "loss" in images:
         out += ["## Training loss", "", f"![Training loss per task]({images['loss']})", ""]
     if "validation" in images:
@@ -251,6 +252,21 @@ def render_markdown(
         out += [f"- step {r.get('step', '?')}: {r.get('message', '')}" for r in events] + [""]
     out += [f"Built from `{LOG_NAME}` in `{run_dir.name}`."]
     return "\n".join(out) + "\n"
+
+
+def _length_section(records: Sequence[Record]) -> list[str]:
+    """Texts cut at max_seq_length and token length percentiles, per task and split (the run start's table)."""
+    from ..truncation import LENGTH_HEADERS, length_notes, length_rows
+
+    logged = [r for r in records if r["type"] == "lengths" and isinstance(r.get("tasks"), dict)]
+    if not logged:
+        return []
+    record = logged[-1]
+    side = record.get("truncation", "head")
+    out = ["## Text lengths", "", f"Tokens per text before truncation at max_seq_length {record.get('max_seq_length')} "
+           f"(truncation keeps the {side}).", "", _markdown_table(LENGTH_HEADERS, length_rows(record["tasks"])), ""]
+    notes = length_notes(record["tasks"], side, None)
+    return out + [f"- {note}" for note in notes] + ([""] if notes else [])
 
 
 def _facts(records: Sequence[Record], results: Mapping[str, Mapping[str, Any]], best: Record | None) -> list[str]:

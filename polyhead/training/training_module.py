@@ -53,6 +53,7 @@ def build_model(config: RunConfig, task_data: dict[str, TaskData], device: torch
         normalize=config.model.normalize,
         max_seq_length=config.model.max_seq_length,
         device=device,
+        truncation=config.model.truncation,
     )
     if config.training.backbone_dropout is not None:
         set_backbone_dropout(encoder, config.training.backbone_dropout)

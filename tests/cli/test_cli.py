@@ -355,3 +355,24 @@ def test_label_map_from_a_file(tmp_path):
     (tmp_path / "map.yaml").write_text("great: fresh\nother: rotten\n")
     assert parse_label_map(str(tmp_path / "map.yaml")) == {"great": "fresh", "other": "rotten"}
     assert parse_label_map("a=b, c=d") == {"a": "b", "c": "d"}
+
+
+def test_train_reports_truncation_at_the_start_and_in_the_report(capsys, tmp_path, tiny_model_dir):
+    rows = [(f"{'header line ' * 30}body {i}", "spam" if i % 2 else "ham") for i in range(24)]
+    with open(tmp_path / "mails.csv", "w", newline="") as handle:
+        handle.write("body,kind\n" + "".join(f'"{text}",{label}\n' for text, label in rows))
+    config = {
+        "model": {"name": str(tiny_model_dir("bert")), "max_seq_length": 32, "truncation": "head+tail"},
+        "tasks": {"mail": {"data": {"train": "mails.csv", "text_column": "body", "label_column": "kind"}}},
+        "training": {"max_steps": 2, "batch_size": 8, "eval_every": 2, "progress": False},
+        "output_dir": str(tmp_path / "run"),
+    }
+    (tmp_path / "config.yaml").write_text(json.dumps(config))
+    assert main(["train", str(tmp_path / "config.yaml")]) == 0
+    out = capsys.readouterr().out
+    assert "max_seq_length 32, truncation: head+tail" in out
+    assert re.search(r"mail\s+train\s+\d+\s+\d+\s+100\.0", out), out
+    assert "note: 100% of mail's train texts are cut at 32 tokens" in out
+    report = (tmp_path / "run" / "report.md").read_text()
+    assert "## Text lengths" in report and "| mail | validation |" in report
+    assert json.loads((tmp_path / "run" / "model" / "polyhead_model.json").read_text())["truncation"] == "head+tail"
