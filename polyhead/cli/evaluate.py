@@ -111,6 +111,18 @@ def _output_name(data_files: dict[str, Path]) -> str:
     return f"eval_{'_'.join(parts)}.json"
 
 
+def _print_lengths(encoder, data: dict, split: str) -> None:
+    """The same truncation table as at the start of training, for the evaluated texts."""
+    from ..truncation import format_length_table, length_notes, length_report
+
+    texts = {task: {split: task_data.texts.get(split, [])} for task, task_data in data.items()}
+    report = length_report(texts, encoder.text_tokenizer.token_lengths, encoder.max_seq_length)
+    print(f"text lengths in tokens (max_seq_length {encoder.max_seq_length}, truncation: {encoder.truncation}):")
+    print(format_length_table(report))
+    for note in length_notes(report, encoder.truncation, None):
+        print(f"note: {note}")
+
+
 def run(args: argparse.Namespace) -> int:
     from .common import apply_threads, task_model_dir
 
@@ -156,6 +168,7 @@ def run(args: argparse.Namespace) -> int:
         from ..training.saved_data import task_data_for_model
 
         data = task_data_for_model(model, args.split, {}, args.text_column, args.label_column, args.max_examples)
+    _print_lengths(model.encoder, data, args.split)
     metrics = evaluate_tasks(model, data, args.split, args.batch_size)
     what = "metrics on the --data files" if file_data else f"{args.split} metrics on the model's own data"
     print(f"{what}, model {model_dir}:")

@@ -342,6 +342,7 @@ def test_evaluate_data_keeps_the_model_metrics_and_maps_labels(capsys, tmp_path,
     assert main([str(a) for a in [*args, "--label-map", "great=fresh,other=rotten"]]) == 0
     out = capsys.readouterr().out
     assert f"sentiment: {reviews} (3 examples, labels mapped great->fresh, other->rotten)" in out
+    assert re.search(r"sentiment\s+test\s+3\s+0\s+0\.0", out), out
     written = json.loads((task_model_dir / "eval_sentiment-shop_reviews.json").read_text())
     assert written["data"]["sentiment"]["file"] == str(reviews.resolve())
     assert len(written["data"]["sentiment"]["sha256"]) == 64
