@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import numpy as np
 import pytest
 
+from polyhead import SentenceEncoder
 from polyhead.datasets import SimilarityDataset
 from polyhead.similarity import cosine_matrix, evaluate_similarity, top_k, unit_rows
 
@@ -63,9 +67,25 @@ def test_evaluate_similarity_recovers_a_known_ranking(encoder):
     assert opposite.pearson == pytest.approx(-1.0, abs=1e-5) and opposite.spearman == pytest.approx(-1.0)
 
 
-def test_default_model_on_lee(encoder):
-    score = evaluate_similarity(encoder)
+# The exact-path (fp32) figures of the built-in model on lee, as the README publishes them.
+LEE_FIGURES = {"mean": (0.6564, 0.5085), "cls": (0.6084, 0.4739), "max": (0.2490, 0.1923), "cls_pooler": (0.5925, 0.4783)}
+
+
+def test_readme_publishes_the_pinned_lee_figures():
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    for pooling, (pearson, spearman) in LEE_FIGURES.items():
+        row = re.search(rf"^\| `polyhead eval-similarity[^|]*` \| {pooling}\b[^|]* \| ([\d.]+) \| ([\d.]+) \|$", readme, re.MULTILINE)
+        assert row is not None, pooling
+        assert (float(row.group(1)), float(row.group(2))) == (pearson, spearman), pooling
+
+
+@pytest.mark.parametrize("pooling", list(LEE_FIGURES))
+def test_default_model_on_lee_gives_the_published_figures(encoder, pooling):
+    """Deterministic on the exact path: every pooling mode reproduces its published figures to 4 decimals."""
+    model = encoder if pooling == "mean" else SentenceEncoder(pooling=pooling, device="cpu", backend="torch")
+    score = evaluate_similarity(model)
+    assert model.last_encode_stats.backend == "torch"
     assert score.pairs == 1225
-    # all-MiniLM-L6-v2 with mean pooling scores about 0.656 / 0.508 here.
-    assert 0.55 < score.pearson < 0.75
-    assert 0.40 < score.spearman < 0.62
+    pearson, spearman = LEE_FIGURES[pooling]
+    assert score.pearson == pytest.approx(pearson, abs=5e-5)
+    assert score.spearman == pytest.approx(spearman, abs=5e-5)
