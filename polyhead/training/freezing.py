@@ -30,7 +30,8 @@ class FreezeConfig:
     layers: list[int] = field(default_factory=list)
     """These transformer layers, 0 = lowest; negative indices count from the top."""
     lower: int = 0
-    """The embeddings and the lowest N transformer layers (frozen lower layers fed by trainable embeddings would not stay what they were)."""
+    """Everything below layer N: the embeddings, every backbone parameter outside the layers that they use
+    (e.g. MPNet's shared relative attention bias) and the lowest N layers, so their outputs stay exactly what they were."""
     pooler: bool = False
     """The cls_pooler dense layer."""
     heads: list[str] = field(default_factory=list)

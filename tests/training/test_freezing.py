@@ -104,3 +104,35 @@ def test_freezing_everything_is_reported_not_a_crash(tmp_path, tiny_bert_dir):
     assert "nothing to train" in result.stop_reason
     assert set(result.test_metrics) == {"topic", "sentiment"}
     assert (result.model_dir / "heads.safetensors").exists()
+
+
+@pytest.mark.parametrize("kind", TINY_KINDS)
+def test_lower_n_keeps_the_frozen_layers_outputs_unchanged_after_training(kind, tiny_model_dir, rt_texts):
+    """Everything the lowest layer computes with is frozen, shared parts included (MPNet's relative attention bias)."""
+    torch.manual_seed(0)
+    model = MultiTaskModel(SentenceEncoder(tiny_model_dir(kind), device="cpu"), [TaskSpec("t", ["a", "b"])])
+    parts = model_parts(model)
+    frozen = frozen_names(parts, FreezeConfig(lower=1))
+    if kind == "mpnet":
+        assert "encoder.backbone.encoder.relative_attention_bias.weight" in frozen
+    apply_freezing(model, frozen)
+    batch = model.encoder.text_tokenizer.pad(model.encoder.text_tokenizer.tokenize(rt_texts[:8]).ids)
+    backbone = model.encoder.backbone
+
+    def hidden() -> tuple[torch.Tensor, ...]:
+        model.eval()
+        with torch.no_grad():
+            return backbone(**batch, output_hidden_states=True).hidden_states
+
+    before = hidden()
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-2)
+    model.train()
+    for _ in range(3):
+        states = backbone(**batch, output_hidden_states=True).hidden_states
+        loss = states[-1].pow(2).mean() + model.head_logits(states[-1][:, 0], ["t"])["t"].sum()
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+    after = hidden()
+    assert torch.equal(before[0], after[0]) and torch.equal(before[1], after[1]), kind  # embeddings, layer 0
+    assert not torch.equal(before[2], after[2]), kind  # layer 1 trained
