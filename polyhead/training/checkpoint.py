@@ -178,10 +178,14 @@ class CheckpointStore:
     def latest(self) -> Path | None:
         """The newest checkpoint that verifies; `last` is pointed at it and the rest removed.
 
-        None when the run never completed a checkpoint. Newer checkpoints that fail
+        None when the run never completed a checkpoint (its debris is removed). Newer checkpoints that fail
         verification are reported and removed; CheckpointError when all of them fail.
         """
         candidates = self._candidates()
+        if not candidates:
+            if self.root.is_dir():
+                self._prune(keep=set())  # only what interrupted first writes left
+            return None
         problems: list[str] = []
         for path in candidates:
             problem = verify_checkpoint(path)

@@ -1,8 +1,10 @@
 """Kill -9 at every stage of a checkpoint write: the run always resumes to the same result.
 
 Each killed run is a real process that SIGKILLs itself at an exact point of the checkpoint
-writer ($POLYHEAD_FAULT_AT, a test-only hook), not at a moment chosen by timing. The
-processes are forked from a server that has already imported torch and polyhead, so a
+writer ($POLYHEAD_FAULT_AT, a test-only hook), not at a moment chosen by timing. At every
+stage, resume finds a checkpoint identical (weights, loop state) to the uninterrupted run's
+at that step; killed runs resumed to the end reach the uninterrupted run's final checkpoint.
+The processes are forked from a server that has already imported torch and polyhead, so a
 kill costs the few training steps, not a fresh interpreter's imports.
 """
 
@@ -50,7 +52,7 @@ def _train_until_killed(config_path: str, fault: str, resume: bool) -> None:
 def forked():
     """A multiprocessing context whose children start with polyhead.training imported."""
     context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["polyhead.training.loop", __name__])
+    context.set_forkserver_preload(["tests.training.fault_preload", __name__])
     return context
 
 
@@ -61,36 +63,45 @@ def _run(forked, config_path: Path, fault: str, resume: bool = False) -> None:
     assert child.exitcode == -9, f"the run was meant to die by SIGKILL at {fault}, exit code {child.exitcode}"
 
 
-def _final_checkpoint(run_dir: Path) -> dict:
-    """What decides every final metric: the last checkpoint's weights, optimizer and loop state.
+def _checkpoint(run_dir: Path, step: int) -> dict:
+    """What decides everything after `step`: the checkpoint's weights and loop state.
 
-    Each run is stopped by a kill right after its final checkpoint (step 5, validated just
-    before), so the report, which costs more than the training, is never drawn.
+    (Its optimizer file is not compared byte for byte: torch pickles a reloaded optimizer's
+    options differently. Equal final weights after the steps that follow a resume show its
+    state was restored.)
     """
-    final = run_dir / "checkpoints" / f"step-{STEPS:08d}"
-    files = json.loads((final / "manifest.json").read_text())["files"]
-    state = json.loads((final / "trainer_state.json").read_text())
+    directory = run_dir / "checkpoints" / f"step-{step:08d}"
+    files = json.loads((directory / "manifest.json").read_text())["files"]
+    state = json.loads((directory / "trainer_state.json").read_text())
     state.pop("elapsed_s")
-    return {"weights": files["module.safetensors"], "optimizer": files["optimizer.pt"], "state": state}
+    return {"weights": files["module.safetensors"], "state": state}
 
 
 @pytest.fixture(scope="module")
-def straight(forked, tmp_path_factory, tiny_bert_dir) -> dict:
-    """The final checkpoint of a run never interrupted."""
-    root = tmp_path_factory.mktemp("straight")
-    _run(forked, write_config(root / "run.yaml", _config(tiny_bert_dir, root / "run")), f"pointer:{STEPS}")
-    return _final_checkpoint(root / "run")
+def straight(forked, tmp_path_factory, tiny_bert_dir) -> dict[int, dict]:
+    """Checkpoints of runs never interrupted: steps 2 and 3 (one stopped there), 4 and 5.
+
+    Every run here is stopped by a kill right after its last checkpoint, so none draws the
+    report, which costs more than the training.
+    """
+    checkpoints = {}
+    for stop_at in (KILLED_AT, STEPS):
+        root = tmp_path_factory.mktemp("straight")
+        _run(forked, write_config(root / "run.yaml", _config(tiny_bert_dir, root / "run")), f"pointer:{stop_at}")
+        checkpoints.update({step: _checkpoint(root / "run", step) for step in (stop_at - 1, stop_at)})
+    return checkpoints
 
 
-def _kill_then_resume(forked, tmp_path: Path, tiny_bert_dir: Path, stage: str, damage=None) -> int:
-    """Kill a run at `stage` of its third checkpoint write, resume it to the end; the step it resumed from."""
-    run_dir = tmp_path / "run"
-    config_path = write_config(tmp_path / "run.yaml", _config(tiny_bert_dir, run_dir))
+def _kill(forked, tmp_path: Path, tiny_bert_dir: Path, stage: str) -> Path:
+    """A run killed at `stage` of its third checkpoint write; its config file."""
+    config_path = write_config(tmp_path / "run.yaml", _config(tiny_bert_dir, tmp_path / "run"))
     _run(forked, config_path, f"{stage}:{KILLED_AT}")
-    if damage is not None:
-        damage(run_dir / "checkpoints")
-    store = CheckpointStore(run_dir / "checkpoints")
-    resume_from = int(store.latest().name.split("-")[1])
+    return config_path
+
+
+def _resume_to_the_end(forked, config_path: Path, run_dir: Path) -> int:
+    """Resume (in a process stopped right after its final checkpoint); the step it resumed from."""
+    resume_from = int(CheckpointStore(run_dir / "checkpoints").latest().name.split("-")[1])
     _run(forked, config_path, f"pointer:{STEPS - resume_from}", resume=True)
     log = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     resumed = [r["step"] for r in log if r["type"] == "event" and r["message"].startswith("resumed")]
@@ -99,16 +110,29 @@ def _kill_then_resume(forked, tmp_path: Path, tiny_bert_dir: Path, stage: str, d
 
 
 @pytest.mark.parametrize("stage", STAGES)
-def test_kill_at_any_stage_resumes_to_the_same_result(forked, straight, tmp_path, tiny_bert_dir, stage):
-    resumed_from = _kill_then_resume(forked, tmp_path, tiny_bert_dir, stage)
-    # The newest complete checkpoint is used: the third one as soon as it carries its step name.
-    assert resumed_from == (KILLED_AT if STAGES.index(stage) >= STAGES.index("renamed") else KILLED_AT - 1)
-    assert _final_checkpoint(tmp_path / "run") == straight
-    # Whatever interrupted writes left behind is removed; the newest two checkpoints stay.
+def test_kill_at_any_stage_leaves_the_uninterrupted_runs_checkpoint(forked, straight, tmp_path, tiny_bert_dir, stage):
+    """Whatever the stage, resume finds a complete checkpoint equal to the one the uninterrupted
+    run had at that step: the third once it carries its step name, else the second."""
+    _kill(forked, tmp_path, tiny_bert_dir, stage)
+    checkpoints = tmp_path / "run" / "checkpoints"
+    found = CheckpointStore(checkpoints).latest()
+    expected = KILLED_AT if STAGES.index(stage) >= STAGES.index("renamed") else KILLED_AT - 1
+    assert found == checkpoints / f"step-{expected:08d}"
+    assert _checkpoint(tmp_path / "run", expected) == straight[expected]
+    # What the interrupted write left behind is removed; the checkpoint before stays as the fallback.
+    assert sorted(p.name for p in checkpoints.iterdir()) == ["last", *(f"step-{s:08d}" for s in (expected - 1, expected))]
+    assert os.readlink(checkpoints / "last") == f"step-{expected:08d}"
+
+
+@pytest.mark.parametrize("stage", ["weights", "renamed", "pointer-tmp"])
+def test_killed_runs_resume_to_the_same_result(forked, straight, tmp_path, tiny_bert_dir, stage):
+    """A kill before the rename, after it, and half-way through switching `last`, resumed to the end."""
+    config_path = _kill(forked, tmp_path, tiny_bert_dir, stage)
+    _resume_to_the_end(forked, config_path, tmp_path / "run")
+    assert _checkpoint(tmp_path / "run", STEPS) == straight[STEPS]
     checkpoints = tmp_path / "run" / "checkpoints"
     CheckpointStore(checkpoints).latest()
-    assert sorted(p.name for p in checkpoints.iterdir()) == ["last", "step-00000004", "step-00000005"]
-    assert os.readlink(checkpoints / "last") == "step-00000005"
+    assert sorted(p.name for p in checkpoints.iterdir() if p.name != "best") == ["last", "step-00000004", "step-00000005"]
 
 
 def _truncate_newest(checkpoints: Path) -> None:
@@ -118,28 +142,28 @@ def _truncate_newest(checkpoints: Path) -> None:
 
 
 def test_truncated_newest_checkpoint_falls_back_to_the_previous(forked, straight, tmp_path, tiny_bert_dir, caplog):
+    config_path = _kill(forked, tmp_path, tiny_bert_dir, "pointer")
+    _truncate_newest(tmp_path / "run" / "checkpoints")
     with caplog.at_level(logging.WARNING, logger="polyhead.training"):
-        resumed_from = _kill_then_resume(forked, tmp_path, tiny_bert_dir, "pointer", damage=_truncate_newest)
-    assert resumed_from == KILLED_AT - 1
-    assert _final_checkpoint(tmp_path / "run") == straight
+        assert _resume_to_the_end(forked, config_path, tmp_path / "run") == KILLED_AT - 1
+    assert _checkpoint(tmp_path / "run", STEPS) == straight[STEPS]
     warning = " ".join(r.getMessage() for r in caplog.records)
     assert f"step-{KILLED_AT:08d} is unusable (module.safetensors has" in warning
 
 
-def _old_layout(checkpoints: Path) -> None:
-    """What a crash between the two renames of the former writer left: only `.last.old-*`."""
+def test_a_run_cut_between_the_former_writers_renames_resumes(forked, straight, tmp_path, tiny_bert_dir):
+    """What a kill between the two renames of the former writer left: only `.last.old-*`."""
+    config_path = _kill(forked, tmp_path, tiny_bert_dir, "pointer")
+    checkpoints = tmp_path / "run" / "checkpoints"
     old = checkpoints / ".last.old-x1y2"
     shutil.copytree(checkpoints / f"step-{KILLED_AT:08d}", old)
     (old / "manifest.json").unlink()
     for path in list(checkpoints.iterdir()):
         if path.name.startswith("step-") or path.name == "last":
             shutil.rmtree(path) if path.is_dir() and not path.is_symlink() else path.unlink()
-
-
-def test_a_run_cut_between_the_former_writers_renames_resumes(forked, straight, tmp_path, tiny_bert_dir):
-    assert _kill_then_resume(forked, tmp_path, tiny_bert_dir, "pointer", damage=_old_layout) == KILLED_AT
-    assert _final_checkpoint(tmp_path / "run") == straight
-    assert not (tmp_path / "run" / "checkpoints" / ".last.old-x1y2").exists()
+    assert _resume_to_the_end(forked, config_path, tmp_path / "run") == KILLED_AT
+    assert _checkpoint(tmp_path / "run", STEPS) == straight[STEPS]
+    assert not old.exists()
 
 
 def test_without_a_complete_checkpoint_resume_says_so(forked, tmp_path, tiny_bert_dir):
@@ -150,8 +174,6 @@ def test_without_a_complete_checkpoint_resume_says_so(forked, tmp_path, tiny_ber
     _run(forked, config_path, "state:1")  # the first write never completes
     with pytest.raises(InputError, match="has no checkpoint to resume from"):
         train(load_config(config_path), resume=True)
-    with pytest.raises(InputError, match="already holds a run"):
-        train(load_config(config_path))
     assert not [p for p in (run_dir / "checkpoints").iterdir() if p.name.startswith(".")], "the interrupted write is removed"
 
 
