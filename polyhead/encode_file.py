@@ -10,6 +10,11 @@ shows texts/s, tokens/s and the time left (from a cheap row count of the input).
 
 from __future__ import annotations
 
+import codecs
+import contextlib
+import signal
+import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,20 +44,42 @@ class EncodeFileResult:
 
 
 def estimate_rows(path: Path) -> int | None:
-    """Row count for the progress bar's ETA, cheaply: line count or parquet metadata."""
+    """Row count for the progress bar's ETA: parquet metadata, or a line count of a text file.
+
+    Counting lines reads the whole file anyway, so it also checks that every byte is valid
+    UTF-8: a bad byte on line 120,000 fails now, naming its line, not after minutes of
+    encoding (at some GB/s, this pass costs little next to encoding).
+    """
     suffix = path.suffix.lower()
     if suffix == ".parquet":
         import pyarrow.parquet as pq
 
         return pq.ParquetFile(path).metadata.num_rows
-    count = 0
+    count = offset = 0
     last = b"\n"
+    decoder = codecs.getincrementaldecoder("utf-8")()
     with open(path, "rb") as handle:
         while block := handle.read(1 << 20):
+            _check_utf8(decoder, block, path, count, offset)
             count += block.count(b"\n")
+            offset += len(block)
             last = block[-1:]
+        _check_utf8(decoder, b"", path, count, offset, final=True)
     count += last != b"\n"
     return count - 1 if suffix == ".csv" else count
+
+
+def _check_utf8(decoder: codecs.IncrementalDecoder, block: bytes, path: Path, lines_before: int, offset: int, final: bool = False) -> None:
+    try:
+        decoder.decode(block, final)
+    except UnicodeDecodeError as error:
+        held = len(error.object) - len(block)  # the start of a character cut by the previous block
+        line = lines_before + error.object[: error.start].count(b"\n") + 1
+        raise InputError(
+            f"not valid UTF-8 ({error.reason} at byte {offset - held + error.start}); nothing was encoded: "
+            "fix the line or save the file as UTF-8",
+            file=path, line=line,
+        ) from None
 
 
 class NpyStreamWriter:
@@ -101,7 +128,8 @@ def encode_file(
         raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
     total = estimate_rows(input_path) if input_path.is_file() else None
     truncated = tokens = rows = 0
-    with ThroughputBar(total, f"encode {input_path.name}", show_progress) as bar, atomic_file(output_path, "wb") as handle:
+    with _sigterm_unwinds(), ThroughputBar(total, f"encode {input_path.name}", show_progress) as bar, \
+            atomic_file(output_path, "wb") as handle:
         writer = NpyStreamWriter(handle, encoder.embedding_dim) if out_suffix == ".npy" else None
         parquet = None
         try:
@@ -121,6 +149,25 @@ def encode_file(
             if parquet is not None:
                 parquet.close()
     return EncodeFileResult(rows=rows, dim=encoder.embedding_dim, truncated=truncated, tokens=tokens)
+
+
+@contextlib.contextmanager
+def _sigterm_unwinds() -> Iterator[None]:
+    """SIGTERM raises SystemExit(143) here instead of ending the process where it stands, so the
+    temp output file is removed on the way out. (After SIGKILL the next write to the same output
+    removes it: its name carries the dead writer's process id.)"""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def unwind(signum: int, frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    previous = signal.signal(signal.SIGTERM, unwind)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _write_parquet_chunk(writer, handle, texts: list[str], vectors: np.ndarray, text_column: str):

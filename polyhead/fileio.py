@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import errno
+import glob
 import json
 import os
 import shutil
@@ -27,7 +28,8 @@ def atomic_directory(target: str | Path) -> Iterator[Path]:
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     _restore_set_aside(target)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+    remove_stale_temps(target)
+    tmp = Path(tempfile.mkdtemp(prefix=_temp_prefix(target), dir=target.parent))
     os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes 0700
     try:
         yield tmp
@@ -91,7 +93,8 @@ def atomic_file(target: str | Path, mode: str = "w") -> Iterator[Any]:
     """Open a temp file next to `target`; rename it over `target` only once fully written."""
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.tmp-", dir=target.parent)
+    remove_stale_temps(target)
+    fd, tmp_name = tempfile.mkstemp(prefix=_temp_prefix(target), dir=target.parent)
     os.close(fd)
     os.chmod(tmp_name, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual file mode
     try:
@@ -104,6 +107,35 @@ def atomic_file(target: str | Path, mode: str = "w") -> Iterator[Any]:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp_name)
         raise
+
+
+def _temp_prefix(target: Path) -> str:
+    """`.NAME.tmp-PID-`: the writer's process id tells a live write from a dead one's leftovers."""
+    return f".{target.name}.tmp-{os.getpid()}-"
+
+
+def remove_stale_temps(target: str | Path) -> None:
+    """Delete temp copies of `target` whose writing process is gone (killed mid-write, SIGKILL included)."""
+    target = Path(target)
+    prefix = f".{target.name}.tmp-"
+    for path in target.parent.glob(f"{glob.escape(prefix)}*"):
+        pid = path.name[len(prefix) :].split("-", 1)[0]
+        if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                with contextlib.suppress(FileNotFoundError):
+                    path.unlink()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's process
+    return True
 
 
 def _umask() -> int:
