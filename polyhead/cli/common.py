@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from pathlib import Path
 
@@ -106,13 +107,27 @@ def add_progress_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-progress", action="store_true", help="turn off progress bars")
 
 
+UNACTIONABLE_NOTICES = ("does not support setting its attention implementation dynamically",)
+"""transformers notices about its internals that a user of the command cannot act on."""
+
+
+class _DropNotices(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not any(notice in record.getMessage() for notice in UNACTIONABLE_NOTICES)
+
+
 def quiet_library_progress() -> None:
-    """transformers prints a weight-loading bar on every load; the CLI has its own bars."""
+    """transformers prints a weight-loading bar on every load (the CLI has its own bars) and notices
+    about its internals (MPNet's attention implementation) that a user cannot act on."""
     from huggingface_hub.utils import disable_progress_bars
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()
     disable_progress_bars()
+    hf_logging.get_logger("transformers")  # sets up the library's handler
+    for handler in logging.getLogger("transformers").handlers:
+        if not any(isinstance(f, _DropNotices) for f in handler.filters):
+            handler.addFilter(_DropNotices())
 
 
 def load_encoder(args: argparse.Namespace):

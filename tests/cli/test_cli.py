@@ -377,3 +377,13 @@ def test_train_reports_truncation_at_the_start_and_in_the_report(capsys, tmp_pat
     report = (tmp_path / "run" / "report.md").read_text()
     assert "## Text lengths" in report and "| mail | validation |" in report
     assert json.loads((tmp_path / "run" / "model" / "polyhead_model.json").read_text())["truncation"] == "head+tail"
+
+
+def test_no_transformers_notice_a_user_cannot_act_on(tiny_model_dir):
+    """MPNet under bf16 makes transformers log a notice about its attention implementation: not shown."""
+    result = subprocess.run(
+        [sys.executable, "-m", "polyhead", "similarity", "a b", "c d", "--model", str(tiny_model_dir("mpnet")), "--backend", "torch-bf16"],
+        capture_output=True, text=True, timeout=300, cwd=REPO,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "attention implementation" not in result.stderr, result.stderr
