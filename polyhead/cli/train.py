@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
+
+from ..errors import InputError
+from .common import existing_dir
 
 
 def register(subparsers) -> None:
@@ -24,14 +28,13 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..errors import InputError
     from ..training.config import load_config
     from ..training.data import load_task_data
 
     overrides = list(args.overrides)
     if args.resume:
         # The run's own resolved config; file paths in it are already absolute.
-        config_path, base = Path(args.resume) / "config.yaml", Path(".")
+        config_path, base = existing_dir(args.resume, "run directory") / "config.yaml", Path(".")
         if args.config:
             if "=" not in args.config:
                 raise InputError("with --resume, give only KEY=VALUE overrides (the run's config.yaml is used)")
@@ -47,8 +50,11 @@ def run(args: argparse.Namespace) -> int:
     if args.no_progress:
         overrides.append("training.progress=false")
     config = load_config(config_path, overrides)
+    if args.resume:
+        _check_not_finished(Path(args.resume), config, overrides)
     # Every data file is read and checked before PyTorch, transformers and the model load.
     task_data = {name: load_task_data(name, task, base) for name, task in config.tasks.items()}
+    _print_paths(config, task_data)
 
     from ..metrics import format_metrics_table
     from ..training.loop import TrainingError, TrainingInterrupted, train
@@ -72,3 +78,31 @@ def run(args: argparse.Namespace) -> int:
     print(format_metrics_table(result.test_metrics))
     print(f"report: {result.run_dir / 'report.md'}")
     return 0
+
+
+def _check_not_finished(run_dir: Path, config, overrides: list[str]) -> None:
+    """Resuming a finished run would only evaluate it again and append another test record: say so instead."""
+    finished = run_dir / "test_metrics.json"
+    if not finished.is_file():
+        return
+    try:
+        steps = int(json.loads(finished.read_text(encoding="utf-8"))["steps"])
+    except (ValueError, KeyError, TypeError):
+        return
+    longer = config.training.max_steps is not None and config.training.max_steps > steps
+    rescheduled = any(o.split("=", 1)[0].strip().startswith(("training.epochs", "phases")) for o in overrides)
+    if not (longer or rescheduled):
+        raise InputError(
+            f"the run finished at step {steps} (see {run_dir / 'report.md'}); to train further, resume with a larger "
+            f"training.max_steps, e.g. training.max_steps={2 * steps}", file=run_dir,
+        )
+
+
+def _print_paths(config, task_data: dict) -> None:
+    """The resolved data files and run directory, so a relative path never lands somewhere unexpected."""
+    for name, data in task_data.items():
+        spec = data.source_spec
+        if isinstance(spec, dict):
+            files = ", ".join(f"{split} {spec[split]}" for split in ("train", "validation", "test") if spec.get(split))
+            print(f"task {name}: {files}")
+    print(f"run directory: {Path(config.output_dir).resolve()}")

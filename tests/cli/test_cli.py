@@ -377,6 +377,10 @@ def test_train_reports_truncation_at_the_start_and_in_the_report(capsys, tmp_pat
     report = (tmp_path / "run" / "report.md").read_text()
     assert "## Text lengths" in report and "| mail | validation |" in report
     assert json.loads((tmp_path / "run" / "model" / "polyhead_model.json").read_text())["truncation"] == "head+tail"
+    assert f"task mail: train {tmp_path / 'mails.csv'}" in out and f"run directory: {tmp_path / 'run'}" in out
+    message = _one_error_line(capsys, "train", "--resume", tmp_path / "run")
+    assert "the run finished at step 2" in message and "training.max_steps=4" in message
+    assert "no such run directory" in _one_error_line(capsys, "train", "--resume", tmp_path / "nope")
 
 
 def test_no_transformers_notice_a_user_cannot_act_on(tiny_model_dir):
