@@ -39,7 +39,7 @@ class LastAnswer:
             await self.app(scope, receive, watched_send)
         except asyncio.CancelledError:
             task = asyncio.current_task()
-            if task is not None:
+            if task is not None and hasattr(task, "uncancel"):  # Python 3.11+
                 task.uncancel()  # answered here: the cancellation has done its job
             if not started:
                 await send_error(
