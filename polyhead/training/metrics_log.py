@@ -30,7 +30,7 @@ from __future__ import annotations
 import json
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from ..errors import InputError
 from ..fileio import atomic_file
@@ -44,12 +44,16 @@ class MetricsLog:
     def __init__(self, path: Path, enabled: bool = True) -> None:
         self.path = path
         self.enabled = enabled
+        self.listeners: list[Callable[[dict], None]] = []
+        """Called with every record written (experiment trackers)."""
 
     def write(self, record: dict) -> None:
         if not self.enabled:
             return
         with open(self.path, "a", encoding="utf-8") as handle:
             handle.write(json.dumps(record) + "\n")
+        for listener in self.listeners:
+            listener(record)
 
     def truncate_after(self, step: int) -> None:
         """Drop lines logged after `step` (work a resumed run will redo)."""
