@@ -163,6 +163,8 @@ class TrainingConfig:
     """Override every dropout probability inside the backbone (0 makes training deterministic across process counts)."""
     progress: bool = True
     """Show progress bars."""
+    report_to: list[str] = field(default_factory=list)
+    """Experiment trackers that get metrics.jsonl's scalars and the config: any of tensorboard, mlflow, wandb."""
 
 
 @dataclass
@@ -223,6 +225,9 @@ class RunConfig:
         for ok, name, message in checks:
             if not ok:
                 raise InputError(message, field=name)
+        from .trackers import check_trackers  # light: finds packages without importing them
+
+        check_trackers(self.training.report_to)
         for index, phase in enumerate(self.phases):
             if (phase.steps is None) == (phase.epochs is None):
                 raise InputError("give a phase either steps or epochs", field=f"phases.{index}")

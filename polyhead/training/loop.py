@@ -38,6 +38,7 @@ from .phases import Phase, phase_at, plan_phases, total_phase_steps
 from .precision import forget_previous_precision, resolve_precision
 from .sampler import TaskBatchSampler, steps_for_epochs
 from .stop_signal import StopSignal
+from .trackers import TrackerBridge, hyperparameters, prepare_tracker_storage
 from .training_module import TrainingModule, build_model
 
 
@@ -75,6 +76,8 @@ class Trainer:
             mixed_precision=self.precision.used,
             cpu=not torch.cuda.is_available(),
             kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)],
+            log_with=t.report_to or None,
+            project_dir=str(prepare_tracker_storage(t.report_to, Path(config.output_dir))) if t.report_to else None,
         )
         acc = self.accelerator
         self.main, self.rank, self.world = acc.is_main_process, acc.process_index, acc.num_processes
@@ -143,6 +146,9 @@ class Trainer:
         if self.main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             save_config(config, self.run_dir / "config.yaml")
+        if t.report_to:
+            acc.init_trackers(self.run_dir.name, config=hyperparameters(config.to_dict()))
+            self.log.listeners.append(TrackerBridge(acc))
         if resume:
             self.state = load_checkpoint(resume_dir, self.module)
             self.sampler.load_state_dict(self.state.sampler)
@@ -357,6 +363,8 @@ class Trainer:
 
             write_report(self.run_dir, test_metrics or None)
         self.accelerator.wait_for_everyone()
+        if t.report_to:
+            self.accelerator.end_training()
         return TrainResult(self.run_dir, model_dir, self.state.step, training_time, self.stop_reason,
                            self.state.best_step, test_metrics, self.validation)
 
