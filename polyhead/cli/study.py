@@ -58,7 +58,8 @@ def run(args: argparse.Namespace) -> int:
     budget = Budget(args.epochs, args.probe_epochs, args.evals_per_epoch, args.patience)
     command = "polyhead " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:2] == ["study"] else "polyhead study " + args.config
     results = run_study(base, names, Path(args.output), config_path.parent, seeds=seeds, budget=budget,
-                        baseline=not args.no_baseline, command=command)
+                        baseline=not args.no_baseline, command=command,
+                        on_progress=lambda partial: write_study_report(partial, Path(args.output), command))
     report = write_study_report(results, Path(args.output), command)
     print(report.read_text())
     return 0

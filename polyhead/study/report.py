@@ -95,6 +95,8 @@ def winner_line(results: dict, task: str) -> str:
     best = max(names, key=lambda n: task_stat(results, n, task).mean)  # type: ignore[union-attr]
     tied = [n for n in names if n != best and not compare(results, best, n, task).decided]  # type: ignore[union-attr]
     s = task_stat(results, best, task)
+    if s.n < 2 and not _deterministic(results, best):
+        return f"- **{task}**: best mean so far `{best}` (macro-F1 {s}); no winner is named before every strategy has several seeds."
     if not tied:
         return f"- **{task}**: `{best}` wins with macro-F1 {s}, beyond the noise against every other strategy."
     return (f"- **{task}**: best mean `{best}` (macro-F1 {s}), **tied** within the noise with "

@@ -14,6 +14,7 @@ import time
 import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -109,15 +110,15 @@ def _train_resumably(config: RunConfig, base_dir: Path):
     if (run_dir / "checkpoints").exists():
         try:
             return train(config, resume=True, base_dir=base_dir), True
-        except InputError as error:
-            print(f"cannot resume {run_dir} ({error}); starting it again", flush=True)
+        except Exception as error:  # noqa: BLE001 - a checkpoint that cannot be resumed costs one run, not the study
+            print(f"cannot resume {run_dir} ({type(error).__name__}: {error}); starting it again", flush=True)
     shutil.rmtree(run_dir, ignore_errors=True)
     return train(config, base_dir=base_dir), False
 
 
 def train_one(strategy: Strategy, seed: int, study_dir: Path, base_dir: Path, sizes: dict[str, int],
-              started: dict[str, dict]) -> StudyRun:
-    """Train one strategy with one seed; `started` holds finished rows a dependent run starts from."""
+              started: dict[str, dict], origin_strategy: Strategy | None = None) -> StudyRun:
+    """Train one strategy with one seed; `started` holds finished rows of the strategy it starts from."""
     from ..model import load
 
     config = copy.deepcopy(strategy.config)
@@ -130,6 +131,9 @@ def train_one(strategy: Strategy, seed: int, study_dir: Path, base_dir: Path, si
         origin = started[strategy.starts_from]
         config.model.name = str(run_dir_of(study_dir, strategy.starts_from, seed) / "model")
         extra_wall, extra_examples = origin["wall_s"], origin["examples_seen"]
+        if not Path(config.model.name).is_dir():  # results kept, run directories lost (another machine): train it again
+            print(f"{config.model.name} is missing: training {strategy.starts_from} (seed {seed}) again to start from it", flush=True)
+            train_one(origin_strategy, seed, study_dir, base_dir, sizes, started)
     cpu = time.process_time()
     result, resumed = _train_resumably(config, base_dir)
     summary = read_json(result.run_dir / "test_metrics.json")
@@ -149,8 +153,12 @@ def train_one(strategy: Strategy, seed: int, study_dir: Path, base_dir: Path, si
 
 
 def run_study(base: RunConfig, strategy_names: list[str], study_dir: Path, base_dir: Path = Path("."), *,
-              seeds: list[int], budget: Budget = Budget(), baseline: bool = True, command: str = "") -> dict:
-    """Train every strategy with every seed into study_dir/runs/; write and return results.json's content."""
+              seeds: list[int], budget: Budget = Budget(), baseline: bool = True, command: str = "",
+              on_progress: Callable[[dict], None] | None = None) -> dict:
+    """Train every strategy with every seed into study_dir/runs/; write and return results.json's content.
+
+    `on_progress(content)` runs after each finished run (the CLI rewrites the report there).
+    """
     study_dir.mkdir(parents=True, exist_ok=True)
     results_path = study_dir / RESULTS
     previous = read_json(results_path) if results_path.exists() else {}
@@ -179,6 +187,8 @@ def run_study(base: RunConfig, strategy_names: list[str], study_dir: Path, base_
         content["runs"].append(asdict(row))
         done.add((row.strategy, row.seed))
         write_json(results_path, content)
+        if on_progress is not None:
+            on_progress(content)
 
     write_json(results_path, content)
     if baseline and (BASELINE, None) not in done:
@@ -190,7 +200,8 @@ def run_study(base: RunConfig, strategy_names: list[str], study_dir: Path, base_
                 continue
             print(f"\n=== {strategy.name} (seed {seed}): {strategy.description}", flush=True)
             started = {name: row for (name, s), row in by_key.items() if s == seed}
-            row = train_one(strategy, seed, study_dir, base_dir, sizes, started)
+            origin = next((s for s in strategies if s.name == strategy.starts_from), None)
+            row = train_one(strategy, seed, study_dir, base_dir, sizes, started, origin)
             save(row)
             by_key[(row.strategy, row.seed)] = asdict(row)
     return content
