@@ -13,6 +13,7 @@ from . import __version__
 from .encoder import SentenceEncoder, check_texts
 from .fileio import atomic_directory, read_json, write_json
 from .heads import HeadConfig, build_head
+from .model_card import write_model_card
 from .modes import eval_mode
 
 MODEL_CONFIG = "polyhead_model.json"
@@ -158,6 +159,7 @@ class MultiTaskModel(nn.Module):
             weights = {k: v.detach().cpu().contiguous() for k, v in self.heads.state_dict().items()}
             save_file(weights, str(tmp / HEADS_WEIGHTS))
             write_json(tmp / MODEL_CONFIG, self.config_dict())
+            write_model_card(tmp, self.config_dict(), self.encoder.source, model_name=path.name)
         return path
 
     @classmethod

@@ -25,6 +25,7 @@ COMMAND_MODULES = [
     "study",
     "serve",
     "export",
+    "push",
 ]
 
 # Commands whose register() imports their (heavy) package: registered only when chosen;

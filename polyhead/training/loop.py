@@ -23,6 +23,7 @@ from ..encoder import TruncationWarning
 from ..errors import InputError
 from ..fileio import write_json
 from ..model import MultiTaskModel
+from ..model_card import TrainingFacts, write_model_card
 from .adapters import adapter_freezing, merged_copy
 from .checkpoint import CheckpointStore, TrainerState, load_checkpoint, load_optimizer_state, restore_rng, rng_state
 from .config import RunConfig, save_config
@@ -354,6 +355,9 @@ class Trainer:
                 self.log.write({"type": "test", "step": self.state.step, "split": "test", "best_step": self.state.best_step,
                                 "tasks": test_metrics, "elapsed_s": round(training_time, 3)})
             merged_copy(final_model).save(model_dir)
+            facts = TrainingFacts(test_metrics, self.config.to_dict(), self.state.step, self.state.best_step, training_time,
+                                  dict(self.sampler.consumed))
+            write_model_card(model_dir, final_model.config_dict(), final_model.encoder.source, facts, model_dir.name)
             write_json(self.run_dir / "test_metrics.json", {
                 "best_step": self.state.best_step, "steps": self.state.step, "stop_reason": self.stop_reason,
                 "training_time_s": training_time, "trainable_parameters": self.trainable, "tasks": test_metrics,
