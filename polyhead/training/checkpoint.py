@@ -33,6 +33,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_model, save_model
 from torch import nn
 
@@ -116,7 +117,7 @@ class CheckpointStore:
             _write_manifest(tmp, state.step)
             fault_point("manifest")
             os.rename(tmp, self.root / name)
-        except OSError as error:
+        except (OSError, RuntimeError, SafetensorError) as error:  # torch and safetensors wrap the OS error
             shutil.rmtree(tmp, ignore_errors=True)
             raise self._write_error(error) from None
         except BaseException:
@@ -129,13 +130,18 @@ class CheckpointStore:
         self._prune(keep={name, previous})
         return self.root / name
 
-    def _write_error(self, error: OSError) -> Exception:
-        if error.errno in (errno.ENOSPC, errno.EDQUOT):
-            return CheckpointError(
-                f"no space left on the device while writing a checkpoint into {self.root}; the previous checkpoint is intact: "
-                f"free some space, then continue with polyhead train --resume {self.root.parent}"
-            )
-        return CheckpointError(f"could not write a checkpoint into {self.root}: {error.strerror or error}; the previous checkpoint is intact")
+    def _write_error(self, error: Exception) -> CheckpointError:
+        """One line for a failed write, whichever library raised it (safetensors and torch wrap the OS error)."""
+        text = str(error).splitlines()[0] if str(error) else type(error).__name__
+        full = (isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT)) or any(
+            sign in str(error) for sign in ("No space left", "StorageFull", "Disk quota", "file write failed")
+        )
+        free = shutil.disk_usage(self.root).free / 2**20
+        reason = "the device is full" if full else text
+        return CheckpointError(
+            f"could not write a checkpoint into {self.root} ({reason}; {free:.0f} MiB free there); the previous checkpoint "
+            f"is intact: fix that, then continue with polyhead train --resume {self.root.parent}"
+        )
 
     def _free_name(self, step: int) -> str:
         """step-00000012, or step-00000012-1 when that step was already checkpointed."""

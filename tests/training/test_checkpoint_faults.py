@@ -185,6 +185,33 @@ def test_every_checkpoint_corrupted_is_one_clear_error(forked, tmp_path, tiny_be
         CheckpointStore(run_dir / "checkpoints").latest()
 
 
+def _train_with_file_size_limit(config_path: str, limit: int, report: str) -> None:
+    """In a forked child: every file write beyond `limit` bytes fails (EFBIG), as on a full disk."""
+    import resource
+    import signal
+
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # fail the write instead of killing the process
+    resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+    from polyhead.training import load_config, train
+
+    try:
+        train(load_config(config_path))
+    except InputError as error:
+        Path(report).write_text(str(error))
+
+
+def test_a_failed_checkpoint_write_is_one_line_and_leaves_no_debris(forked, tmp_path, tiny_bert_dir):
+    run_dir = tmp_path / "run"
+    config_path = write_config(tmp_path / "run.yaml", _config(tiny_bert_dir, run_dir))
+    child = forked.Process(target=_train_with_file_size_limit, args=(str(config_path), 1_000_000, str(tmp_path / "error.txt")))
+    child.start()
+    child.join(timeout=300)
+    message = (tmp_path / "error.txt").read_text()
+    assert message.startswith(f"could not write a checkpoint into {run_dir / 'checkpoints'} (")
+    assert "\n" not in message and "the previous checkpoint is intact" in message and "--resume" in message
+    assert list((run_dir / "checkpoints").iterdir()) == [], "the failed write left its temp directory"
+
+
 def test_checkpoint_every_must_be_positive(tmp_path, tiny_bert_dir):
     from polyhead.training import load_config
 
