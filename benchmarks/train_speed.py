@@ -134,6 +134,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--threads", type=int, default=None, help="cores for both sides (default: all)")
     parser.add_argument("--clock-ghz", type=float, default=None, help="clock for the peak FLOP rate (default: measured, see output)")
     parser.add_argument("--json", type=Path, default=None, help="also write every figure to this JSON file")
+    parser.add_argument("--model", default=None, help="backbone directory for both sides (default: the built-in all-MiniLM-L6-v2)")
     args = parser.parse_args(argv)
     unknown = [name for name in _names(args.setups) if name not in SETUPS]
     if unknown:
@@ -174,7 +175,7 @@ def polyhead_config(setup: Setup, seed: int, args: argparse.Namespace, output_di
         "eval_every": 10**9,  # validate once, at the end
         "progress": False,
     }
-    model = {"name": None, "pooling": "mean", "normalize": True, "max_seq_length": MAX_SEQ_LENGTH}
+    model = {"name": args.model, "pooling": "mean", "normalize": True, "max_seq_length": MAX_SEQ_LENGTH}
     run = {"model": model, "tasks": tasks, "training": training, "freeze": dict(setup.freeze), "output_dir": str(output_dir)}
     return config_from_dict(run)
 
@@ -329,7 +330,7 @@ def run_plain(setup: Setup, seed: int, args: argparse.Namespace, data: dict, len
 
     start = time.perf_counter()
     torch.manual_seed(seed)
-    model_dir = default_model_path()
+    model_dir = args.model or default_model_path()
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     model = PlainMultiTask(AutoModel.from_pretrained(model_dir), {task: len(d.label_names) for task, d in data.items()})
     frozen = freeze_plain(model.backbone, setup.frozen_layers)
@@ -474,7 +475,7 @@ def main(argv: list[str] | None = None) -> int:
     peaks = {precision: info.peak_flops(precision, clock) for precision in ("fp32", "bf16")}
 
     data = load_tasks(args.train_examples, args.test_examples)
-    encoder = SentenceEncoder(max_seq_length=MAX_SEQ_LENGTH, device="cpu")
+    encoder = SentenceEncoder(args.model, max_seq_length=MAX_SEQ_LENGTH, device="cpu")
     lengths = {task: encoder.text_tokenizer.tokenize(d.texts["train"]).lengths for task, d in data.items()}
     train_flops_per_token = 3 * flops_per_token(encoder)  # forward 2N + backward 4N
     warm_up(encoder, data["topic"].texts["train"])
