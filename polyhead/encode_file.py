@@ -129,7 +129,7 @@ def encode_file(
     total = estimate_rows(input_path) if input_path.is_file() else None
     truncated = tokens = rows = 0
     with _sigterm_unwinds(), ThroughputBar(total, f"encode {input_path.name}", show_progress) as bar, \
-            atomic_file(output_path, "wb") as handle:
+            _write_errors_explained(output_path), atomic_file(output_path, "wb") as handle:
         writer = NpyStreamWriter(handle, encoder.embedding_dim) if out_suffix == ".npy" else None
         parquet = None
         try:
@@ -149,6 +149,24 @@ def encode_file(
             if parquet is not None:
                 parquet.close()
     return EncodeFileResult(rows=rows, dim=encoder.embedding_dim, truncated=truncated, tokens=tokens)
+
+
+@contextlib.contextmanager
+def _write_errors_explained(output_path: Path) -> Iterator[None]:
+    """A failed write of the output (a full disk, a size limit) is one line, not a traceback."""
+    try:
+        yield
+    except OSError as error:
+        if error.filename is not None and Path(error.filename).parent != output_path.parent:
+            raise  # not the output: let the reader's own error through
+        import shutil
+
+        free = shutil.disk_usage(output_path.parent).free / 2**20
+        raise InputError(
+            f"could not write the embeddings ({error.strerror or error}; {free:.0f} MiB free there); nothing was kept: "
+            "free some space or choose another output path",
+            file=output_path,
+        ) from None
 
 
 @contextlib.contextmanager

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import resource
 import signal
 import subprocess
 import threading
@@ -66,3 +67,19 @@ def test_a_killed_writers_temp_file_is_removed_by_the_next_write(tmp_path):
     with atomic_file(tmp_path / "out.npy", "wb") as handle:
         handle.write(b"whole")
     assert sorted(p.name for p in tmp_path.iterdir()) == [live.name, "out.npy"]
+
+
+def test_a_failed_output_write_is_one_line_and_keeps_nothing(tiny_encoder, tmp_path):
+    """Writes beyond 100 kB fail (RLIMIT_FSIZE, EFBIG) as they would on a full disk."""
+    source = tmp_path / "in.txt"
+    source.write_text("\n".join(f"sentence {i}" for i in range(2000)) + "\n", encoding="utf-8")
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    previous = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # fail the write instead of killing the process
+    resource.setrlimit(resource.RLIMIT_FSIZE, (100_000, hard))
+    try:
+        with pytest.raises(InputError, match=r"out.npy: could not write the embeddings \(File too large; .* nothing was kept"):
+            encode_file(tiny_encoder, source, tmp_path / "out.npy", chunk_size=256, show_progress=False)
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+        signal.signal(signal.SIGXFSZ, previous)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.txt"]
