@@ -74,8 +74,12 @@ def run(args: argparse.Namespace) -> int:
     if not PartialState().is_main_process:
         return 0
     print(f"\n{result.steps} steps in {result.elapsed_s:.0f}s ({result.stop_reason}); best validation step {result.best_step}")
-    print(f"test metrics of the best model ({result.model_dir}):")
-    print(format_metrics_table(result.test_metrics))
+    if result.test_metrics:
+        print(f"test metrics of the best model ({result.model_dir}):")
+        print(format_metrics_table(result.test_metrics))
+    else:
+        print(f"no task has test data; validation metrics of the last evaluation (model: {result.model_dir}):")
+        print(format_metrics_table(result.validation_metrics))
     print(f"report: {result.run_dir / 'report.md'}")
     return 0
 

@@ -156,6 +156,8 @@ class Trainer:
             restore_rng(resume_dir, self.rank)
             self.log.truncate_after(self.state.step)
             self.clock_start -= self.state.elapsed_s
+        if not resume:
+            self.report_lengths()
         self.enter_phase(phase_at(self.phases, self.state.step), resumed=resume)
         if resume:
             if self.optimizer is not None:
@@ -169,8 +171,6 @@ class Trainer:
                 "mixing_probabilities": self.sampler.probabilities, "parameters": {"trainable": self.trainable, "total": total},
                 "mixed_precision": self.precision.to_dict(), "group_by_length": t.group_by_length,
             })
-        if not resume:
-            self.report_lengths()
         if self.main and t.progress:
             print(f"precision: {self.precision.reason}")
 
