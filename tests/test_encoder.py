@@ -228,3 +228,24 @@ def test_a_truncated_text_is_encoded_as_its_first_tokens(short_encoder):
     with pytest.warns(TruncationWarning):
         cut = short_encoder.encode(long_text)
     assert np.abs(cut - short_encoder.encode(head)).max() <= TOLERANCE
+
+
+# --------------------------------------------------------------- save
+def _tree(directory) -> dict[str, bytes]:
+    return {str(p.relative_to(directory)): p.read_bytes() for p in sorted(directory.rglob("*")) if p.is_file()}
+
+
+def test_a_failing_save_leaves_the_old_directory_intact(tiny_model_dir, tmp_path):
+    """The save fails half-way (weights written, then the tokenizer's config cannot be serialized)."""
+    target = tmp_path / "model"
+    SentenceEncoder(tiny_model_dir("bert"), device="cpu").save(target)
+    before = _tree(target)
+    changed = SentenceEncoder(tiny_model_dir("bert"), pooling="cls", device="cpu")
+    with torch.no_grad():
+        changed.backbone.embeddings.word_embeddings.weight.add_(1.0)
+    changed.tokenizer.init_kwargs["unserializable"] = object()  # json.dumps refuses it after the weights are out
+    with pytest.raises(TypeError, match="not JSON serializable"):
+        changed.save(target)
+    assert _tree(target) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model"], "no half-written sibling is left behind"
+    assert SentenceEncoder(target, device="cpu").pooling_mode == "mean"
