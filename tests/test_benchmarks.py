@@ -64,3 +64,17 @@ def test_train_profile_splits_a_step_into_parts():
     assert "hidden states are cached" in out
     for part in ("frozen part (cache fill)", "forward", "backward", "clip + optimizer", "one validation pass"):
         assert part in out, part
+
+
+def test_serve_load_runs_a_tiny_load_against_a_real_server(tmp_path, tiny_st_dir):
+    """2 clients for 2 s against a started `polyhead serve` on the tiny encoder: no errors, figures written."""
+    figures = tmp_path / "serve.json"
+    out = _run(
+        "benchmarks/serve_load.py", "--clients", "2", "--duration", "2", "--rounds", "1", "--corpus", "16",
+        "--texts-per-request", "2", "--model-dir", str(tiny_st_dir), "--backend", "torch", "--json", str(figures),
+    )
+    assert "errors 0" in out and "served/offline" in out
+    payload = json.loads(figures.read_text())
+    assert payload["errors"] == 0 and payload["requests"] > 0 and payload["backend"] == "torch"
+    assert payload["served_texts_per_s"] > 0 and payload["offline_texts_per_s"] > 0 and payload["ratio_served_to_offline"] > 0
+    assert payload["mean_batch_texts"] >= 2
