@@ -1,9 +1,9 @@
 """`make demo`: the main job on the built-in model and real data.
 
 Trains one all-MiniLM-L6-v2 encoder with two heads, Jeopardy! topic (40 classes) and
-Rotten Tomatoes sentiment, on subsets of both (configs/topic_sentiment_quick.yaml, about
-5 minutes on 2 CPU cores), then prints per-task test metrics, a few predictions, and
-the encoder's similarity score on `lee` before and after training.
+Rotten Tomatoes sentiment, on 4,000 training examples of each (configs/topic_sentiment_quick.yaml),
+then prints per-task metrics on the full test splits, a few predictions checked against the
+label a reader would give, and the encoder's similarity score on `lee` before and after training.
 """
 
 from __future__ import annotations
@@ -20,13 +20,15 @@ from .similarity import evaluate_similarity
 from .training import load_config, train
 
 CONFIG = Path(__file__).resolve().parent.parent / "configs" / "topic_sentiment_quick.yaml"
-EXAMPLES = [
-    "A tender, funny and beautifully acted film that stays with you.",
-    "Two hours of my life I will never get back.",
-    "This river flows through Vienna, Budapest and Belgrade before reaching the Black Sea.",
-    "He wrote 'The Old Man and the Sea' and won the Nobel Prize in 1954.",
-    "This element, atomic number 79, has the chemical symbol Au.",
+EXAMPLES: list[tuple[str, dict[str, str]]] = [
+    ("A tender, funny and beautifully acted film that stays with you.", {"sentiment": "fresh"}),
+    ("Two hours of my life I will never get back.", {"sentiment": "rotten"}),
+    ("A dull, lifeless script that wastes a talented cast.", {"sentiment": "rotten"}),
+    ("This river flows through Vienna, Budapest and Belgrade before reaching the Black Sea.", {}),
+    ("He wrote 'The Old Man and the Sea' and won the Nobel Prize in 1954.", {}),
+    ("This element, atomic number 79, has the chemical symbol Au.", {}),
 ]
+"""Showcase texts with the sentiment a reader would give them (topic labels are left to the model)."""
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -41,13 +43,16 @@ def main(argv: list[str] | None = None) -> int:
     print(f"training {', '.join(config.tasks)} jointly ({CONFIG.name}) into {config.output_dir}\n")
     result = train(config)
     print(f"\n{result.steps} steps in {result.elapsed_s:.0f}s; best validation step {result.best_step}")
-    print("\ntest metrics of the best model:")
+    sizes = ", ".join(f"{name} {size:,}" for name, size in _test_sizes(result.test_metrics).items())
+    subsets = any(task.max_eval_examples for task in config.tasks.values())
+    print(f"\ntest metrics of the best model ({'SUBSETS of the test splits' if subsets else 'full test splits'}: {sizes} texts):")
     print(format_metrics_table(result.test_metrics))
 
     model = load(result.model_dir)
-    print("\npredictions:")
-    for text, prediction in zip(EXAMPLES, model.predict(EXAMPLES)):
-        labels = ", ".join(f"{task}={p.label} ({p.probability:.2f})" for task, p in prediction.items())
+    print("\npredictions (✓/✗: against the label a reader would give):")
+    texts = [text for text, _ in EXAMPLES]
+    for (text, expected), prediction in zip(EXAMPLES, model.predict(texts)):
+        labels = ", ".join(f"{task}={p.label} ({p.probability:.2f}){_mark(expected.get(task), p.label)}" for task, p in prediction.items())
         print(f"  {text[:70]:<70}  {labels}")
 
     before = evaluate_similarity(SentenceEncoder())
@@ -56,6 +61,14 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nreport: {result.run_dir / 'report.md'}   model: {result.model_dir}")
     print(f"try:    .venv/bin/polyhead predict {result.model_dir} \"an unforgettable performance\"")
     return 0
+
+
+def _test_sizes(metrics: dict[str, dict]) -> dict[str, int]:
+    return {task: int(m.get("support", 0)) for task, m in metrics.items()}
+
+
+def _mark(expected: str | None, predicted: str) -> str:
+    return "" if expected is None else " ✓" if expected == predicted else f" ✗ (expected {expected})"
 
 
 if __name__ == "__main__":

@@ -1,0 +1,25 @@
+"""`make demo`'s module end to end on a tiny budget: it trains, tests, predicts and says what it measured."""
+
+from __future__ import annotations
+
+
+
+def test_demo_runs_on_a_tiny_budget(tmp_path):
+    import subprocess
+    import sys
+
+    from tests.training.conftest import REPO
+
+    overrides = [f"output_dir={tmp_path / 'demo'}", "training.max_steps=4", "training.eval_every=4", "training.log_every=2",
+                 "tasks.topic.max_train_examples=64", "tasks.sentiment.max_train_examples=64",
+                 "tasks.topic.max_eval_examples=40", "tasks.sentiment.max_eval_examples=40", "training.progress=false"]
+    done = subprocess.run([sys.executable, "-m", "polyhead.demo", *overrides], cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    out = done.stdout
+    assert "4 steps in" in out
+    assert "test metrics of the best model (SUBSETS of the test splits: topic 40, sentiment 40 texts)" in out
+    predictions = out.split("predictions (")[1].split("lee similarity")[0]
+    assert predictions.count("sentiment=") == 6
+    assert predictions.count(" ✓") + predictions.count(" ✗") == 3  # the three texts with a reader's label are checked
+    assert "lee similarity (Spearman) of the encoder:" in out
+    assert (tmp_path / "demo" / "model" / "README.md").is_file()
