@@ -1,8 +1,8 @@
 """Read texts and records from .txt/.csv/.jsonl/.parquet, with errors that name file and line.
 
 Everything is an iterator of chunks so that files larger than memory stream through.
-Line numbers are 1-based physical lines for .txt/.jsonl, the CSV reader's line for
-.csv (header = line 1), and the 1-based row for .parquet.
+Line numbers are 1-based physical lines for .txt/.jsonl, the line where a record starts
+for .csv (header = line 1; a quoted field may span lines), and the 1-based row for .parquet.
 """
 
 from __future__ import annotations
@@ -74,14 +74,14 @@ def _csv_records(path: Path, required: tuple[str, ...]) -> Iterator[tuple[int, d
             if not header:
                 raise InputError("no header row", file=path, line=1)
             _check_columns(path, header, required, line=1)
+            end = reader.line_num
             for row in reader:
+                start, end = end + 1, reader.line_num  # a quoted field may span lines: name the first
                 if not row:
                     continue
                 if len(row) != len(header):
-                    raise InputError(
-                        f"{len(row)} fields where the header has {len(header)}", file=path, line=reader.line_num
-                    )
-                yield reader.line_num, dict(zip(header, row))
+                    raise InputError(f"{len(row)} fields where the header has {len(header)}", file=path, line=start)
+                yield start, dict(zip(header, row))
     except UnicodeDecodeError as error:
         raise InputError(f"not valid UTF-8 ({error.reason})", file=path, line=_first_undecodable_line(path)) from None
     except csv.Error as error:

@@ -213,3 +213,9 @@ def test_input_error_is_a_value_error_with_its_parts():
     assert (error.file, error.line, error.field, error.reason) == ("data.csv", 7, "text", "bad thing")
     assert str(InputError("no place")) == "no place"
     assert str(InputError("oops", line=3)) == "line 3: oops"
+
+
+def test_a_csv_record_spanning_lines_is_named_by_its_first_line(tmp_path):
+    path = tmp_path / "in.csv"
+    path.write_text('text,label\n"two\nlines",a\nok,\n', encoding="utf-8")
+    assert [line for line, _ in iter_records(path, ("text",))] == [2, 4]
