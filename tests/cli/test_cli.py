@@ -395,3 +395,16 @@ def test_no_transformers_notice_a_user_cannot_act_on(tiny_model_dir):
     )
     assert result.returncode == 0, result.stderr
     assert "attention implementation" not in result.stderr, result.stderr
+
+
+def test_predict_on_an_exported_directory(capsys, tmp_path, task_model_dir):
+    from polyhead.inference import export_onnx
+
+    export_onnx(task_model_dir, tmp_path / "onnx")
+    assert main(["predict", str(tmp_path / "onnx"), "a fine film", "--all-probabilities"]) == 0
+    exported = json.loads(capsys.readouterr().out)
+    assert main(["predict", str(task_model_dir), "a fine film", "--all-probabilities", "--backend", "torch"]) == 0
+    reference = json.loads(capsys.readouterr().out)
+    assert exported["sentiment"]["label"] == reference["sentiment"]["label"]
+    for label, probability in reference["sentiment"]["probabilities"].items():
+        assert abs(exported["sentiment"]["probabilities"][label] - probability) < 1e-4
