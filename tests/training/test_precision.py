@@ -38,13 +38,23 @@ def test_a_run_records_its_precision_and_padding(tmp_path, tiny_bert_dir):
 
 
 def test_forced_bf16_autocast_trains_with_fp32_weights(tmp_path, tiny_bert_dir):
-    """bf16 autocast runs wherever torch has it (emulated without AVX-512 BF16, only slower)."""
-    config = small_config(str(tiny_bert_dir), tmp_path / "run", max_steps=6, mixed_precision="bf16")
-    result = train(load_config(write_config(tmp_path / "run.yaml", config)))
-    log = [json.loads(line) for line in (result.run_dir / "metrics.jsonl").read_text().splitlines()]
-    start = next(r for r in log if r.get("message") == "start")
-    assert start["mixed_precision"]["used"] == "bf16"
-    losses = [v for r in log if r["type"] == "train" for v in r["loss"].values()]
-    assert losses and all(torch.isfinite(torch.tensor(v)) for v in losses)
-    weights = load_file(str(result.run_dir / "checkpoints" / "last" / "module.safetensors"))
-    assert all(w.dtype == torch.float32 for w in weights.values()), "master weights stay fp32"
+    """bf16 autocast runs wherever torch has it (emulated without AVX-512 BF16, only slower).
+
+    The same run in fp32 (`no`) logs different losses (so the products really ran in bf16)
+    that agree to bf16's precision.
+    """
+    losses = {}
+    for precision in ("bf16", "no"):
+        config = small_config(str(tiny_bert_dir), tmp_path / precision, max_steps=4, eval_every=4, mixed_precision=precision)
+        result = train(load_config(write_config(tmp_path / f"{precision}.yaml", config)))
+        log = [json.loads(line) for line in (result.run_dir / "metrics.jsonl").read_text().splitlines()]
+        start = next(r for r in log if r.get("message") == "start")
+        assert start["mixed_precision"]["used"] == precision
+        losses[precision] = [v for r in log if r["type"] == "train" for v in r["loss"].values()]
+        assert losses[precision] and all(torch.isfinite(torch.tensor(v)) for v in losses[precision])
+        weights = load_file(str(result.run_dir / "checkpoints" / "last" / "module.safetensors"))
+        assert all(w.dtype == torch.float32 for w in weights.values()), "master weights stay fp32"
+    assert len(losses["bf16"]) == len(losses["no"])
+    differences = [abs(a - b) for a, b in zip(losses["bf16"], losses["no"])]
+    assert max(differences) > 0, "bf16 autocast changed the arithmetic"
+    assert max(differences) < 0.05 * max(losses["no"])
