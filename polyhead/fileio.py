@@ -6,6 +6,7 @@ import contextlib
 import ctypes
 import errno
 import glob
+import hashlib
 import json
 import os
 import shutil
@@ -142,6 +143,15 @@ def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+def sha256_file(path: str | Path) -> str:
+    """Hex SHA-256 of a file, read in 1 MiB blocks (manifests, provenance of evaluated data)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def write_json(path: str | Path, data: Any) -> None:

@@ -8,7 +8,6 @@ evaluating a second domain never overwrites the in-domain result.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import re
 from pathlib import Path
 
@@ -76,14 +75,6 @@ def _model_labels(model_dir: Path) -> dict[str, list[str]]:
     return {task["name"]: list(task["labels"]) for task in read_json(model_dir / MODEL_CONFIG)["tasks"]}
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _read_data_file(task: str, path: Path, labels: list[str], label_map: dict[str, str], args: argparse.Namespace):
     """An evaluation file as TaskData in the model's label order; an unknown label names its line."""
     from ..training.config import DataFiles
@@ -148,7 +139,7 @@ def run(args: argparse.Namespace) -> int:
             raise InputError(f"--label-map maps to {targets}, which task {task!r} does not know (it knows {', '.join(model_labels[task])})")
     file_data = {task: _read_data_file(task, path, model_labels[task], label_map, args) for task, path in data_files.items()}
 
-    from ..fileio import write_json
+    from ..fileio import sha256_file, write_json
     from ..metrics import format_classification_report, format_metrics_table
     from ..model import MultiTaskModel
     from ..training.evaluation import evaluate_tasks
@@ -179,7 +170,7 @@ def run(args: argparse.Namespace) -> int:
     record: dict = {"model": str(model_dir.resolve()), "split": args.split, "tasks": metrics}
     if file_data:
         record["data"] = {
-            task: {"file": str(path.resolve()), "sha256": _sha256(path), "examples": data[task].size(args.split),
+            task: {"file": str(path.resolve()), "sha256": sha256_file(path), "examples": data[task].size(args.split),
                    "text_column": args.text_column, "label_column": args.label_column, "label_map": label_map}
             for task, path in data_files.items()
         }

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import hashlib
 import json
 import logging
 import os
@@ -38,7 +37,7 @@ from safetensors.torch import load_model, save_model
 from torch import nn
 
 from ..errors import InputError
-from ..fileio import fsync_directory
+from ..fileio import fsync_directory, sha256_file
 from ..fault import fault_point
 
 logger = logging.getLogger("polyhead.training")
@@ -251,14 +250,6 @@ def _umask() -> int:
     return mask
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _write_manifest(directory: Path, step: int) -> None:
     """fsync every file, then record its size and hash: a checkpoint is complete once this exists."""
     files = {}
@@ -267,7 +258,7 @@ def _write_manifest(directory: Path, step: int) -> None:
             continue
         with open(path, "rb") as handle:
             os.fsync(handle.fileno())
-        files[path.name] = {"bytes": path.stat().st_size, "sha256": _sha256(path)}
+        files[path.name] = {"bytes": path.stat().st_size, "sha256": sha256_file(path)}
     manifest = directory / MANIFEST
     with open(manifest, "w", encoding="utf-8") as handle:
         json.dump({"step": step, "files": files}, handle, indent=2)
@@ -304,7 +295,7 @@ def verify_checkpoint(directory: Path) -> str | None:
         size = path.stat().st_size
         if size != expected["bytes"]:
             return f"{name} has {size} bytes, the manifest says {expected['bytes']}"
-        if _sha256(path) != expected["sha256"]:
+        if sha256_file(path) != expected["sha256"]:
             return f"{name} does not match its sha256 in the manifest"
     return None
 
