@@ -68,6 +68,16 @@ def existing_dir(path: str | Path, what: str = "model directory") -> Path:
     return path
 
 
+def existing_file(path: str | Path) -> Path:
+    """An input file that exists, checked before any model loads."""
+    path = Path(path)
+    if not path.exists():
+        raise InputError("file not found", file=path)
+    if path.is_dir():
+        raise InputError("is a directory, expected a file", file=path)
+    return path
+
+
 def task_model_dir(path: str | Path, *, allow_exported: bool) -> Path:
     """A directory holding a multi-task model (or, where allowed, an exported one), checked before loading."""
     from ..inference.manifest import is_exported_dir

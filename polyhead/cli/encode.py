@@ -6,7 +6,7 @@ import argparse
 import sys
 import warnings
 
-from .common import add_encoder_arguments, load_encoder, show_progress
+from .common import add_encoder_arguments, existing_file, load_encoder, show_progress
 
 
 def register(subparsers) -> None:
@@ -26,6 +26,7 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    existing_file(args.input)  # before the model loads
     from ..encode_file import encode_file
     from ..encoder import TruncationWarning
     from ..inference import LossyBackendWarning

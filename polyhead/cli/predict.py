@@ -30,10 +30,12 @@ def register(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..errors import InputError
     from ..textio import iter_text_chunks
-    from .common import apply_threads, load_task_model, task_model_dir
+    from .common import apply_threads, existing_file, load_task_model, task_model_dir
 
     if bool(args.texts) == bool(args.input):
         raise InputError("give either TEXT arguments or --input FILE")
+    if args.input:
+        existing_file(args.input)
     model_dir = task_model_dir(args.model_dir, allow_exported=True)
     apply_threads(args)
     model = load_task_model(model_dir, args.backend)

@@ -294,6 +294,9 @@ def test_help_argument_and_config_errors_never_load_torch(tmp_path):
         (["train", "typo.yaml", "training.max_steps=abc"], 2, "typo.yaml:5"),
         (["train", "nofile.yaml"], 2, "missing.csv: file not found"),
         (["train", "badfile.yaml"], 2, "field 'stars': missing column"),
+        (["encode", "missing.txt", "-o", "out.npy"], 2, "missing.txt: file not found"),
+        (["predict", ".", "--input", "missing.txt"], 2, "missing.txt: file not found"),
+        (["similarity", "a", "b", "--model", "./no/such/model"], 2, "./no/such/model: no such model directory"),
     ]
     for argv, status, message in cases:
         result = _light_run(argv, tmp_path)
