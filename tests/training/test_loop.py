@@ -54,7 +54,7 @@ def test_accumulating_micro_batches_equals_one_larger_batch(tmp_path, tiny_bert_
 
     update = max(float((large[k] - initial[k.removeprefix("model.encoder.backbone.")]).abs().max())
                  for k in large if k.removeprefix("model.encoder.backbone.") in initial)
-    assert update > 1e-4, "training moved the encoder"
+    assert update > 5e-5, "training moved the encoder (3 Adam steps of at most 5e-5)"
     assert worst(runs["accumulated"][1], large) < 0.02 * update
     assert worst(runs["micro-batch alone"][1], large) > 0.1 * update, "the tolerance tells a different gradient apart"
 
