@@ -1,7 +1,8 @@
 """Optional API key, checked OpenAI style (`Authorization: Bearer <key>`) on every request.
 
 A middleware so that no route can forget it. /health stays open for load balancers and
-the API docs stay open because they describe the API, not its data.
+the API docs stay open because they describe the API, not its data; /metrics is open only
+when the server is told so (`--no-metrics-auth`).
 """
 
 from __future__ import annotations
@@ -18,12 +19,13 @@ OPEN_PATHS = frozenset({"/health", "/docs", "/docs/oauth2-redirect", "/redoc", "
 class ApiKeyCheck:
     """401 unless the request carries the configured key as a Bearer token."""
 
-    def __init__(self, app: ASGIApp, api_key: str) -> None:
+    def __init__(self, app: ASGIApp, api_key: str, open_paths: frozenset[str] = OPEN_PATHS) -> None:
         self.app = app
         self.expected = api_key.encode()
+        self.open_paths = open_paths
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] in OPEN_PATHS or self._authorized(scope):
+        if scope["type"] != "http" or scope["path"] in self.open_paths or self._authorized(scope):
             await self.app(scope, receive, send)
             return
         await send_error(

@@ -33,6 +33,8 @@ EmbedFn = Callable[[list[str]], tuple[torch.Tensor, np.ndarray]]
 """texts -> (raw embeddings of shape (n, dim), token count of each text)."""
 FinishFn = Callable[[torch.Tensor, int], Any]
 """(a request's embeddings, its token count) -> its response payload; runs on the model thread."""
+BatchFn = Callable[[int, int], None]
+"""(texts, tokens) of a batch just encoded; runs on the model thread (the server's metrics)."""
 
 
 @dataclass(eq=False)
@@ -76,6 +78,7 @@ class MicroBatcher:
         batch_wait_ms: float,
         slice_texts: int,
         max_queued_texts: int,
+        on_batch: BatchFn | None = None,
     ) -> None:
         self.embed = embed
         self.executor = executor
@@ -83,6 +86,7 @@ class MicroBatcher:
         self.batch_wait_s = batch_wait_ms / 1000.0
         self.slice_texts = slice_texts
         self.max_queued_texts = max_queued_texts
+        self.on_batch = on_batch
         self.stats = BatchStats()
         self._jobs: deque[Job] = deque()
         self._queued_texts = 0
@@ -224,6 +228,8 @@ class MicroBatcher:
         self.stats.batches += 1
         self.stats.texts += len(texts)
         self.stats.largest_batch = max(self.stats.largest_batch, len(texts))
+        if self.on_batch is not None:
+            self.on_batch(len(texts), int(tokens.sum()))
         finished: list[tuple[Job, Any]] = []
         offset = 0
         for job, start, stop in batch:

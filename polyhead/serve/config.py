@@ -67,6 +67,12 @@ class ServeConfig:
     """How encode computes: auto, torch (bit-exact fp32), torch-bf16, onnx or onnx-int8; unset: the encoder's default (auto, or $POLYHEAD_BACKEND)."""
     threads: int | None = None
     """Cores encoding uses; unset: every core this process may run on."""
+    metrics: bool = True
+    """Expose GET /metrics in Prometheus text format: requests by endpoint and status, latency, batch sizes,
+    queue depth, texts and tokens embedded, model load time."""
+    metrics_auth: bool = True
+    """When an API key is set, /metrics needs it too; --no-metrics-auth leaves /metrics open to a scraper
+    without the key (it shows counts and timings, never texts)."""
     access_log: bool = True
     """Log one line per request (turn off for load tests: it costs CPU)."""
     log_level: str = "info"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Literal
@@ -16,6 +17,7 @@ from typing import Literal
 from .batching import MicroBatcher
 from .config import ServeConfig
 from .errors import ApiError
+from .metrics import ServerMetrics
 from .served_model import ServedModel, load_served_model
 
 logger = logging.getLogger("polyhead.serve")
@@ -32,10 +34,14 @@ class ServerState:
         self.status: Status = "loading"
         self.model: ServedModel | None = None
         self.batcher: MicroBatcher | None = None
+        self.metrics = ServerMetrics(max_batch_texts=config.max_batch_texts, queued_texts=self._queued_texts) if config.metrics else None
         # One thread runs every model call: torch work never overlaps, and the event
         # loop stays free while a batch runs.
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="polyhead-model")
         self._load_task: asyncio.Task | None = None
+
+    def _queued_texts(self) -> int:
+        return self.batcher.queued_texts if self.batcher is not None else 0
 
     def ready(self) -> tuple[ServedModel, MicroBatcher]:
         """The model and batcher, or 503 while loading, after a failed load, or when stopping."""
@@ -59,6 +65,7 @@ class ServerState:
     async def _load(self) -> None:
         config = self.config
         loop = asyncio.get_running_loop()
+        started = time.perf_counter()
         try:
             model = await loop.run_in_executor(self.executor, self._load_blocking)
         except Exception as error:  # noqa: BLE001 - reported, then the server exits
@@ -74,8 +81,11 @@ class ServerState:
             batch_wait_ms=config.batch_wait_ms,
             slice_texts=config.slice_texts,
             max_queued_texts=config.max_queued_texts,
+            on_batch=self.metrics.batch_done if self.metrics is not None else None,
         )
         batcher.start()
+        if self.metrics is not None:
+            self.metrics.model_loaded(time.perf_counter() - started)
         self.model, self.batcher = model, batcher
         if self.status == "loading":
             self.status = "ok"
