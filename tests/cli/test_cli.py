@@ -333,7 +333,7 @@ def test_model_directory_errors_are_one_line(capsys, tmp_path, task_model_dir):
     assert "exported ONNX directory" in _one_error_line(capsys, "evaluate", tmp_path / "exported")
     assert "runs/x/final: no such model directory" in _one_error_line(capsys, "similarity", "a", "b", "--model", "runs/x/final")
     # A plausible hub id without a network (HF_HUB_OFFLINE here) fails at once, not after retries.
-    assert "not in the local hub cache" in _one_error_line(capsys, "encode", "in.txt", "-o", "o.npy", "--model", "someone/no-such-model")
+    assert "not in the local hub cache" in _one_error_line(capsys, "similarity", "a", "b", "--model", "someone/no-such-model")
 
 
 def test_evaluate_data_keeps_the_model_metrics_and_maps_labels(capsys, tmp_path, task_model_dir):
