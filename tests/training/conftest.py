@@ -19,16 +19,21 @@ def tiny_bert_dir(tmp_path_factory) -> Path:
     return build_tiny_model(tmp_path_factory.mktemp("tiny-bert"), "bert")
 
 
-def small_config(model: str | None, output_dir: Path, **training) -> dict:
-    """Both real tasks on small fixed slices; deterministic (no dropout) unless told."""
+def small_config(model: str | None, output_dir: Path, *, tasks: tuple[str, ...] = ("topic", "sentiment"), **training) -> dict:
+    """Both real tasks (or those named in `tasks`) on small fixed slices; deterministic (no dropout) unless told.
+
+    A test that needs no second task passes `tasks=("sentiment",)`: the 40-class topic task's
+    confusion-matrix plot is most of a tiny run's report time.
+    """
     settings = {"max_steps": 12, "batch_size": 8, "eval_every": 4, "log_every": 2, "backbone_dropout": 0.0, "progress": False}
     settings.update(training)
+    every = {
+        "topic": {"data": "jeopardy", "max_train_examples": 200, "max_eval_examples": 60, "head": {"dropout": 0.0}},
+        "sentiment": {"data": "rotten_tomatoes:sentiment", "max_train_examples": 200, "max_eval_examples": 60, "head": {"dropout": 0.0}},
+    }
     return {
         "model": {"name": model, "max_seq_length": 32},
-        "tasks": {
-            "topic": {"data": "jeopardy", "max_train_examples": 200, "max_eval_examples": 60, "head": {"dropout": 0.0}},
-            "sentiment": {"data": "rotten_tomatoes:sentiment", "max_train_examples": 200, "max_eval_examples": 60, "head": {"dropout": 0.0}},
-        },
+        "tasks": {name: every[name] for name in tasks},
         "training": settings,
         "output_dir": str(output_dir),
     }

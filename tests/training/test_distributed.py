@@ -11,7 +11,9 @@ from pathlib import Path
 
 from safetensors.torch import load_file
 
-from .conftest import REPO, run_polyhead, small_config, write_config
+from polyhead.training import load_config, train
+
+from .conftest import REPO, small_config, write_config
 
 
 def _launch(config: Path, timeout: float) -> subprocess.CompletedProcess:
@@ -29,24 +31,32 @@ def _launch(config: Path, timeout: float) -> subprocess.CompletedProcess:
 
 
 def test_two_processes_give_the_same_weights_as_one(tmp_path, tiny_bert_dir):
-    single = write_config(tmp_path / "single.yaml", small_config(str(tiny_bert_dir), tmp_path / "single", max_steps=8))
-    double = write_config(tmp_path / "double.yaml", small_config(str(tiny_bert_dir), tmp_path / "double", max_steps=8))
-    one = run_polyhead("train", str(single))
-    assert one.returncode == 0, one.stderr
+    # One evaluation, at the end: the first always improves, so even processes whose weights had
+    # drifted apart would take the same path through it (and the comparison below decides).
+    single = write_config(tmp_path / "single.yaml", small_config(str(tiny_bert_dir), tmp_path / "single", max_steps=8, eval_every=8))
+    double = write_config(tmp_path / "double.yaml", small_config(str(tiny_bert_dir), tmp_path / "double", max_steps=8, eval_every=8))
+    train(load_config(single))  # one process: this one
     two = _launch(double, timeout=600)
     assert two.returncode == 0, two.stderr[-3000:]
     start = [line for line in (tmp_path / "double" / "metrics.jsonl").read_text().splitlines() if '"start"' in line]
     assert '"processes": 2' in start[0]
+    # The tolerance comes from how far training moved the weights: 8 Adam steps move the encoder by
+    # about 2e-4, so a run whose processes skipped the gradient all-reduce (each stepping on its
+    # half batch) lands a sizeable fraction of that away; synchronized runs differ by float
+    # rounding only (6e-8 seen), far below 1% of the update.
+    initial = {"model.safetensors": load_file(str(tiny_bert_dir / "model.safetensors"))}
     for name in ("model.safetensors", "heads.safetensors"):
         a = load_file(str(tmp_path / "single" / "model" / name))
         b = load_file(str(tmp_path / "double" / "model" / name))
         assert a.keys() == b.keys()
         worst = max(float((a[k] - b[k]).abs().max()) for k in a)
-        assert worst < 1e-4, (name, worst)
-    # the weights did change from the initial ones (training happened)
-    initial = load_file(str(tiny_bert_dir / "model.safetensors"))
-    trained = load_file(str(tmp_path / "single" / "model" / "model.safetensors"))
-    assert any(not (initial[k] == trained[k]).all() for k in initial if k in trained)
+        if name in initial:
+            update = max(float((a[k] - initial[name][k]).abs().max()) for k in a if k in initial[name])
+            assert update > 1e-4, "training moved the encoder"
+            tolerance = update / 100
+        else:
+            tolerance = 1e-6
+        assert worst < tolerance, (name, worst, tolerance)
 
 
 def test_batch_not_divisible_by_processes_is_an_error(tmp_path, tiny_bert_dir):
