@@ -22,7 +22,7 @@ def trained(tmp_path_factory):
             "topic": {"data": "jeopardy", "max_train_examples": 2000, "max_eval_examples": 300},
             "sentiment": {"data": "rotten_tomatoes:sentiment", "max_train_examples": 2000, "max_eval_examples": 300},
         },
-        "training": {"max_steps": 48, "batch_size": 16, "eval_every": 24, "log_every": 8, "mixing": "round_robin", "progress": False},
+        "training": {"max_steps": 48, "batch_size": 16, "eval_every": 48, "log_every": 8, "mixing": "round_robin", "progress": False},
         "output_dir": str(root / "run"),
     }
     result = train(load_config(write_config(root / "config.yaml", config)))
