@@ -42,18 +42,19 @@ def register(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..errors import InputError
-    from ..study import run_study, write_study_report
     from ..study.strategies import Budget
     from ..training.config import load_config
     from .common import quiet_library_progress
 
     if args.seeds < 1 or args.epochs <= 0 or args.probe_epochs <= 0 or args.evals_per_epoch <= 0 or args.patience < 1:
         raise InputError("--seeds and --patience must be >= 1; --epochs, --probe-epochs and --evals-per-epoch > 0")
-    quiet_library_progress()
     overrides = list(args.overrides) + (["training.progress=false"] if args.no_progress else [])
     config_path = Path(args.config)
     base = load_config(config_path, overrides)
     names = [n.strip() for n in args.strategies.split(",") if n.strip()]
+    from ..study import run_study, write_study_report  # the config is valid: now the heavy libraries
+
+    quiet_library_progress()
     seeds = [base.training.seed + i for i in range(args.seeds)]
     budget = Budget(args.epochs, args.probe_epochs, args.evals_per_epoch, args.patience)
     command = "polyhead " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:2] == ["study"] else "polyhead study " + args.config

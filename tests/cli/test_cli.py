@@ -289,6 +289,8 @@ def test_help_argument_and_config_errors_never_load_torch(tmp_path):
     cases = [
         (["--help"], 0, "usage: polyhead"),
         (["train", "--help"], 0, "usage: polyhead train"),
+        (["study", "--help"], 0, "usage: polyhead study"),
+        (["study", "typo.yaml"], 2, "typo.yaml:5, field 'tasks.a.data.text_colum'"),
         (["encode", "in.txt"], 2, "required: -o/--output"),
         (["train", "typo.yaml"], 2, "typo.yaml:5, field 'tasks.a.data.text_colum'"),
         (["train", "typo.yaml", "training.max_steps=abc"], 2, "typo.yaml:5"),
