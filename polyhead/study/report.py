@@ -124,14 +124,17 @@ def _table(results: dict) -> str:
         cells += [str(task_stat(results, name, t) or "–") for t in tasks]
         cells += [str(task_stat(results, name, t, "accuracy") or "–") for t in tasks]
         best, epoch = _mean(results, name, "best_validation"), _mean(results, name, "best_epoch")
-        cells.append("–" if best is None else f"{best:.3f} ({epoch:.1f})" if epoch is not None else f"{best:.3f}")
+        at_end = any(r.get("best_step") is not None and r["best_step"] == r.get("steps") and "max_steps" in r.get("stop_reason", "")
+                     for r in rows)
+        mark = " †" if at_end else ""
+        cells.append("–" if best is None else f"{best:.3f} ({epoch:.1f}){mark}" if epoch is not None else f"{best:.3f}{mark}")
         wall, cpu = _mean(results, name, "wall_s"), _mean(results, name, "cpu_s")
         cells += [f"{wall:.0f}" if wall is not None else "–", f"{cpu:.0f}" if cpu is not None else "–"]
         seen = [sum(r["examples_seen"].values()) for r in rows]
         cells.append(f"{sum(seen) / len(seen):,.0f}" if seen else "–")
         cells.append(f"{rows[0]['trainable_parameters']:,}")
         forgetting = _forgetting(results, name)
-        cells.append("–" if forgetting is None else f"{forgetting.mean:+.3f} ± {forgetting.std:.3f}")
+        cells.append("–" if forgetting is None else f"{forgetting.mean:+.3f}" + (f" ± {forgetting.std:.3f}" if forgetting.n > 1 else ""))
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -215,6 +218,9 @@ def write_study_report(results: dict, study_dir: Path, command: str = "") -> Pat
         "LP-FT's includes its frozen-encoder stage. CPU seconds count every thread of the process.",
         "",
         _table(results),
+        "",
+        "† the best validation point of at least one seed was the budget's last step: that strategy was still "
+        "improving when its budget ended.",
         "",
         "## Which strategy wins",
         "",
