@@ -106,7 +106,10 @@ def _print_paths(config, task_data: dict) -> None:
     """The resolved data files and run directory, so a relative path never lands somewhere unexpected."""
     for name, data in task_data.items():
         spec = data.source_spec
-        if isinstance(spec, dict):
+        if isinstance(spec, dict) and "hf" in spec:
+            splits = ", ".join(f"{split} {hf_split}" for split, hf_split in (spec.get("splits") or {}).items())
+            print(f"task {name}: Hugging Face dataset {data.source} ({splits})")
+        elif isinstance(spec, dict):
             files = ", ".join(f"{split} {spec[split]}" for split in ("train", "validation", "test") if spec.get(split))
             print(f"task {name}: {files}")
     print(f"run directory: {Path(config.output_dir).resolve()}")

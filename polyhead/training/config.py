@@ -77,12 +77,45 @@ class DataFiles:
     """Column holding the label (any scalar; compared as a string)."""
 
 
+HF_SPLITS = ("train", "validation", "test")
+HF_IN_MEMORY = "<a dataset passed from Python>"
+"""What config.yaml records for a dataset object given in Python: YAML cannot hold the data itself."""
+
+
+@dataclass
+class HFDataset:
+    """A task's data as a Hugging Face `datasets` dataset (needs `pip install 'polyhead[datasets]'`)."""
+
+    hf: str | Any
+    """A directory written by `save_to_disk` (relative to the config file), a hub name (`imdb`, `owner/name`),
+    or, from Python, a `datasets.DatasetDict` (or a `Dataset`, used as the training split)."""
+    config: str | None = None
+    """The hub dataset's configuration (subset), e.g. `sst2` of `glue`."""
+    splits: dict[str, str] | None = None
+    """polyhead split (train, validation, test) -> the dataset's split name; None takes train, validation and
+    test where the dataset has them. Without validation a stratified 10% of train is carved out."""
+    text_column: str = "text"
+    """Column holding the text."""
+    label_column: str = "label"
+    """Column holding the label: a ClassLabel keeps its class names (in its order), other values are class names as text."""
+
+    def __post_init__(self) -> None:
+        if isinstance(self.hf, str) and not self.hf.strip():
+            raise InputError("hf must name a directory or a hub dataset, got an empty string")
+        if self.splits is not None:
+            unknown = sorted(set(self.splits) - set(HF_SPLITS))
+            if unknown:
+                raise InputError(f"splits: unknown split {unknown[0]!r}; map any of {', '.join(HF_SPLITS)} to the dataset's split names")
+            if "train" not in self.splits:
+                raise InputError("splits must map train (e.g. splits: {train: train, test: test})")
+
+
 @dataclass
 class TaskConfig:
     """One task: its data, its head and its share of the loss."""
 
-    data: str | DataFiles = "rotten_tomatoes:sentiment"
-    """A built-in dataset name (jeopardy, rotten_tomatoes:sentiment, rotten_tomatoes:subjectivity) or files."""
+    data: str | DataFiles | HFDataset = "rotten_tomatoes:sentiment"
+    """A built-in dataset name (jeopardy, rotten_tomatoes:sentiment, rotten_tomatoes:subjectivity), files, or a Hugging Face dataset ({hf: ...})."""
     head: HeadConfig = field(default_factory=HeadConfig)
     """The classification head on the sentence embedding."""
     weight: float = 1.0
@@ -242,7 +275,12 @@ class RunConfig:
                 raise InputError("must be >= 0", field=f"tasks.{name}.weight")
 
     def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        """Plain data for YAML and trackers; a dataset object given in Python becomes HF_IN_MEMORY."""
+        data = dataclasses.asdict(self)
+        for task in data["tasks"].values():
+            if isinstance(task["data"], dict) and "hf" in task["data"] and not isinstance(task["data"]["hf"], str):
+                task["data"]["hf"] = HF_IN_MEMORY
+        return data
 
 
 MIXING_STRATEGIES = ("proportional", "temperature", "round_robin", "uniform")
@@ -292,6 +330,10 @@ def _build(cls: Any, data: Any, where: str, file: Path | None, line: int | None)
             return None
         # Only the options of the value's shape are tried, so a mapping's error names its own key.
         shaped = [o for o in options if o is not type(None) and _same_shape(o, data)]
+        if isinstance(data, dict) and len(shaped) > 1:
+            # Several mappings fit (files or a Hugging Face dataset): the one whose fields the keys name
+            # most, the first on a tie, so a misspelt key gets that class's did-you-mean.
+            shaped = [max(shaped, key=lambda o: len(set(data) & _field_names(o)))]
         candidates = shaped or [o for o in options if o is not type(None)]
         errors = []
         for option in candidates:
@@ -358,6 +400,10 @@ def _build(cls: Any, data: Any, where: str, file: Path | None, line: int | None)
     if cls in (int, float, str, bool):
         raise InputError(f"expected {cls.__name__}, got {data!r}", file=file, line=line, field=where)
     return data
+
+
+def _field_names(tp: Any) -> set[str]:
+    return {f.name for f in dataclasses.fields(tp)} if dataclasses.is_dataclass(tp) else set()
 
 
 def _same_shape(tp: Any, data: Any) -> bool:

@@ -18,7 +18,7 @@ from .. import datasets
 from ..datasets import SPLIT_SEED, TextClassificationSplit, stratified_splits
 from ..errors import InputError
 from ..textio import iter_records
-from .config import DataFiles, TaskConfig
+from .config import DataFiles, HFDataset, TaskConfig
 
 
 @dataclass
@@ -147,8 +147,12 @@ def _subset(split: TextClassificationSplit, limit: int | None) -> TextClassifica
 
 def load_task_data(name: str, task: TaskConfig, base: Path = Path(".")) -> TaskData:
     """Read, check and index one task's data; relative file paths resolve against `base`."""
-    spec: str | dict
-    if isinstance(task.data, str):
+    spec: str | dict | None
+    if isinstance(task.data, HFDataset):
+        from .hf_data import read_hf_task  # imports `datasets` only for a task that uses it
+
+        label_names, splits, source, spec = read_hf_task(name, task.data, base)
+    elif isinstance(task.data, str):
         spec = task.data
         if not datasets.is_builtin(task.data):
             raise InputError(

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from ..errors import InputError
 from ..model import MultiTaskModel
-from .config import DataFiles, TaskConfig
+from .config import DataFiles, HFDataset, TaskConfig
 from .data import TaskData, load_task_data, read_file_split
 
 
@@ -27,9 +27,11 @@ def task_data_for_model(
         if name in overrides:
             result[name] = _from_file(name, Path(overrides[name]), spec.labels, split, text_column, label_column, max_examples)
             continue
-        source: str | DataFiles
+        source: str | DataFiles | HFDataset
         if isinstance(spec.data, str):
             source = spec.data
+        elif isinstance(spec.data, dict) and "hf" in spec.data:
+            source = HFDataset(**spec.data)
         elif isinstance(spec.data, dict):
             source = DataFiles(**spec.data)
         else:

@@ -265,7 +265,7 @@ def test_version(capsys):
     assert capsys.readouterr().out.strip() == f"polyhead {__version__}"
 
 
-HEAVY = ("torch", "transformers", "accelerate", "sklearn")
+HEAVY = ("torch", "transformers", "accelerate", "sklearn", "datasets")
 
 
 def _light_run(argv: list[str], cwd: Path) -> subprocess.CompletedProcess:
@@ -286,6 +286,8 @@ def test_help_argument_and_config_errors_never_load_torch(tmp_path):
     (tmp_path / "nofile.yaml").write_text("tasks:\n  a:\n    data:\n      train: missing.csv\n")
     (tmp_path / "t.csv").write_text("text,label\na,x\nb,y\n")
     (tmp_path / "badfile.yaml").write_text("tasks:\n  a:\n    data:\n      train: t.csv\n      label_column: stars\n")
+    (tmp_path / "hftypo.yaml").write_text("tasks:\n  a:\n    data:\n      hf: imdb\n      text_colum: review\n")
+    (tmp_path / "hfsplit.yaml").write_text("tasks:\n  a:\n    data:\n      hf: imdb\n      splits: {train: train, dev: test}\n")
     cases = [
         (["--help"], 0, "usage: polyhead"),
         (["train", "--help"], 0, "usage: polyhead train"),
@@ -296,6 +298,8 @@ def test_help_argument_and_config_errors_never_load_torch(tmp_path):
         (["train", "typo.yaml", "training.max_steps=abc"], 2, "typo.yaml:5"),
         (["train", "nofile.yaml"], 2, "missing.csv: file not found"),
         (["train", "badfile.yaml"], 2, "field 'stars': missing column"),
+        (["train", "hftypo.yaml"], 2, "hftypo.yaml:5, field 'tasks.a.data.text_colum': unknown key (did you mean 'text_column'?)"),
+        (["train", "hfsplit.yaml"], 2, "hfsplit.yaml:3, field 'tasks.a.data': splits: unknown split 'dev'"),
         (["encode", "missing.txt", "-o", "out.npy"], 2, "missing.txt: file not found"),
         (["predict", ".", "--input", "missing.txt"], 2, "missing.txt: file not found"),
         (["similarity", "a", "b", "--model", "./no/such/model"], 2, "./no/such/model: no such model directory"),
