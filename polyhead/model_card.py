@@ -63,8 +63,17 @@ def _data_name(data) -> str:
     if isinstance(data, str):
         return data
     if isinstance(data, dict):
+        if data.get("hf"):  # a Hugging Face dataset: its hub name or its save_to_disk directory
+            return str(data["hf"])
         return Path(str(data.get("train", "files"))).name
     return "unknown"
+
+
+def _hub_dataset(data) -> str | None:
+    """The dataset's Hugging Face Hub id, where it has one."""
+    if isinstance(data, dict) and data.get("hf") and not Path(str(data["hf"])).exists() and not str(data["hf"]).startswith("<"):
+        return str(data["hf"])
+    return HUB_DATASETS.get(_data_name(data).split(":")[0])
 
 
 def _metadata(model_name: str, tasks: list[dict], base_model: str | None, facts: TrainingFacts | None) -> str:
@@ -80,7 +89,7 @@ def _metadata(model_name: str, tasks: list[dict], base_model: str | None, facts:
             results.append(EvalResult(task_type="text-classification", task_name=task["name"], dataset_type=name.split(":")[0],
                                       dataset_name=name, dataset_split="test", metric_type=metric_type,
                                       metric_value=round(float(metrics[key]), 4), metric_name=label, metric_args=args))
-    datasets = sorted({HUB_DATASETS[d] for d in (_data_name(t.get("data")).split(":")[0] for t in tasks) if d in HUB_DATASETS})
+    datasets = sorted({hub for hub in (_hub_dataset(t.get("data")) for t in tasks) if hub})
     data = ModelCardData(
         library_name="polyhead", pipeline_tag="text-classification", base_model=base_model, datasets=datasets or None,
         tags=["polyhead", "sentence-transformers", "multi-task", "text-classification", "sentence-embeddings"],
