@@ -59,6 +59,21 @@ class CheckpointError(InputError):
     """A checkpoint cannot be written or none can be read; the message says what to do."""
 
 
+WRITE_ERRORS = (OSError, RuntimeError, SafetensorError)
+"""What a failed write raises: torch and safetensors wrap the OS error."""
+
+
+def write_failure_reason(error: Exception, directory: Path) -> str:
+    """One phrase for a failed write, whichever library raised it, with the free space left."""
+    text = str(error).splitlines()[0] if str(error) else type(error).__name__
+    full = (isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT)) or any(
+        sign in str(error) for sign in ("No space left", "StorageFull", "Disk quota", "file write failed")
+    )
+    existing = next((p for p in (directory, *directory.parents) if p.exists()), Path("."))
+    free = shutil.disk_usage(existing).free / 2**20
+    return f"{'the device is full' if full else text}; {free:.0f} MiB free there"
+
+
 @dataclass
 class TrainerState:
     """Loop bookkeeping that a resumed run needs to continue exactly."""
@@ -116,7 +131,7 @@ class CheckpointStore:
             _write_manifest(tmp, state.step)
             fault_point("manifest")
             os.rename(tmp, self.root / name)
-        except (OSError, RuntimeError, SafetensorError) as error:  # torch and safetensors wrap the OS error
+        except WRITE_ERRORS as error:
             shutil.rmtree(tmp, ignore_errors=True)
             raise self._write_error(error) from None
         except BaseException:
@@ -130,16 +145,9 @@ class CheckpointStore:
         return self.root / name
 
     def _write_error(self, error: Exception) -> CheckpointError:
-        """One line for a failed write, whichever library raised it (safetensors and torch wrap the OS error)."""
-        text = str(error).splitlines()[0] if str(error) else type(error).__name__
-        full = (isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT)) or any(
-            sign in str(error) for sign in ("No space left", "StorageFull", "Disk quota", "file write failed")
-        )
-        free = shutil.disk_usage(self.root).free / 2**20
-        reason = "the device is full" if full else text
         return CheckpointError(
-            f"could not write a checkpoint into {self.root} ({reason}; {free:.0f} MiB free there); the previous checkpoint "
-            f"is intact: fix that, then continue with polyhead train --resume {self.root.parent}"
+            f"could not write a checkpoint into {self.root} ({write_failure_reason(error, self.root)}); the previous "
+            f"checkpoint is intact: fix that, then continue with polyhead train --resume {self.root.parent}"
         )
 
     def _free_name(self, step: int) -> str:

@@ -25,7 +25,8 @@ from ..fileio import write_json
 from ..model import MultiTaskModel
 from ..model_card import TrainingFacts, write_model_card
 from .adapters import adapter_freezing, merged_copy
-from .checkpoint import CheckpointStore, TrainerState, load_checkpoint, load_optimizer_state, restore_rng, rng_state
+from .checkpoint import (WRITE_ERRORS, CheckpointError, CheckpointStore, TrainerState, load_checkpoint, load_optimizer_state,
+                         restore_rng, rng_state, write_failure_reason)
 from .config import RunConfig, save_config
 from .data import TaskData, load_task_data
 from .evaluation import evaluate_tasks, select_metric
@@ -319,7 +320,7 @@ class Trainer:
         if state.best_metric is None or score > state.best_metric + t.early_stopping.min_delta:
             state.best_metric, state.best_step, state.evals_without_improvement = score, state.step, 0
             if self.main:
-                merged_copy(self.model).save(self.best_dir)
+                self.save_model(self.model, self.best_dir)
             self.accelerator.wait_for_everyone()
             return False
         state.evals_without_improvement += 1
@@ -341,6 +342,16 @@ class Trainer:
             self.checkpoints.save(self.module, self.optimizer, self.state, states)
         self.accelerator.wait_for_everyone()
 
+    def save_model(self, model: MultiTaskModel, directory: Path) -> None:
+        """Save with adapters merged; a failed write is one line and leaves the previous copy in place."""
+        try:
+            merged_copy(model).save(directory)
+        except WRITE_ERRORS as error:
+            raise CheckpointError(
+                f"could not write the model into {directory} ({write_failure_reason(error, directory)}); the previous copy "
+                f"is intact and the last checkpoint is kept: fix that, then continue with polyhead train --resume {self.run_dir}"
+            ) from None
+
     def finish(self) -> TrainResult:
         """Test the best model, save it as the run's model, write metrics and the report."""
         t = self.config.training
@@ -354,7 +365,7 @@ class Trainer:
             if test_metrics:  # tasks without test data have no test line (the report then shows validation)
                 self.log.write({"type": "test", "step": self.state.step, "split": "test", "best_step": self.state.best_step,
                                 "tasks": test_metrics, "elapsed_s": round(training_time, 3)})
-            merged_copy(final_model).save(model_dir)
+            self.save_model(final_model, model_dir)
             facts = TrainingFacts(test_metrics, self.config.to_dict(), self.state.step, self.state.best_step, training_time,
                                   dict(self.sampler.consumed))
             write_model_card(model_dir, final_model.config_dict(), final_model.encoder.source, facts, model_dir.name)

@@ -219,3 +219,17 @@ def test_checkpoint_every_must_be_positive(tmp_path, tiny_bert_dir):
     config["training"]["checkpoint_every"] = -1
     with pytest.raises(InputError, match="checkpoint_every"):
         load_config(write_config(tmp_path / "run.yaml", config))
+
+
+def test_a_failed_model_write_is_one_line(forked, tmp_path, tiny_bert_dir):
+    """The best model is saved at the first validation, before any checkpoint: a full disk there is one line too."""
+    run_dir = tmp_path / "run"
+    config = _config(tiny_bert_dir, run_dir)
+    config["training"].update(checkpoint_every=100, eval_every=2)
+    config_path = write_config(tmp_path / "run.yaml", config)
+    child = forked.Process(target=_train_with_file_size_limit, args=(str(config_path), 1_000_000, str(tmp_path / "error.txt")))
+    child.start()
+    child.join(timeout=300)
+    message = (tmp_path / "error.txt").read_text()
+    assert message.startswith(f"could not write the model into {run_dir / 'checkpoints' / 'best'} (")
+    assert "\n" not in message and "the previous copy is intact" in message and f"--resume {run_dir}" in message
