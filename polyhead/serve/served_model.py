@@ -85,11 +85,18 @@ class ServedModel:
         }
 
 
+RUN_MODEL_FOLDER = "model"
+"""Where a training run saves its model (RUN/model): such a model is served under the run's name."""
+
+
 def model_name(model_dir: str | None) -> str:
-    """The id a model directory is served under: its folder's name."""
+    """The id a model directory is served under: its folder's name, or its run's for a run's `model/`."""
     if model_dir is None:
         return DEFAULT_MODEL_NAME
-    return Path(model_dir).resolve().name or str(model_dir)
+    path = Path(model_dir).resolve()
+    if path.name == RUN_MODEL_FOLDER and path.parent.name:
+        return path.parent.name
+    return path.name or str(model_dir)
 
 
 def load_served_model(model_dir: str | None, *, name: str | None = None, device: str | None = None) -> ServedModel:
