@@ -292,6 +292,7 @@ def test_help_argument_and_config_errors_never_load_torch(tmp_path):
         (["--help"], 0, "usage: polyhead"),
         (["train", "--help"], 0, "usage: polyhead train"),
         (["study", "--help"], 0, "usage: polyhead study"),
+        (["serve", "--help"], 0, "usage: polyhead serve"),
         (["study", "typo.yaml"], 2, "typo.yaml:5, field 'tasks.a.data.text_colum'"),
         (["encode", "in.txt"], 2, "required: -o/--output"),
         (["train", "typo.yaml"], 2, "typo.yaml:5, field 'tasks.a.data.text_colum'"),
