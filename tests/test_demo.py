@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import pytest
+
+pytestmark = pytest.mark.slow  # the demo module end to end: `make test-slow`, run by CI
 
 
 def test_demo_runs_on_a_tiny_budget(tmp_path):

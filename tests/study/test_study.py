@@ -32,6 +32,7 @@ def _tiny_study_config(tmp_path: Path, model: Path) -> Path:
     return write_config(tmp_path / "study.yaml", raw)
 
 
+@pytest.mark.slow  # real processes killed and resumed: `make test-slow`, run by CI
 def test_a_killed_study_continues_and_reports(tmp_path, tiny_model_dir):
     config, output = _tiny_study_config(tmp_path, tiny_model_dir("bert")), tmp_path / "study"
     results = output / "results.json"

@@ -25,6 +25,8 @@ from polyhead.training.checkpoint import CheckpointError, CheckpointStore
 
 from .conftest import small_config, write_config
 
+pytestmark = pytest.mark.slow  # real processes killed at every stage: `make test-slow`, run by CI
+
 STAGES = ("begin", "weights", "optimizer", "rng", "state", "manifest", "renamed", "pointer-tmp", "pointer")
 """Every point between two files or two renames of `CheckpointStore.save`, in order."""
 STEPS = 5

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 import os
 import shutil
 import socket
@@ -14,6 +16,8 @@ from safetensors.torch import load_file
 from polyhead.training import load_config, train
 
 from .conftest import REPO, small_config, write_config
+
+pytestmark = pytest.mark.slow  # two real processes: `make test-slow`, run by CI
 
 
 def _launch(config: Path, timeout: float) -> subprocess.CompletedProcess:

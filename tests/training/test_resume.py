@@ -22,6 +22,7 @@ def _final(run_dir):
     return metrics, weights
 
 
+@pytest.mark.slow  # real processes killed and resumed: `make test-slow`, run by CI
 @pytest.mark.parametrize("freeze", [{}, {"lower": 1}], ids=["grouped-batches", "cached-lower-layer"])
 def test_killed_run_resumes_to_the_same_result(tmp_path, tiny_bert_dir, freeze):
     """Length-grouped batches (the default) and, frozen lower layers' cache rebuilt after the kill."""
