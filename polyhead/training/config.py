@@ -496,7 +496,22 @@ def load_config(path: str | Path, overrides: list[str] = ()) -> RunConfig:
     data = _compose_with_lines(path.read_text(encoding="utf-8"), path)
     if not isinstance(data, dict):
         raise InputError("a config must be a mapping", file=path, line=1)
-    return config_from_dict(data, list(overrides), path)
+    from_file = isinstance(data.get("output_dir"), str)
+    config = config_from_dict(data, list(overrides), path)
+    overridden = any(o.split("=", 1)[0].strip() == "output_dir" for o in overrides)
+    if from_file and not overridden:
+        config.output_dir = resolve_from_config(path, config.output_dir)
+    return config
+
+
+def resolve_from_config(config_path: Path, value: str) -> str:
+    """One rule for paths: a relative path written in a config file is relative to that file's folder.
+
+    Paths given on the command line (`--output-dir`, `key=value` overrides) stay relative to the
+    current directory, as every shell path is.
+    """
+    path = Path(value).expanduser()
+    return str(path if path.is_absolute() else (config_path.parent / path).resolve())
 
 
 def save_config(config: RunConfig, path: str | Path) -> None:
