@@ -188,6 +188,17 @@ def _plot(results: dict, path: Path) -> None:
         handle.write(buffer.getvalue())
 
 
+NOTES_FILE = "notes.md"
+"""Hand-written remarks on a study's runs (e.g. a pause that a run's wall time includes), kept in the report."""
+
+
+def _notes(study_dir: Path) -> list[str]:
+    path = study_dir / NOTES_FILE
+    if not path.is_file():
+        return []
+    return ["## Notes on these runs", "", path.read_text(encoding="utf-8").strip(), ""]
+
+
 def write_study_report(results: dict, study_dir: Path, command: str = "") -> Path:
     """study_dir/study.md and study.png."""
     _plot(results, study_dir / "study.png")
@@ -232,6 +243,7 @@ def write_study_report(results: dict, study_dir: Path, command: str = "") -> Pat
         "",
         "![study](study.png)",
         "",
+        *_notes(study_dir),
         "## The strategies",
         "",
         *[f"- `{s['name']}`: {s['description']}" for s in results["strategies"]],
