@@ -51,8 +51,12 @@ class Comparison:
     """Two standard errors of the difference."""
     decided: bool
     """Both sides have several seeds (or are deterministic) and the difference exceeds the noise."""
+    measurable: bool = True
+    """Both sides have several seeds or are deterministic, so the noise is known."""
 
     def verdict(self) -> str:
+        if not self.measurable:
+            return f"undecided ({self.difference * 100:+.1f} pt from one seed: no noise estimate yet)"
         if not self.decided:
             return f"tie ({self.difference * 100:+.1f} pt, noise ±{self.noise * 100:.1f} pt)"
         word = "beats" if self.difference > 0 else "loses to"
@@ -86,7 +90,7 @@ def compare(results: dict, a: str, b: str, task: str, metric: str = "macro_f1") 
     noise = NOISE_FACTOR * math.sqrt(sa.standard_error**2 + sb.standard_error**2)
     enough = (sa.n > 1 or _deterministic(results, a)) and (sb.n > 1 or _deterministic(results, b))
     difference = sa.mean - sb.mean
-    return Comparison(a, b, difference, noise, enough and abs(difference) > noise)
+    return Comparison(a, b, difference, noise, enough and abs(difference) > noise, enough)
 
 
 def winner_line(results: dict, task: str) -> str:
@@ -148,7 +152,8 @@ def comparison_lines(results: dict) -> list[str]:
         if DEFAULT_STRATEGY in strategies and single in strategies:
             c = compare(results, DEFAULT_STRATEGY, single, task)
             if c:
-                effect = "helps" if c.decided and c.difference > 0 else "hurts" if c.decided else "neither helps nor hurts (a tie)"
+                effect = ("helps" if c.difference > 0 else "hurts") if c.decided else \
+                    "neither helps nor hurts (a tie)" if c.measurable else "is not decided yet"
                 lines.append(f"- **{task}**: joint training with the other tasks {effect}: `{DEFAULT_STRATEGY}` {c.verdict()} "
                              f"against `{single}` on test macro-F1.")
         if DEFAULT_STRATEGY in strategies and BASELINE in strategies:
