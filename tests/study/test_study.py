@@ -86,6 +86,7 @@ def test_winners_are_named_only_beyond_the_noise():
     assert "`a` wins" in winner_line(clear, "t")
     one_seed = _results({"a": [0.90], "b": [0.50]})
     assert not compare(one_seed, "a", "b", "t").decided  # one seed has no noise estimate: never a winner
+    assert compare(one_seed, "a", "b", "t").verdict().startswith("undecided (+40.0 pt from one seed")
     deterministic = _results({"a": [0.80, 0.81, 0.79], "logistic_regression": [0.70]})
     assert compare(deterministic, "a", "logistic_regression", "t").decided
     s = stat([1.0, 2.0, 3.0])
