@@ -98,6 +98,8 @@ class HFDataset:
     """Column holding the text."""
     label_column: str = "label"
     """Column holding the label: a ClassLabel keeps its class names (in its order), other values are class names as text."""
+    download: bool = False
+    """Let a hub name be fetched from the Hugging Face Hub (network); off, only local directories and the cache are read."""
 
     def __post_init__(self) -> None:
         if isinstance(self.hf, str) and not self.hf.strip():

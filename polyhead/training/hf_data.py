@@ -9,7 +9,9 @@ the dataset's label id i.
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -99,6 +101,15 @@ def _hub_name(source: HFDataset) -> str:
 
 
 def _from_hub(source: HFDataset, hf: ModuleType, where: str) -> Any:
+    """A hub dataset: downloaded only when the config says `download: true`, else read from the local cache."""
+    if not source.download:
+        with _hub_offline():
+            try:
+                return _as_dict(hf.load_dataset(source.hf, source.config), hf, where)
+            except Exception:  # noqa: BLE001 - not cached: say how to allow the download
+                raise InputError(f"{_hub_name(source)!r} is not a local directory nor in the local cache; set "
+                                 "download: true to fetch it from the Hugging Face Hub, or give a save_to_disk directory",
+                                 field=where) from None
     try:
         loaded = hf.load_dataset(source.hf, source.config)
     except Exception as error:  # noqa: BLE001 - network, unknown name or config: one line for the user
@@ -108,6 +119,19 @@ def _from_hub(source: HFDataset, hf: ModuleType, where: str) -> Any:
                 "save the dataset with save_to_disk and give that directory") if offline else ""
         raise InputError(f"could not load {_hub_name(source)!r} from the Hugging Face Hub: {reason}{hint}", field=where) from None
     return _as_dict(loaded, hf, where)
+
+
+@contextlib.contextmanager
+def _hub_offline() -> Iterator[None]:
+    """No network for this load (datasets reads its offline switch at call time); the user's setting is restored."""
+    import datasets.config
+
+    previous = datasets.config.HF_HUB_OFFLINE
+    datasets.config.HF_HUB_OFFLINE = True
+    try:
+        yield
+    finally:
+        datasets.config.HF_HUB_OFFLINE = previous
 
 
 def _as_dict(dataset: Any, hf: ModuleType, where: str) -> Any:

@@ -124,8 +124,18 @@ def test_a_single_dataset_is_the_training_split_and_validation_is_carved(reviews
     assert data.size("train") + data.size("validation") == SIZES["train"]
 
 
-def test_an_unreachable_hub_name_is_one_line_and_exit_2(tmp_path):
+def test_a_hub_name_is_downloaded_only_when_the_config_allows_it(tmp_path):
     data = {"hf": "cornell-movie-review-data/rotten_tomatoes", "config": "default"}
+    write_config(tmp_path / "config.yaml", {"tasks": {"s": {"data": data}}, "output_dir": str(tmp_path / "run")})
+    env = {k: v for k, v in os.environ.items() if k not in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE")}
+    result = run_polyhead("train", str(tmp_path / "config.yaml"), env=env, timeout=120)
+    assert result.returncode == 2, result.stderr
+    assert "is not a local directory nor in the local cache; set download: true" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_an_unreachable_hub_name_is_one_line_and_exit_2(tmp_path):
+    data = {"hf": "cornell-movie-review-data/rotten_tomatoes", "config": "default", "download": True}
     write_config(tmp_path / "config.yaml", {"tasks": {"s": {"data": data}}, "output_dir": str(tmp_path / "run")})
     result = run_polyhead("train", str(tmp_path / "config.yaml"), env={**os.environ, "HF_HUB_OFFLINE": "1"}, timeout=120)
     lines = result.stderr.strip().splitlines()
