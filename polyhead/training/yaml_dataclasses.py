@@ -1,0 +1,207 @@
+"""YAML into annotated dataclasses, with the file, line and field of every error.
+
+Generic over the dataclasses it builds (the run config is one user): mappings remember the
+line of each key, `dotted.key=value` overrides remember that they came from the command line,
+and unions, lists, dicts and nested dataclasses are checked recursively.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import types
+import typing
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ..errors import InputError
+
+
+class _Located(dict):
+    """A mapping that remembers the YAML line of each key."""
+
+    lines: dict[str, int]
+
+
+def compose_with_lines(text: str, path: Path | None) -> Any:
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        raise InputError(f"not valid YAML ({getattr(error, 'problem', error)})", file=path, line=mark.line + 1 if mark else None) from None
+    return _to_python(node) if node is not None else {}
+
+
+def _to_python(node: yaml.Node) -> Any:
+    if isinstance(node, yaml.MappingNode):
+        out = _Located()
+        out.lines = {}
+        for key_node, value_node in node.value:
+            key = yaml.safe_load(yaml.serialize(key_node))
+            out[str(key)] = _to_python(value_node)
+            out.lines[str(key)] = key_node.start_mark.line + 1
+        return out
+    if isinstance(node, yaml.SequenceNode):
+        return [_to_python(n) for n in node.value]
+    return yaml.safe_load(yaml.serialize(node))
+
+
+def _type_name(tp: Any) -> str:
+    return getattr(tp, "__name__", str(tp))
+
+
+def build_dataclass(cls: Any, data: Any, where: str, file: Path | None, line: int | None) -> Any:
+    """Recursively turn plain data into the annotated type, with located errors."""
+    origin = typing.get_origin(cls)
+    if origin in (typing.Union, types.UnionType):
+        options = typing.get_args(cls)
+        if data is None and type(None) in options:
+            return None
+        # Only the options of the value's shape are tried, so a mapping's error names its own key.
+        shaped = [o for o in options if o is not type(None) and _same_shape(o, data)]
+        if isinstance(data, dict) and len(shaped) > 1:
+            # Several mappings fit (files or a Hugging Face dataset): the one whose fields the keys name
+            # most, the first on a tie, so a misspelt key gets that class's did-you-mean.
+            shaped = [max(shaped, key=lambda o: len(set(data) & _field_names(o)))]
+        candidates = shaped or [o for o in options if o is not type(None)]
+        errors = []
+        for option in candidates:
+            try:
+                return build_dataclass(option, data, where, file, line)
+            except InputError as error:
+                errors.append(error)
+        if len(errors) == 1:
+            raise errors[0]
+        raise InputError(f"expected {' or '.join(_type_name(o) for o in options)}, got {data!r}", file=file, line=line, field=where)
+    if dataclasses.is_dataclass(cls):
+        if not isinstance(data, dict):
+            raise InputError(f"expected a mapping for {cls.__name__}, got {type(data).__name__}", file=file, line=line, field=where)
+        hints = typing.get_type_hints(cls)
+        names = {f.name for f in dataclasses.fields(cls)}
+        kwargs = {}
+        lines = getattr(data, "lines", {})
+        for key, value in data.items():
+            key_where = f"{where}.{key}" if where else key
+            key_file, key_line = _key_location(lines, key, file, line)
+            if key not in names:
+                close = difflib.get_close_matches(key, sorted(names), n=1)
+                hint = f" (did you mean {close[0]!r}?)" if close else ""
+                raise InputError(f"unknown key{hint}; {cls.__name__} has {', '.join(sorted(names))}", file=key_file, line=key_line, field=key_where)
+            kwargs[key] = build_dataclass(hints[key], value, key_where, key_file, key_line)
+        try:
+            return cls(**kwargs)
+        except InputError as error:
+            if error.file is None:
+                field_name = error.field or where
+                relative = field_name[len(where) + 1:] if where and field_name.startswith(f"{where}.") else field_name if not where else ""
+                at_file, at_line = _locate(data, relative, file, line)
+                raise InputError(error.reason, file=at_file, line=at_line, field=field_name) from None
+            raise
+        except (TypeError, ValueError) as error:
+            raise InputError(str(error), file=file, line=line, field=where) from None
+    if origin is dict:
+        key_type, value_type = typing.get_args(cls)
+        if not isinstance(data, dict):
+            raise InputError(f"expected a mapping, got {type(data).__name__}", file=file, line=line, field=where)
+        lines = getattr(data, "lines", {})
+        return {str(k): build_dataclass(value_type, v, f"{where}.{k}", *_key_location(lines, k, file, line)) for k, v in data.items()}
+    if origin is list:
+        (item_type,) = typing.get_args(cls)
+        if not isinstance(data, list):
+            raise InputError(f"expected a list, got {type(data).__name__}", file=file, line=line, field=where)
+        return [build_dataclass(item_type, v, f"{where}.{i}", file, line) for i, v in enumerate(data)]
+    if cls is Any or cls is dict:
+        return _plain(data)
+    if cls is float and isinstance(data, (int, float)) and not isinstance(data, bool):
+        return float(data)
+    if cls is float and isinstance(data, str):
+        # YAML 1.1 reads `1e-4` (no dot) as a string; accept it as the number it means.
+        try:
+            return float(data)
+        except ValueError:
+            pass
+    if cls is int and isinstance(data, int) and not isinstance(data, bool):
+        return data
+    if cls is str and isinstance(data, str):
+        return data
+    if cls is bool and isinstance(data, bool):
+        return data
+    if cls in (int, float, str, bool):
+        raise InputError(f"expected {cls.__name__}, got {data!r}", file=file, line=line, field=where)
+    return data
+
+
+def _field_names(tp: Any) -> set[str]:
+    return {f.name for f in dataclasses.fields(tp)} if dataclasses.is_dataclass(tp) else set()
+
+
+def _same_shape(tp: Any, data: Any) -> bool:
+    """Whether `data` has the shape of `tp`: a mapping for dataclasses and dicts, a list for lists."""
+    origin = typing.get_origin(tp) or tp
+    if isinstance(data, dict):
+        return dataclasses.is_dataclass(tp) or origin is dict
+    if isinstance(data, list):
+        return origin is list
+    return not (dataclasses.is_dataclass(tp) or origin in (dict, list))
+
+
+class _Override(str):
+    """Where a value given on the command line came from: `command line: key=value`."""
+
+
+def _key_location(lines: dict, key: str, file: Any, line: int | None) -> tuple[Any, int | None]:
+    """(file, line) of a key: its YAML line, or the override that set it."""
+    found = lines.get(key)
+    if isinstance(found, _Override):
+        return found, None
+    return file, found if found is not None else line
+
+
+def _locate(data: Any, dotted: str, file: Any, line: int | None) -> tuple[Any, int | None]:
+    """(file, line) of a dotted field inside `data`, as deep as the data goes."""
+    for part in [p for p in dotted.split(".") if p]:
+        if not isinstance(data, dict):
+            break
+        file, line = _key_location(getattr(data, "lines", {}), part, file, line)
+        data = data.get(part)
+    return file, line
+
+
+def _plain(data: Any) -> Any:
+    """Line-tracking mappings back to plain dicts (for free-form fields)."""
+    if isinstance(data, dict):
+        return {k: _plain(v) for k, v in data.items()}
+    if isinstance(data, list):
+        return [_plain(v) for v in data]
+    return data
+
+
+def apply_override(data: dict, override: str) -> None:
+    if "=" not in override:
+        raise InputError(f"override {override!r} is not key=value")
+    key, raw = override.split("=", 1)
+    parts = [p for p in key.strip().split(".") if p]
+    if not parts:
+        raise InputError(f"override {override!r} has an empty key")
+    try:
+        value = yaml.safe_load(raw)
+    except yaml.YAMLError:
+        value = raw
+    source = _Override(f"command line: {override}")
+    target = data
+    for part in parts[:-1]:
+        if not isinstance(target.get(part), dict):
+            target[part] = _Located()
+            target[part].lines = {}
+            _set_line(target, part, source)
+        target = target[part]
+    target[parts[-1]] = value
+    _set_line(target, parts[-1], source)
+
+
+def _set_line(mapping: dict, key: str, source: _Override) -> None:
+    if not hasattr(mapping, "lines"):
+        return
+    mapping.lines[key] = source
