@@ -39,6 +39,7 @@ from .parts import model_parts
 from .phases import Phase, phase_at, plan_phases, total_phase_steps
 from .precision import forget_previous_precision, resolve_precision
 from .sampler import TaskBatchSampler, steps_for_epochs
+from .step_tally import StepTally
 from .stop_signal import StopSignal
 from .trackers import TrackerBridge, hyperparameters, prepare_tracker_storage
 from .training_module import TrainingModule, build_model
@@ -140,9 +141,7 @@ class Trainer:
         self.trainable = 0
         self.stop_reason = "max_steps"
         self.validation: dict[str, dict] = {}
-        self.running: dict[str, list[float]] = {}
-        self.examples_since_log: dict[str, int] = {}
-        self.tokens_since_log: dict[str, list[int]] = {}  # task -> [padded, real]
+        self.tally = StepTally()
         self.clock_start = time.perf_counter()
 
         if self.main:
@@ -263,18 +262,11 @@ class Trainer:
                 weighted, raw = self.ddp_module(inputs, labels=labels, task=task)
                 if weighted.requires_grad:  # a task whose head and encoder are both frozen in this phase has nothing to learn
                     acc.backward(weighted / t.grad_accum_steps)
-            lengths = [self.lengths[task][i] for i in local]
-            tokens = self.tokens_since_log.setdefault(task, [0, 0])
-            tokens[0] += max(lengths) * len(lengths)
-            tokens[1] += sum(lengths)
             value = float(raw.detach())
             if not math.isfinite(value):
                 non_finite.fill_(1.0)
                 bad_task = task
-            sums = self.running.setdefault(task, [0.0, 0.0])
-            sums[0] += value
-            sums[1] += 1
-            self.examples_since_log[task] = self.examples_since_log.get(task, 0) + t.batch_size
+            self.tally.add(task, value, t.batch_size, [self.lengths[task][i] for i in local])
         trainable = [p for p in self.module.parameters() if p.requires_grad]
         grad_norm = acc.clip_grad_norm_(trainable, t.max_grad_norm or float("inf"))
         if self.world > 1:
@@ -295,7 +287,7 @@ class Trainer:
         return time.perf_counter() - self.clock_start
 
     def log_training(self) -> dict[str, float]:
-        losses = _reduce_running(self.accelerator, self.running, list(self.task_data), self.world)
+        losses = self.tally.mean_losses(self.accelerator, list(self.task_data), self.world)
         consumed = self.sampler.consumed
         self.log.write({
             "type": "train", "step": self.state.step,
@@ -303,11 +295,11 @@ class Trainer:
             "task_epochs": {k: round(v, 4) for k, v in self.sampler.epochs_seen().items()},
             "loss": losses, "total_loss": sum(losses.values()), "loss_weights": self.balancer.weights(),
             "lr": self.optimizer.param_groups[-1]["lr"] if self.optimizer else 0.0,
-            "examples": dict(self.examples_since_log), "examples_total": dict(consumed),
-            "padding_ratio": {k: round(v[0] / v[1], 4) for k, v in self.tokens_since_log.items() if v[1]},
+            "examples": dict(self.tally.examples), "examples_total": dict(consumed),
+            "padding_ratio": self.tally.padding_ratio(),
             "elapsed_s": round(self.elapsed(), 3),
         })
-        self.running, self.examples_since_log, self.tokens_since_log = {}, {}, {}
+        self.tally = StepTally()
         return losses
 
     def evaluate(self) -> bool:
@@ -436,10 +428,3 @@ def _checkpoint_step(directory: Path) -> str:
     state = read_trainer_state(directory)
     return str(state.step) if state else "none yet"
 
-
-def _reduce_running(accelerator, running: dict[str, list[float]], tasks: list[str], world: int) -> dict[str, float]:
-    """Mean loss per task since the last log line, averaged over processes."""
-    values = torch.tensor([[running.get(t, [0.0, 0.0])[0], running.get(t, [0.0, 0.0])[1]] for t in tasks], device=accelerator.device)
-    if world > 1:
-        values = accelerator.reduce(values, "sum")
-    return {t: float(values[i, 0] / values[i, 1]) for i, t in enumerate(tasks) if values[i, 1] > 0}
