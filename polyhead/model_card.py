@@ -163,7 +163,7 @@ def render_model_card(model_config: dict, source: str | None, model_name: str, f
         "import polyhead",
         "",
         "model = polyhead.load(\"path/to/this/model\")",
-        f"model.predict([\"a text to classify\"])  # per text and task: label, probability",
+        "model.predict([\"a text to classify\"])  # per text and task: label, probability",
         "embeddings = model.encoder.encode([\"a sentence\"])",
         "```",
         "",
