@@ -46,7 +46,7 @@ class StudyRun:
     wall_s: float = 0.0
     """Training time including validation (and the starting model's, for runs that start from another)."""
     cpu_s: float | None = None
-    """CPU seconds of this process during the run (all threads); None when the run was resumed."""
+    """CPU seconds of training and validation (all threads), summed over resumptions; None in results of older versions."""
     trainable_parameters: int = 0
     examples_seen: dict[str, int] = field(default_factory=dict)
     steps: int = 0
@@ -126,22 +126,21 @@ def train_one(strategy: Strategy, seed: int, study_dir: Path, base_dir: Path, si
     per_epoch = _steps_per_epoch(config, sizes)
     config.training.eval_every = max(1, math.ceil(per_epoch / strategy.evals_per_epoch))
     config.output_dir = str(run_dir_of(study_dir, strategy.name, seed))
-    extra_wall, extra_examples = 0.0, {}
+    extra_wall, extra_cpu, extra_examples = 0.0, 0.0, {}
     if strategy.starts_from:
         origin = started[strategy.starts_from]
         config.model.name = str(run_dir_of(study_dir, strategy.starts_from, seed) / "model")
-        extra_wall, extra_examples = origin["wall_s"], origin["examples_seen"]
+        extra_wall, extra_cpu, extra_examples = origin["wall_s"], origin.get("cpu_s") or 0.0, origin["examples_seen"]
         if not Path(config.model.name).is_dir():  # results kept, run directories lost (another machine): train it again
             print(f"{config.model.name} is missing: training {strategy.starts_from} (seed {seed}) again to start from it", flush=True)
             train_one(origin_strategy, seed, study_dir, base_dir, sizes, started)
-    cpu = time.process_time()
-    result, resumed = _train_resumably(config, base_dir)
+    result, _ = _train_resumably(config, base_dir)
     summary = read_json(result.run_dir / "test_metrics.json")
     model = load(result.model_dir)
     seen = {t: summary.get("examples_seen", {}).get(t, 0) + extra_examples.get(t, 0) for t in config.tasks}
     row = StudyRun(
         strategy=strategy.name, description=strategy.description, seed=seed, tasks=_summary(result.test_metrics),
-        wall_s=result.elapsed_s + extra_wall, cpu_s=None if resumed else time.process_time() - cpu,
+        wall_s=result.elapsed_s + extra_wall, cpu_s=result.cpu_s + extra_cpu,
         trainable_parameters=int(summary.get("trainable_parameters", 0)), examples_seen=seen, steps=result.steps,
         best_step=result.best_step, best_epoch=None if result.best_step is None else round(result.best_step / per_epoch, 2),
         best_validation=_best_validation(result.run_dir, result.best_step), stop_reason=result.stop_reason,

@@ -90,6 +90,8 @@ class TrainerState:
     """Consecutive evaluations that did not beat the best."""
     elapsed_s: float = 0.0
     """Training wall time before this checkpoint (excludes time lost to a crash)."""
+    cpu_s: float = 0.0
+    """CPU seconds of the training process (all threads) before this checkpoint; steadier than wall time on a shared machine."""
     phase: int = 0
     """Index of the current schedule phase."""
 

@@ -59,6 +59,8 @@ class TrainResult:
     model_dir: Path
     steps: int
     elapsed_s: float
+    cpu_s: float
+    """CPU seconds of training and validation (all threads of the main process), summed over resumptions."""
     stop_reason: str
     best_step: int | None
     test_metrics: dict[str, dict]
@@ -142,7 +144,7 @@ class Trainer:
         self.stop_reason = "max_steps"
         self.validation: dict[str, dict] = {}
         self.tally = StepTally()
-        self.clock_start = time.perf_counter()
+        self.clock_start, self.cpu_start = time.perf_counter(), time.process_time()
 
         if self.main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
@@ -156,6 +158,7 @@ class Trainer:
             restore_rng(resume_dir, self.rank)
             self.log.truncate_after(self.state.step)
             self.clock_start -= self.state.elapsed_s
+            self.cpu_start -= self.state.cpu_s
         if not resume:
             self.report_lengths()
         self.enter_phase(phase_at(self.phases, self.state.step), resumed=resume)
@@ -286,6 +289,9 @@ class Trainer:
     def elapsed(self) -> float:
         return time.perf_counter() - self.clock_start
 
+    def cpu_seconds(self) -> float:
+        return time.process_time() - self.cpu_start
+
     def log_training(self) -> dict[str, float]:
         losses = self.tally.mean_losses(self.accelerator, list(self.task_data), self.world)
         consumed = self.sampler.consumed
@@ -327,7 +333,7 @@ class Trainer:
         from accelerate.utils import gather_object
 
         self.state.sampler = self.sampler.state_dict()
-        self.state.elapsed_s = self.elapsed()
+        self.state.elapsed_s, self.state.cpu_s = self.elapsed(), self.cpu_seconds()
         self.state.phase = self.phase.index if self.phase else 0
         states = gather_object([rng_state()]) if self.world > 1 else [rng_state()]
         if self.main:
@@ -347,7 +353,7 @@ class Trainer:
     def finish(self) -> TrainResult:
         """Test the best model, save it as the run's model, write metrics and the report."""
         t = self.config.training
-        training_time = self.elapsed()
+        training_time, cpu_time = self.elapsed(), self.cpu_seconds()
         self.features.drop()
         best = self.best_dir.exists() and self.state.best_step is not None
         final_model = MultiTaskModel.load(self.best_dir, device=self.accelerator.device) if best else self.model
@@ -363,7 +369,7 @@ class Trainer:
             write_model_card(model_dir, final_model.config_dict(), final_model.encoder.source, facts, model_dir.name)
             write_json(self.run_dir / "test_metrics.json", {
                 "best_step": self.state.best_step, "steps": self.state.step, "stop_reason": self.stop_reason,
-                "training_time_s": training_time, "trainable_parameters": self.trainable, "tasks": test_metrics,
+                "training_time_s": training_time, "cpu_time_s": cpu_time, "trainable_parameters": self.trainable, "tasks": test_metrics,
                 "examples_seen": dict(self.sampler.consumed),
             })
             from .report import write_report
@@ -372,7 +378,7 @@ class Trainer:
         self.accelerator.wait_for_everyone()
         if t.report_to:
             self.accelerator.end_training()
-        return TrainResult(self.run_dir, model_dir, self.state.step, training_time, self.stop_reason,
+        return TrainResult(self.run_dir, model_dir, self.state.step, training_time, cpu_time, self.stop_reason,
                            self.state.best_step, test_metrics, self.validation)
 
 

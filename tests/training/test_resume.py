@@ -46,7 +46,8 @@ def test_killed_run_resumes_to_the_same_result(tmp_path, tiny_bert_dir, freeze):
     assert process.poll() is None, "the run finished before it could be killed"
     process.send_signal(signal.SIGKILL)
     process.wait(timeout=60)
-    killed_at = json.loads(state_file.read_text())["step"]
+    killed_state = json.loads(state_file.read_text())
+    killed_at = killed_state["step"]
     assert 10 <= killed_at < 30
     assert not (tmp_path / "killed" / "test_metrics.json").exists()
 
@@ -56,6 +57,8 @@ def test_killed_run_resumes_to_the_same_result(tmp_path, tiny_bert_dir, freeze):
     metrics_b, weights_b = _final(tmp_path / "killed")
     assert metrics_a["tasks"] == metrics_b["tasks"]
     assert metrics_a["best_step"] == metrics_b["best_step"]
+    assert killed_state["cpu_s"] > 0
+    assert metrics_b["cpu_time_s"] > killed_state["cpu_s"], "CPU time before the kill counts in the resumed run's total"
     for key in weights_a:
         assert (weights_a[key] == weights_b[key]).all(), key
     log = [json.loads(line) for line in (tmp_path / "killed" / "metrics.jsonl").read_text().splitlines()]
