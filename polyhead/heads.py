@@ -63,7 +63,8 @@ class LinearHead(MLPHead):
         super().__init__(input_dim, num_labels, HeadConfig(type="mlp", hidden_sizes=[], dropout=config.dropout))
 
 
-def build_head(config: HeadConfig, input_dim: int, num_labels: int) -> nn.Module:
-    if num_labels < 2:
-        raise ValueError(f"a classification head needs at least 2 labels, got {num_labels}")
-    return HEAD_TYPES[config.type](input_dim, num_labels, config)
+def build_head(config: HeadConfig, input_dim: int, num_outputs: int) -> nn.Module:
+    """The head's last layer has one output per class, target or label (the task kind says how many)."""
+    if num_outputs < 1:
+        raise ValueError(f"a head needs at least 1 output, got {num_outputs}")
+    return HEAD_TYPES[config.type](input_dim, num_outputs, config)

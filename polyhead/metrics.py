@@ -13,7 +13,6 @@ from typing import Any
 import numpy as np
 from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_recall_fscore_support
 
-SUMMARY_HEADERS = ("task", "accuracy", "macro-F1", "majority rate", "support")
 PER_CLASS_HEADERS = ("class", "precision", "recall", "F1", "support")
 
 
@@ -84,17 +83,6 @@ def _label_array(values: Sequence[int] | np.ndarray, what: str, n_labels: int) -
     return array.astype(np.int64)
 
 
-def summary_row(task: str, metrics: Mapping[str, Any]) -> list[str]:
-    """One task's cells under `SUMMARY_HEADERS`, formatted for a table."""
-    return [
-        task,
-        f"{metrics['accuracy']:.3f}",
-        f"{metrics['macro_f1']:.3f}",
-        _optional(metrics.get("majority_rate"), "{:.3f}"),
-        _optional(metrics.get("support"), "{:d}"),
-    ]
-
-
 def per_class_rows(metrics: Mapping[str, Any]) -> list[list[str]]:
     """One row per class under `PER_CLASS_HEADERS`, in label order."""
     return [
@@ -103,26 +91,22 @@ def per_class_rows(metrics: Mapping[str, Any]) -> list[list[str]]:
     ]
 
 
-def _optional(value: Any, spec: str) -> str:
-    return "-" if value is None else spec.format(value)
-
-
 def format_metrics_table(metrics_by_task: Mapping[str, Mapping[str, Any]]) -> str:
-    """A plain-text table, one line per task, for the terminal."""
-    rows = [summary_row(task, metrics) for task, metrics in metrics_by_task.items()]
-    return text_table(SUMMARY_HEADERS, rows)
+    """Plain-text tables for the terminal, one line per task and one table per kind of task."""
+    from .tasks import summary_tables
+
+    return "\n\n".join(text_table(headers, rows) for headers, rows in summary_tables(dict(metrics_by_task)))
 
 
 def format_classification_report(metrics: Mapping[str, Any]) -> str:
-    """Per-class precision/recall/F1/support as plain text, then the task's averages."""
-    table = text_table(PER_CLASS_HEADERS, per_class_rows(metrics))
-    averages = (
-        f"accuracy {metrics['accuracy']:.3f}   macro-F1 {metrics['macro_f1']:.3f}   "
-        f"macro-precision {metrics['macro_precision']:.3f}   macro-recall {metrics['macro_recall']:.3f}   "
-        f"weighted-F1 {metrics['weighted_f1']:.3f}   support {metrics['support']}   "
-        f"majority rate {metrics['majority_rate']:.3f}"
-    )
-    return f"{table}\n\n{averages}"
+    """Per-class (or per-label) precision/recall/F1/support as plain text, then the task's summary metrics."""
+    from .tasks import get_kind
+
+    kind = get_kind(metrics.get("kind"))
+    averages = "   ".join(f"{header} {cell}" for (_, header), cell in zip(kind.table_metrics, kind.summary_cells(dict(metrics))))
+    if not metrics.get("per_class"):
+        return averages
+    return f"{text_table(PER_CLASS_HEADERS, per_class_rows(metrics))}\n\n{averages}"
 
 
 def text_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:

@@ -13,6 +13,7 @@ from . import __version__
 from .encoder import SentenceEncoder, check_texts
 from .fileio import atomic_directory, read_json, write_json
 from .heads import HeadConfig, build_head
+from .task_spec import TaskSpec
 from .model_card import write_model_card
 from .modes import eval_mode
 
@@ -22,58 +23,53 @@ FORMAT_VERSION = 1
 
 
 @dataclass
-class TaskSpec:
-    """A task as the model knows it: its name, its label names in logit order, its head."""
-
-    name: str
-    labels: list[str]
-    head: HeadConfig = field(default_factory=HeadConfig)
-    data: str | dict | None = None
-    """Where the task's data came from (a built-in name or files), so `evaluate` can find it."""
-
-    def to_dict(self) -> dict:
-        return {"name": self.name, "labels": list(self.labels), "head": self.head.to_dict(), "data": self.data}
-
-    @classmethod
-    def from_dict(cls, data: dict) -> "TaskSpec":
-        return cls(name=data["name"], labels=list(data["labels"]), head=HeadConfig(**data.get("head", {})), data=data.get("data"))
-
-
-@dataclass
 class MultiTaskOutput:
     embeddings: torch.Tensor
     logits: dict[str, torch.Tensor]
 
 
-@dataclass
 class TaskPrediction:
-    """One text's prediction for one task."""
+    """One text's prediction for one task: its kind's answer, readable as attributes (`.label`, `.value`, `.labels`)."""
 
-    label: str
-    probability: float
-    probabilities: dict[str, float]
+    def __init__(self, answer: dict) -> None:
+        self._answer = answer
+
+    def __getattr__(self, key: str):
+        try:
+            return self.__dict__["_answer"][key]
+        except KeyError:
+            raise AttributeError(f"this prediction has no {key!r}; it has {', '.join(self.__dict__['_answer'])}") from None
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, TaskPrediction) and other._answer == self._answer
+
+    def __repr__(self) -> str:
+        return f"TaskPrediction({self._answer!r})"
 
     def to_dict(self) -> dict:
-        return {"label": self.label, "probability": self.probability, "probabilities": self.probabilities}
+        return dict(self._answer)
 
 
-def predictions_from_probabilities(probabilities: dict[str, torch.Tensor], tasks: dict[str, TaskSpec]) -> list[dict[str, TaskPrediction]]:
-    """Per text, per task: the best label, its probability and every class's probability."""
-    names = list(probabilities)
+def predictions_from_outputs(outputs: dict[str, torch.Tensor], tasks: dict[str, TaskSpec]) -> list[dict[str, TaskPrediction]]:
+    """Per text, per task: the kind's answer (a label and probabilities, values, a label set)."""
+    names = list(outputs)
     if not names:
         return []
-    rows = len(next(iter(probabilities.values())))
-    tables = {name: probabilities[name].detach().float().cpu().tolist() for name in names}
-    results: list[dict[str, TaskPrediction]] = []
-    for row in range(rows):
-        per_task = {}
-        for name in names:
-            values = tables[name][row]
-            labels = tasks[name].labels
-            best = max(range(len(values)), key=values.__getitem__)
-            per_task[name] = TaskPrediction(labels[best], float(values[best]), dict(zip(labels, map(float, values))))
-        results.append(per_task)
-    return results
+    rows = len(next(iter(outputs.values())))
+    tables = {name: outputs[name].detach().float().cpu().tolist() for name in names}
+    return [{name: TaskPrediction(tasks[name].task_kind.answer(tables[name][row], tasks[name])) for name in names} for row in range(rows)]
+
+
+class TaskOutputs(nn.Module):
+    """A task's head followed by its kind's outputs: what an exported graph computes per task."""
+
+    def __init__(self, head: nn.Module, spec: TaskSpec) -> None:
+        super().__init__()
+        self.head = head
+        self.spec = spec
+
+    def forward(self, embeddings: torch.Tensor) -> torch.Tensor:
+        return self.spec.task_kind.outputs(self.head(embeddings), self.spec)
 
 
 class MultiTaskModel(nn.Module):
@@ -89,7 +85,7 @@ class MultiTaskModel(nn.Module):
         self.encoder = encoder
         self.tasks: dict[str, TaskSpec] = {t.name: t for t in tasks}
         self.heads = nn.ModuleDict(
-            {t.name: build_head(t.head, encoder.embedding_dim, len(t.labels)) for t in tasks}
+            {t.name: build_head(t.head, encoder.embedding_dim, t.task_kind.output_size(t.labels)) for t in tasks}
         )
         self.heads.to(encoder.device)
 
@@ -123,21 +119,31 @@ class MultiTaskModel(nn.Module):
     def head_logits(self, embeddings: torch.Tensor, tasks: list[str]) -> dict[str, torch.Tensor]:
         return {name: self.heads[name](embeddings) for name in tasks}
 
+    def task_outputs(self, embeddings: torch.Tensor, tasks: list[str]) -> dict[str, torch.Tensor]:
+        """Each task's answer in its own terms (class probabilities, values in the target's units, label probabilities)."""
+        return {name: self.tasks[name].task_kind.outputs(logits, self.tasks[name]) for name, logits in self.head_logits(embeddings, tasks).items()}
+
+    def output_modules(self) -> dict[str, TaskOutputs]:
+        """Per task, head and outputs as one module (the exporter traces these)."""
+        return {name: TaskOutputs(self.heads[name], spec) for name, spec in self.tasks.items()}
+
     @torch.inference_mode()
-    def predict_probabilities(self, texts: list[str], tasks: list[str] | None = None, batch_size: int = 32, **encode_options) -> dict[str, torch.Tensor]:
-        """Class probabilities per task, shape (len(texts), num_labels), in input order."""
+    def predict_outputs(self, texts: list[str], tasks: list[str] | None = None, batch_size: int = 32, **encode_options) -> dict[str, torch.Tensor]:
+        """Per task, its outputs for every text, shape (len(texts), outputs), in input order."""
         names = self._check_tasks(tasks)
         with eval_mode(self):
             embeddings = self.encoder.encode(texts, batch_size=batch_size, output="torch", show_progress=False, **encode_options)
-            return {name: torch.softmax(logits.float(), dim=-1) for name, logits in self.head_logits(embeddings.to(self.device), names).items()}
+            return self.task_outputs(embeddings.to(self.device), names)
+
+    predict_probabilities = predict_outputs
+    """The outputs under their classification name: class probabilities for a classification task."""
 
     def predict(self, texts: list[str], tasks: list[str] | None = None, batch_size: int = 32, **encode_options) -> list[dict[str, TaskPrediction]]:
-        """Per text and task: label name, its probability and all class probabilities."""
+        """Per text and task, the kind's answer: a label with probabilities, values, or a set of labels."""
         items = check_texts(texts)
         if not items:
             return []
-        probabilities = self.predict_probabilities(items, tasks, batch_size, **encode_options)
-        return predictions_from_probabilities(probabilities, self.tasks)
+        return predictions_from_outputs(self.predict_outputs(items, tasks, batch_size, **encode_options), self.tasks)
 
     # ------------------------------------------------------------------ save / load
     def config_dict(self) -> dict:

@@ -28,7 +28,8 @@ def register(subparsers) -> None:
     parser.add_argument("--data", action="append", default=[], metavar="TASK=FILE",
                         help="evaluate TASK on this .csv/.jsonl/.parquet file instead (repeatable); writes MODEL_DIR/eval_TASK-FILENAME.json")
     parser.add_argument("--text-column", default="text", help="text column of --data files (default: text)")
-    parser.add_argument("--label-column", default="label", help="label column of --data files (default: label)")
+    parser.add_argument("--label-column", default="label",
+                        help="label (target) column of --data files, or several separated by commas for a regression task (default: label)")
     parser.add_argument("--label-map", metavar="A=B,...|FILE",
                         help="rename the --data files' labels to the model's (great=fresh,other=rotten), or a .json/.yaml file of such a mapping")
     parser.add_argument("--batch-size", type=int, default=64, help="texts per forward pass (default: 64)")
@@ -67,34 +68,19 @@ def parse_label_map(value: str | None) -> dict[str, str]:
     return mapping
 
 
-def _model_labels(model_dir: Path) -> dict[str, list[str]]:
-    """Task -> labels, read from the model's JSON without loading it."""
+def _model_tasks(model_dir: Path):
+    """Task name -> TaskSpec, read from the model's JSON without loading it (no torch)."""
     from ..fileio import read_json
+    from ..task_spec import TaskSpec
     from .common import MODEL_CONFIG
 
-    return {task["name"]: list(task["labels"]) for task in read_json(model_dir / MODEL_CONFIG)["tasks"]}
+    return {task["name"]: TaskSpec.from_dict(task) for task in read_json(model_dir / MODEL_CONFIG)["tasks"]}
 
 
-def _read_data_file(task: str, path: Path, labels: list[str], label_map: dict[str, str], args: argparse.Namespace):
-    """An evaluation file as TaskData in the model's label order; an unknown label names its line."""
-    from ..training.config import DataFiles
-    from ..training.data import TaskData, read_file_split
-
-    files = DataFiles(train=str(path), text_column=args.text_column, label_column=args.label_column)
-    texts, raw_labels, lines = read_file_split(path, files)
-    position = {label: i for i, label in enumerate(labels)}
-    mapped = [label_map.get(label, label) for label in raw_labels]
-    for original, label, line in zip(raw_labels, mapped, lines):
-        if label not in position:
-            via = f" (mapped from {original!r})" if label != original else ""
-            raise InputError(
-                f"label {label!r}{via} is unknown to the model's task {task!r} (it knows {', '.join(labels)}); "
-                "map the data's labels to the model's with --label-map DATA_LABEL=MODEL_LABEL,...",
-                file=path, line=line, field=args.label_column,
-            )
-    if args.max_examples is not None:
-        texts, mapped = texts[: args.max_examples], mapped[: args.max_examples]
-    return TaskData(task, list(labels), {args.split: texts}, {args.split: [position[x] for x in mapped]}, str(path), None)
+def _label_columns(value: str) -> str | list[str]:
+    """`a,b` names several target columns (a regression task with several targets)."""
+    columns = [part.strip() for part in value.split(",") if part.strip()]
+    return columns[0] if len(columns) == 1 else columns
 
 
 def _output_name(data_files: dict[str, Path]) -> str:
@@ -129,15 +115,18 @@ def run(args: argparse.Namespace) -> int:
         raise InputError("--label-map applies to --data files; give --data TASK=FILE too")
 
     # Every file and label is checked before PyTorch, transformers and the model load.
-    model_labels = _model_labels(model_dir)
-    unknown = sorted(set(data_files) - set(model_labels))
+    from ..training.saved_data import read_eval_file
+
+    specs = _model_tasks(model_dir)
+    unknown = sorted(set(data_files) - set(specs))
     if unknown:
-        raise InputError(f"--data names unknown task(s) {unknown}; the model has {sorted(model_labels)}")
+        raise InputError(f"--data names unknown task(s) {unknown}; the model has {sorted(specs)}")
     for task, path in data_files.items():
-        targets = sorted(set(label_map.values()) - set(model_labels[task]))
+        targets = sorted(set(label_map.values()) - set(specs[task].labels))
         if targets:
-            raise InputError(f"--label-map maps to {targets}, which task {task!r} does not know (it knows {', '.join(model_labels[task])})")
-    file_data = {task: _read_data_file(task, path, model_labels[task], label_map, args) for task, path in data_files.items()}
+            raise InputError(f"--label-map maps to {targets}, which task {task!r} does not know (it knows {', '.join(specs[task].labels)})")
+    file_data = {task: read_eval_file(specs[task], path, args.split, args.text_column, _label_columns(args.label_column), label_map,
+                                      args.max_examples) for task, path in data_files.items()}
 
     from ..fileio import sha256_file, write_json
     from ..metrics import format_classification_report, format_metrics_table
@@ -158,7 +147,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         from ..training.saved_data import task_data_for_model
 
-        data = task_data_for_model(model, args.split, {}, args.text_column, args.label_column, args.max_examples)
+        data = task_data_for_model(model, args.split, args.max_examples)
     _print_lengths(model.encoder, data, args.split)
     metrics = evaluate_tasks(model, data, args.split, args.batch_size)
     what = "metrics on the --data files" if file_data else f"{args.split} metrics on the model's own data"

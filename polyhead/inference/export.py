@@ -79,8 +79,8 @@ def model_parts(model: object) -> tuple[nn.Module, dict[str, nn.Module], list[di
         else:
             model = SentenceEncoder(model, device="cpu")
     if isinstance(model, MultiTaskModel):
-        tasks = [{"name": t.name, "labels": list(t.labels)} for t in model.tasks.values()]
-        return model.encoder, {name: model.heads[name] for name in model.tasks}, tasks
+        tasks = [{"name": t.name, "kind": t.kind, "labels": list(t.labels), "state": dict(t.state)} for t in model.tasks.values()]
+        return model.encoder, dict(model.output_modules()), tasks
     if isinstance(model, SentenceEncoder):
         return model, {}, []
     raise TypeError(f"cannot export a {type(model).__name__}; pass a SentenceEncoder, a MultiTaskModel or a model directory")

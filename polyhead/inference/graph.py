@@ -1,8 +1,9 @@
-"""Trace an encoder (and task heads) into one ONNX graph: token ids in, embedding and probabilities out.
+"""Trace an encoder (and task heads) into one ONNX graph: token ids in, embedding and each task's outputs out.
 
 The traced graph includes what sentence-transformers users keep asking for in an export:
-pooling and L2 normalization, plus every task head's softmax, so a deployment needs the
-tokenizer and ONNX Runtime, nothing else.
+pooling and L2 normalization, plus every task's outputs as its kind defines them (softmax
+probabilities, regression values rescaled to the targets' units, per-label sigmoids), so a
+deployment needs the tokenizer and ONNX Runtime, nothing else.
 """
 
 from __future__ import annotations
@@ -20,7 +21,11 @@ from .manifest import EMBEDDING_OUTPUT, INPUT_NAMES, POOLED_OUTPUT, probabilitie
 
 
 class ExportGraph(nn.Module):
-    """(input_ids, attention_mask) -> embedding[, pooled_embedding], probabilities per task."""
+    """(input_ids, attention_mask) -> embedding[, pooled_embedding], outputs per task.
+
+    `heads` maps each task to a module from embeddings to the task's outputs
+    (`MultiTaskModel.output_modules`).
+    """
 
     def __init__(self, encoder: nn.Module, heads: dict[str, nn.Module] | None = None) -> None:
         super().__init__()
@@ -39,7 +44,7 @@ class ExportGraph(nn.Module):
         pooled = self.encoder.pooling(tokens, attention_mask)
         embedding = F.normalize(pooled, p=2, dim=-1) if self.encoder.normalize else pooled
         outputs = [embedding, pooled] if self.encoder.normalize else [embedding]
-        outputs += [torch.softmax(head(embedding), dim=-1) for head in self.heads.values()]
+        outputs += [head(embedding) for head in self.heads.values()]
         return tuple(outputs)
 
 

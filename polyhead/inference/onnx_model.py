@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from ..encoder import check_texts
-from ..model import MultiTaskModel, TaskPrediction, TaskSpec, predictions_from_probabilities
+from ..model import MultiTaskModel, TaskPrediction, TaskSpec, predictions_from_outputs
 from .manifest import probabilities_output
 from .onnx_encoder import OnnxEncoder
 
@@ -21,7 +21,7 @@ class OnnxModel:
         manifest = self.encoder.manifest
         if not manifest.tasks:
             raise ValueError(f"{path} holds an exported encoder without task heads; load it with OnnxEncoder")
-        self.tasks: dict[str, TaskSpec] = {t["name"]: TaskSpec(name=t["name"], labels=list(t["labels"])) for t in manifest.tasks}
+        self.tasks: dict[str, TaskSpec] = {t["name"]: TaskSpec.from_dict(t) for t in manifest.tasks}
         self._outputs = {t["name"]: probabilities_output(i) for i, t in enumerate(manifest.tasks)}
 
     # The same task bookkeeping as the PyTorch model's, so both answer alike.
@@ -31,7 +31,7 @@ class OnnxModel:
     def predict_probabilities(
         self, texts: list[str], tasks: list[str] | None = None, batch_size: int = 32, *, backend: str | None = None
     ) -> dict[str, torch.Tensor]:
-        """Class probabilities per task, shape (len(texts), num_labels), in input order."""
+        """Each task's outputs (class probabilities, values, label probabilities), shape (len(texts), outputs), in input order."""
         names = self._check_tasks(tasks)
         outputs = self.encoder.run_texts(check_texts(texts), batch_size, backend, False, None)
         return {name: torch.from_numpy(np.ascontiguousarray(outputs[self._outputs[name]])) for name in names}
@@ -39,11 +39,11 @@ class OnnxModel:
     def predict(
         self, texts: list[str], tasks: list[str] | None = None, batch_size: int = 32, *, backend: str | None = None
     ) -> list[dict[str, TaskPrediction]]:
-        """Per text and task: label name, its probability and all class probabilities."""
+        """Per text and task, the kind's answer, as `MultiTaskModel.predict` gives it."""
         items = check_texts(texts)
         if not items:
             return []
-        return predictions_from_probabilities(self.predict_probabilities(items, tasks, batch_size, backend=backend), self.tasks)
+        return predictions_from_outputs(self.predict_probabilities(items, tasks, batch_size, backend=backend), self.tasks)
 
     def encode(self, texts, batch_size: int = 32, **options):
         """The embeddings alone, as `OnnxEncoder.encode`."""

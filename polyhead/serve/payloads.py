@@ -14,7 +14,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..model import MultiTaskModel, predictions_from_probabilities
+from ..model import MultiTaskModel, predictions_from_outputs
 
 
 def _usage(tokens: int) -> dict:
@@ -43,7 +43,7 @@ def embeddings_body(
 
 @torch.inference_mode()
 def predictions_body(rows: torch.Tensor, tokens: int, *, model: str, multitask: MultiTaskModel, tasks: list[str]) -> bytes:
-    """Per text, per task: label, its probability and every class's probability.
+    """Per text, per task: the kind's answer (a label and probabilities, values, a label set).
 
     The heads see what `MultiTaskModel.predict` gives them: the encoder's embedding,
     normalized when the encoder normalizes.
@@ -51,9 +51,7 @@ def predictions_body(rows: torch.Tensor, tokens: int, *, model: str, multitask: 
     embeddings = rows.to(multitask.device)
     if multitask.encoder.normalize:
         embeddings = F.normalize(embeddings, p=2, dim=-1)
-    logits = multitask.head_logits(embeddings, tasks)
-    probabilities = {name: torch.softmax(values.float(), dim=-1) for name, values in logits.items()}
-    per_text = predictions_from_probabilities(probabilities, multitask.tasks)
+    per_text = predictions_from_outputs(multitask.task_outputs(embeddings, tasks), multitask.tasks)
     data = [
         {"object": "prediction", "index": i, "predictions": {name: p.to_dict() for name, p in row.items()}}
         for i, row in enumerate(per_text)

@@ -60,7 +60,14 @@ class StudyRun:
 
 
 def _summary(metrics: dict[str, dict]) -> dict[str, dict]:
-    return {t: {k: m[k] for k in ("accuracy", "macro_f1", "majority_rate")} for t, m in metrics.items()}
+    """Per task: its kind, score and summary-table metrics (accuracy, macro_f1 and majority_rate for classification)."""
+    from ..tasks import get_kind
+
+    kept = {}
+    for task, m in metrics.items():
+        keys = ("kind", "score", *(key for key, _ in get_kind(m.get("kind")).table_metrics))
+        kept[task] = {k: m[k] for k in keys if k in m and k != "support"}
+    return kept
 
 
 def logistic_regression_baseline(base: RunConfig, encoder: SentenceEncoder, base_dir: Path) -> StudyRun:
@@ -71,14 +78,17 @@ def logistic_regression_baseline(base: RunConfig, encoder: SentenceEncoder, base
     start, cpu = time.perf_counter(), time.process_time()
     for name, task in base.tasks.items():
         data = load_task_data(name, task, base_dir)
+        if not data.task_kind.stratify:  # one class per text: the baseline is a classifier
+            continue
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", TruncationWarning)
             train_x = encoder.encode(data.texts["train"], batch_size=64)
             test_x = encoder.encode(data.texts["test"], batch_size=64)
         classifier = LogisticRegression(max_iter=2000, C=10.0)
-        classifier.fit(train_x, data.labels["train"])
+        classifier.fit(train_x, data.targets["train"])
         predicted = classifier.predict(test_x)
-        row.tasks[name] = _summary({name: classification_metrics(np.asarray(data.labels["test"]), predicted, data.label_names)})[name]
+        metrics = classification_metrics(np.asarray(data.targets["test"]), predicted, data.label_names)
+        row.tasks[name] = _summary({name: {"kind": data.kind, "score": metrics["macro_f1"], **metrics}})[name]
         row.trainable_parameters += int(classifier.coef_.size + classifier.intercept_.size)
         row.examples_seen[name] = len(data.texts["train"])
     row.wall_s, row.cpu_s = time.perf_counter() - start, time.process_time() - cpu

@@ -71,8 +71,17 @@ class DataFiles:
     """Test file; None means the task has no test metrics."""
     text_column: str = "text"
     """Column holding the text."""
-    label_column: str = "label"
-    """Column holding the label (any scalar; compared as a string)."""
+    label_column: str | list[str] = "label"
+    """Column holding the target: a class name (any scalar, compared as a string), a list of labels (multilabel),
+    or a number; a regression task may name several columns (one target each)."""
+    label_separator: str = "|"
+    """Separates the labels of one text in a CSV cell (`news|sports`) of a multilabel task."""
+
+    def __post_init__(self) -> None:
+        if isinstance(self.label_column, list) and not self.label_column:
+            raise InputError("name at least one column", field="label_column")
+        if not self.label_separator:
+            raise InputError("must not be empty", field="label_separator")
 
 
 HF_SPLITS = ("train", "validation", "test")
@@ -115,9 +124,11 @@ class TaskConfig:
     """One task: its data, its head and its share of the loss."""
 
     data: str | DataFiles | HFDataset = "rotten_tomatoes:sentiment"
-    """A built-in dataset name (jeopardy, rotten_tomatoes:sentiment, rotten_tomatoes:subjectivity), files, or a Hugging Face dataset ({hf: ...})."""
+    """A built-in dataset name (jeopardy, jeopardy:value, rotten_tomatoes:sentiment, rotten_tomatoes:subjectivity), files, or a Hugging Face dataset ({hf: ...})."""
+    kind: str | None = None
+    """classification, regression or multilabel (polyhead.tasks); None: the built-in dataset's kind, else classification."""
     head: HeadConfig = field(default_factory=HeadConfig)
-    """The classification head on the sentence embedding."""
+    """The head on the sentence embedding; its output size comes from the kind (classes, targets or labels)."""
     weight: float = 1.0
     """Static loss weight, used when training.loss_weighting is `static` (`equal` gives every task 1)."""
     max_train_examples: int | None = None
@@ -125,13 +136,20 @@ class TaskConfig:
     max_eval_examples: int | None = None
     """Use only the first N validation and test examples."""
 
+    def __post_init__(self) -> None:
+        from ..tasks import KIND_NAMES
+
+        if self.kind is not None and self.kind not in KIND_NAMES:
+            raise InputError(f"unknown task kind {self.kind!r}; choose one of {', '.join(KIND_NAMES)}", field="kind")
+
 
 @dataclass
 class EarlyStoppingConfig:
     """Stop when the validation metric has not improved for `patience` evaluations."""
 
-    metric: str = "macro_f1"
-    """Metric averaged over tasks (accuracy, macro_f1, ...) or one task's: `topic/accuracy`."""
+    metric: str = "score"
+    """Metric averaged over tasks, or one task's (`topic/accuracy`). `score` is each task's own selection metric
+    (macro-F1 for classification, Spearman for regression, micro-F1 for multilabel); `macro_f1` etc. need every task to have it."""
     patience: int | None = None
     """Evaluations without improvement before stopping; None never stops early (best is still kept)."""
     min_delta: float = 0.0

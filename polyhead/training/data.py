@@ -1,8 +1,9 @@
 """A task's data, read and checked before any training starts.
 
-Labels are fixed from the training split (sorted names); an evaluation label that
-training never saw, an empty text, a missing column or an unparseable file is an
-`InputError` naming file, line and field.
+What a target is depends on the task's kind (polyhead.tasks): a class name, numbers, a set of
+labels. The kind fits its outputs on the training split (label names, target scaling); an
+evaluation target it cannot answer, an empty text, a missing column or an unparseable
+file is an `InputError` naming file, line and field.
 """
 
 from __future__ import annotations
@@ -11,27 +12,33 @@ import dataclasses
 import random
 import sys
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from .. import datasets
 from ..datasets import SPLIT_SEED, TextClassificationSplit, stratified_splits
 from ..errors import InputError
+from ..tasks import TargetColumns, TaskKind, Where, get_kind
 from ..textio import iter_records
 from .config import DataFiles, HFDataset, TaskConfig
 
 
 @dataclass
 class TaskData:
-    """A task's splits with integer labels indexing `label_names`."""
+    """A task's splits: texts and targets as its kind stores them (label indices, numbers)."""
 
     name: str
     label_names: list[str]
+    """The kind's output names: class names, target names or label names, in head order."""
     texts: dict[str, list[str]]
-    labels: dict[str, list[int]]
+    targets: dict[str, list]
     source: str
     source_spec: str | dict | None = None
     """The data as a config value with absolute paths (recorded in the saved model)."""
+    kind: str = "classification"
+    state: dict = field(default_factory=dict)
+    """What the kind fitted on the training split (target scaling; initial thresholds)."""
 
     def size(self, split: str) -> int:
         return len(self.texts.get(split, []))
@@ -39,65 +46,69 @@ class TaskData:
     def has(self, split: str) -> bool:
         return self.size(split) > 0
 
+    @property
+    def task_kind(self) -> TaskKind:
+        return get_kind(self.kind)
 
-def read_file_split(path: Path, files: DataFiles) -> tuple[list[str], list[str], list[int]]:
-    """Texts, labels (as strings) and the line of each record."""
-    texts, labels, lines = [], [], []
-    for line, record in iter_records(path, (files.text_column, files.label_column)):
-        text, label = record[files.text_column], record[files.label_column]
+
+def target_columns(files: DataFiles | HFDataset) -> TargetColumns:
+    columns = files.label_column if isinstance(files.label_column, list) else [files.label_column]
+    return TargetColumns(tuple(columns), getattr(files, "label_separator", "|"))
+
+
+def read_file_split(path: Path, files: DataFiles, kind: TaskKind) -> tuple[list[str], list[Any], list[int]]:
+    """Texts, targets (as the kind parses them) and the line of each record."""
+    columns = target_columns(files)
+    texts, targets, lines = [], [], []
+    for line, record in iter_records(path, (files.text_column, *columns.columns)):
+        text = record[files.text_column]
         if not isinstance(text, str):
             raise InputError(f"expected a string, got {type(text).__name__}", file=path, line=line, field=files.text_column)
         if not text.strip():
             raise InputError("empty text", file=path, line=line, field=files.text_column)
-        if label is None or (isinstance(label, str) and not label.strip()):
-            raise InputError("empty label", file=path, line=line, field=files.label_column)
-        if isinstance(label, (dict, list)):
-            raise InputError(f"a label must be a single value, got {type(label).__name__}", file=path, line=line, field=files.label_column)
+        targets.append(kind.parse(record, columns, Where(path, line, columns.columns[0])))
         texts.append(text)
-        labels.append(_label_text(label))
         lines.append(line)
     if not texts:
         raise InputError("no records", file=path)
-    _check_numeric_labels(path, labels, lines, files.label_column)
-    return texts, labels, lines
+    return texts, targets, lines
 
 
-def _from_files(name: str, files: DataFiles, base: Path) -> tuple[list[str], dict[str, TextClassificationSplit], str]:
+def _from_files(files: DataFiles, base: Path, kind: TaskKind) -> tuple[list[str], dict, dict[str, TextClassificationSplit], str]:
     def resolve(p: str) -> Path:
         path = Path(p)
         return path if path.is_absolute() else base / path
 
+    columns = target_columns(files)
     train_path = resolve(files.train)
-    train_texts, train_labels, _ = read_file_split(train_path, files)
-    label_names = sorted(set(train_labels))
-    if len(label_names) < 2:
-        raise InputError(f"task {name!r} needs at least 2 distinct labels in training, found {label_names}", file=train_path, field=files.label_column)
+    train_texts, train_targets, train_lines = read_file_split(train_path, files, kind)
+    label_names, state = kind.fit(train_targets, columns, Where(train_path, None, columns.columns[0]), train_lines)
     splits: dict[str, TextClassificationSplit] = {}
     for split in ("validation", "test"):
         given = getattr(files, split)
         if given is None:
             continue
         path = resolve(given)
-        texts, labels, lines = read_file_split(path, files)
-        known = set(label_names)
-        for label, line in zip(labels, lines):
-            if label not in known:
-                raise InputError(
-                    f"label {label!r} never appears in the training data ({train_path}); known labels: {', '.join(label_names)}",
-                    file=path, line=line, field=files.label_column,
-                )
-        splits[split] = TextClassificationSplit(texts, labels)
+        texts, targets, lines = read_file_split(path, files, kind)
+        for target, line in zip(targets, lines):
+            kind.check(target, label_names, Where(path, line, columns.columns[0]))
+        splits[split] = TextClassificationSplit(texts, targets)
     if "validation" in splits:
-        splits["train"] = TextClassificationSplit(train_texts, train_labels)
+        splits["train"] = TextClassificationSplit(train_texts, train_targets)
     else:
-        carved = carve_validation(train_texts, train_labels, train_path)
+        carved = carve_validation(train_texts, train_targets, train_path, kind)
         splits["train"] = TextClassificationSplit(carved["train"].texts + carved["test"].texts, carved["train"].labels + carved["test"].labels)
         splits["validation"] = carved["validation"]
-    return label_names, splits, str(train_path)
+    return label_names, state, splits, str(train_path)
 
 
-def carve_validation(texts: list[str], labels: list[str], path: Path) -> dict[str, TextClassificationSplit]:
-    """The automatic validation split: stratified, or random (with a note) when a class is too rare for that."""
+def carve_validation(texts: list[str], labels: list, path: Path | str, kind: TaskKind | None = None) -> dict[str, TextClassificationSplit]:
+    """The automatic validation split: stratified by class, or random (with a note) when a class is too rare for that.
+
+    Targets that are not one class per text (numbers, label sets) are split at random.
+    """
+    if kind is not None and not kind.stratify:
+        return stratified_splits(texts, labels, stratify=False)
     try:
         return stratified_splits(texts, labels)
     except ValueError:
@@ -111,30 +122,6 @@ def carve_validation(texts: list[str], labels: list[str], path: Path) -> dict[st
         return stratified_splits(texts, labels, stratify=False)
 
 
-def _check_numeric_labels(path: Path, labels: list[str], lines: list[int], column: str) -> None:
-    """Fractional numbers as labels are a regression target, which a classification head cannot learn."""
-    numbers = []
-    for label in labels:
-        try:
-            numbers.append(float(label))
-        except ValueError:
-            return  # not all numeric: class names that happen to look like numbers are fine
-    for value, label, line in zip(numbers, labels, lines):
-        if not value.is_integer():
-            raise InputError(
-                f"label {label!r} is a fractional number: this looks like a regression target, and polyhead's tasks are "
-                "classification; bin the values into classes (e.g. low/medium/high) or round them",
-                file=path, line=line, field=column,
-            )
-
-
-def _label_text(label: object) -> str:
-    """A label as its class name: 4.0 (JSON, parquet) and "4" (CSV) are the same class."""
-    if isinstance(label, float) and label.is_integer():
-        return str(int(label))
-    return str(label).strip()
-
-
 def _subset(split: TextClassificationSplit, limit: int | None) -> TextClassificationSplit:
     """A fixed, seeded random subset (the splits are in source order, which is not random)."""
     if limit is None or limit >= len(split):
@@ -145,30 +132,43 @@ def _subset(split: TextClassificationSplit, limit: int | None) -> TextClassifica
     return TextClassificationSplit([split.texts[i] for i in keep], [split.labels[i] for i in keep])
 
 
+def _builtin(name: str, task: TaskConfig) -> tuple[TaskKind, list[str], dict, dict[str, TextClassificationSplit], str]:
+    if not datasets.is_builtin(task.data):  # type: ignore[arg-type]
+        raise InputError(f"unknown built-in dataset {task.data!r}; choose one of {', '.join(datasets.BUILTIN_TASK_DATASETS)} or give files",
+                         field=f"tasks.{name}.data")
+    dataset = datasets.get(task.data)  # type: ignore[arg-type]
+    if task.kind is not None and task.kind != dataset.kind:
+        raise InputError(f"the built-in dataset {task.data!r} is a {dataset.kind} task, not {task.kind}; set kind: {dataset.kind} "
+                         "or leave kind out", field=f"tasks.{name}.kind")
+    kind = get_kind(dataset.kind)
+    label_names, state = kind.fit(dataset.train.labels, TargetColumns(tuple(dataset.label_names)), Where(field=f"tasks.{name}.data"))
+    return kind, label_names, state, dict(dataset.splits), str(task.data)
+
+
 def load_task_data(name: str, task: TaskConfig, base: Path = Path(".")) -> TaskData:
     """Read, check and index one task's data; relative file paths resolve against `base`."""
     spec: str | dict | None
     if isinstance(task.data, HFDataset):
         from .hf_data import read_hf_task  # imports `datasets` only for a task that uses it
 
+        kind = get_kind(task.kind)
+        if kind.name != "classification":
+            raise InputError(f"Hugging Face datasets are read for classification tasks; for a {kind.name} task, save the splits "
+                             "as JSONL or parquet files (dataset.to_json) and give them as files", field=f"tasks.{name}.data")
         label_names, splits, source, spec = read_hf_task(name, task.data, base)
+        state: dict = {}
     elif isinstance(task.data, str):
+        kind, label_names, state, splits, source = _builtin(name, task)
         spec = task.data
-        if not datasets.is_builtin(task.data):
-            raise InputError(
-                f"unknown built-in dataset {task.data!r}; choose one of {', '.join(datasets.CLASSIFICATION_DATASETS)} or give files",
-                field=f"tasks.{name}.data",
-            )
-        dataset = datasets.get(task.data)
-        label_names, splits, source = list(dataset.label_names), dict(dataset.splits), task.data
     else:
-        label_names, splits, source = _from_files(name, task.data, base)
+        kind = get_kind(task.kind)
+        label_names, state, splits, source = _from_files(task.data, base, kind)
         spec = {k: (str((base / v).resolve()) if k in ("train", "validation", "test") and v else v) for k, v in dataclasses.asdict(task.data).items()}
     limits = {"train": task.max_train_examples, "validation": task.max_eval_examples, "test": task.max_eval_examples}
-    index = {label: i for i, label in enumerate(label_names)}
-    texts, labels = {}, {}
+    texts, targets = {}, {}
     for split_name, split in splits.items():
         chosen = _subset(split, limits[split_name])
         texts[split_name] = list(chosen.texts)
-        labels[split_name] = [index[label] for label in chosen.labels]
-    return TaskData(name=name, label_names=label_names, texts=texts, labels=labels, source=source, source_spec=spec)
+        targets[split_name] = kind.index(list(chosen.labels), label_names)
+    return TaskData(name=name, label_names=label_names, texts=texts, targets=targets, source=source, source_spec=spec,
+                    kind=kind.name, state=state)

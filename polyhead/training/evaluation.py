@@ -1,4 +1,4 @@
-"""Per-task evaluation of a MultiTaskModel on a split: eval mode, no gradients."""
+"""Per-task evaluation of a MultiTaskModel on a split: eval mode, no gradients, each task scored by its kind."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ import numpy as np
 import torch
 
 from ..encoder import TruncationWarning
-from ..metrics import classification_metrics
 from ..model import MultiTaskModel
 from ..modes import eval_mode
 from .data import TaskData
@@ -16,12 +15,13 @@ from .data import TaskData
 
 def evaluate_tasks(
     model: MultiTaskModel, task_data: dict[str, TaskData], split: str, batch_size: int = 64,
-    embeddings: dict[str, torch.Tensor] | None = None,
+    embeddings: dict[str, torch.Tensor] | None = None, tune: bool = False,
 ) -> dict[str, dict]:
-    """classification_metrics for every task that has `split`.
+    """The kind's metrics for every task that has `split`.
 
     `embeddings` holds a task's sentence embeddings of the split when they are known not to
-    change (a frozen encoder): only its head runs.
+    change (a frozen encoder): only its head runs. `tune` lets each kind re-fit its state on
+    these outputs first (multi-label thresholds, on validation), stored in the model's spec.
     """
     results = {}
     for name, data in task_data.items():
@@ -29,25 +29,30 @@ def evaluate_tasks(
             continue
         if embeddings and name in embeddings:
             with torch.inference_mode(), eval_mode(model):
-                logits = model.head_logits(embeddings[name].to(model.device), [name])[name]
-            predicted = logits.argmax(dim=-1).cpu().numpy()
-            results[name] = classification_metrics(np.asarray(data.labels[split]), predicted, data.label_names)
-            continue
-        with warnings.catch_warnings():
-            # Truncation is counted once in the run's start event, not at every evaluation.
-            warnings.simplefilter("ignore", TruncationWarning)
-            # The exact fp32 path: metrics must not depend on whether a machine has bf16 hardware.
-            probabilities = model.predict_probabilities(data.texts[split], tasks=[name], batch_size=batch_size, backend="torch")[name]
-        predicted = probabilities.argmax(dim=-1).cpu().numpy()
-        results[name] = classification_metrics(np.asarray(data.labels[split]), predicted, data.label_names)
+                outputs = model.task_outputs(embeddings[name].to(model.device), [name])[name]
+        else:
+            with warnings.catch_warnings():
+                # Truncation is counted once in the run's start event, not at every evaluation.
+                warnings.simplefilter("ignore", TruncationWarning)
+                # The exact fp32 path: metrics must not depend on whether a machine has bf16 hardware.
+                outputs = model.predict_outputs(data.texts[split], tasks=[name], batch_size=batch_size, backend="torch")[name]
+        values = outputs.float().cpu().numpy()
+        spec = model.tasks[name]
+        if tune:
+            spec.state = spec.task_kind.tune(values, data.targets[split], spec)
+        results[name] = spec.task_kind.metrics(values, data.targets[split], spec)
     return results
 
 
 def select_metric(metrics: dict[str, dict], metric: str) -> float:
-    """`macro_f1` averages over tasks; `topic/accuracy` reads one task's value."""
+    """`score` averages each task's own selection metric; `macro_f1` averages that metric; `topic/accuracy` reads one task's."""
     if "/" in metric:
         task, key = metric.split("/", 1)
         if task not in metrics:
             raise KeyError(f"early-stopping metric {metric!r}: no task {task!r} (tasks: {', '.join(metrics)})")
         return float(metrics[task][key])
+    missing = [task for task, m in metrics.items() if metric not in m]
+    if missing:
+        raise KeyError(f"early-stopping metric {metric!r}: task(s) {', '.join(missing)} have no such metric; "
+                       "use `score` (each task's own selection metric) or TASK/METRIC")
     return float(np.mean([m[metric] for m in metrics.values()]))

@@ -19,7 +19,8 @@ from typing import Any
 from ..datasets import TextClassificationSplit
 from ..errors import InputError
 from .config import HF_IN_MEMORY, HF_SPLITS, HFDataset
-from .data import _label_text, carve_validation
+from ..tasks.classification import label_text as _label_text
+from .data import carve_validation
 
 EXTRA = "pip install 'polyhead[datasets]'"
 

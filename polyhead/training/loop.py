@@ -112,11 +112,11 @@ class Trainer:
         self.rates = LearningRates(t.learning_rate, t.pooler_learning_rate or t.head_learning_rate, t.head_learning_rate, t.layer_decay)
 
         self.tokenizer = self.model.encoder.text_tokenizer
-        self.train_ids, self.train_labels, self.truncated = {}, {}, {}
+        self.train_ids, self.train_targets, self.truncated = {}, {}, {}
         for name, data in self.task_data.items():
             tokenized = self.tokenizer.tokenize(data.texts["train"])
             self.train_ids[name], self.truncated[name] = tokenized.ids, tokenized.truncated
-            self.train_labels[name] = torch.tensor(data.labels["train"], dtype=torch.long)
+            self.train_targets[name] = data.task_kind.target_tensor(data.targets["train"], self.model.tasks[name])
         self.sizes = {name: len(ids) for name, ids in self.train_ids.items()}
         self.lengths = {name: [len(x) for x in ids] for name, ids in self.train_ids.items()}
         steps_per_epoch = sum(self.sizes.values()) / (t.batch_size * t.grad_accum_steps)
@@ -257,12 +257,12 @@ class Trainer:
         for micro in range(t.grad_accum_steps):
             task, indices = self.sampler.next_batch()
             local = indices[self.rank * per_process : (self.rank + 1) * per_process]
-            labels = self.train_labels[task][local].to(acc.device)
+            targets = self.train_targets[task][local].to(acc.device)
             last_micro = micro == t.grad_accum_steps - 1
             sync = contextlib.nullcontext() if last_micro or self.world == 1 else acc.no_sync(self.ddp_module)
             with sync, acc.autocast():
                 inputs = self.features.batch(task, local)
-                weighted, raw = self.ddp_module(inputs, labels=labels, task=task)
+                weighted, raw = self.ddp_module(inputs, targets=targets, task=task)
                 if weighted.requires_grad:  # a task whose head and encoder are both frozen in this phase has nothing to learn
                     acc.backward(weighted / t.grad_accum_steps)
             value = float(raw.detach())
@@ -311,7 +311,7 @@ class Trainer:
     def evaluate(self) -> bool:
         """Validate, keep the best model; True when early stopping says stop."""
         t, state = self.config.training, self.state
-        self.validation = evaluate_tasks(self.model, self.task_data, "validation", t.eval_batch_size, self.validation_embeddings())
+        self.validation = evaluate_tasks(self.model, self.task_data, "validation", t.eval_batch_size, self.validation_embeddings(), tune=True)
         score = select_metric(self.validation, t.early_stopping.metric)
         self.log.write({"type": "eval", "step": state.step, "split": "validation", "tasks": self.validation,
                         "score": score, "elapsed_s": round(self.elapsed(), 3)})

@@ -11,9 +11,10 @@ The training loop appends one JSON object per line to `run_dir/metrics.jsonl` as
 - `train`: mean training loss per task since the previous `train` line. A task that was not
   sampled in that window is absent from `loss`. `step` is required; `total_loss` (the
   weighted sum the optimiser saw), `epoch`, `lr`, `examples` and `elapsed_s` are optional.
-- `eval` / `test`: one `polyhead.metrics.classification_metrics` dict per task. Only
-  `accuracy` and `macro_f1` are required; the confusion plot and the per-class table need
-  `labels`, `confusion_matrix` and `per_class`. `split` defaults to "validation" for `eval`.
+- `eval` / `test`: one metrics dict per task, from its kind (`polyhead.tasks`): `kind` and
+  `score` (the kind's selection metric) are required, or, without `kind`, classification's
+  `accuracy` and `macro_f1`; the confusion plot and the per-class table need `labels`,
+  `confusion_matrix` and `per_class`. `split` defaults to "validation" for `eval`.
   An `eval` line may carry `score`, the number the loop selects the best step by; a `test`
   line may carry `best_step`, the step whose model was tested.
 - `event`: a free-form note (resume, early stop, phase change), listed in the report.
@@ -135,13 +136,18 @@ def check_record(record: Any) -> None:
 
 
 def check_task_metrics(metrics: Any, where: str) -> None:
-    """The parts of a `classification_metrics` dict that the report relies on, when present."""
+    """The parts of a task's metrics dict that the report relies on, when present.
+
+    Every kind's metrics carry `score` (its selection metric); logs written before kinds
+    existed carry classification's `accuracy` and `macro_f1` instead.
+    """
     if not isinstance(metrics, dict):
         raise InputError("expected an object of metrics", field=where)
-    for key in ("accuracy", "macro_f1"):
+    required = ("score",) if "kind" in metrics else ("accuracy", "macro_f1")
+    for key in required:
         if key not in metrics:
             raise InputError(f"missing {key!r}", field=where)
-    for key in ("accuracy", "macro_f1", "majority_rate", "macro_precision", "macro_recall", "weighted_f1"):
+    for key in ("score", "accuracy", "macro_f1", "majority_rate", "macro_precision", "macro_recall", "weighted_f1"):
         if metrics.get(key) is not None:
             _check_number(metrics[key], f"{where}.{key}")
     if metrics.get("support") is not None:

@@ -15,12 +15,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from ..errors import InputError
 from ..fileio import atomic_file
-from ..metrics import PER_CLASS_HEADERS, SUMMARY_HEADERS, per_class_rows, summary_row
+from ..metrics import PER_CLASS_HEADERS, per_class_rows
+from ..tasks import get_kind, summary_tables
+from ..tasks.plots import figure as _figure
 from .metrics_log import Record, check_task_metrics, read_metrics_log
 
 LOG_NAME = "metrics.jsonl"
@@ -70,9 +71,10 @@ def write_report(
         images["validation"] = _save(plot_validation(evals, best), plots / "validation.png")
     stems: set[str] = set()
     for task, metrics in results.items():
-        if metrics.get("confusion_matrix") is not None:
-            figure = plot_confusion(task, metrics, source)
-            images[f"confusion:{task}"] = _save(figure, plots / f"confusion_{_file_stem(task, stems)}.png")
+        kind = get_kind(metrics.get("kind"))
+        figure = kind.plot(task, metrics, source)
+        if figure is not None:
+            images[f"plot:{task}"] = _save(figure, plots / f"{kind.plot_file}_{_file_stem(task, stems)}.png")
 
     markdown = render_markdown(title, records, results, source, best, images, run_dir)
     report = run_dir / REPORT_NAME
@@ -101,7 +103,12 @@ def best_validation(evals: Sequence[Record], best_step: int | None = None) -> Re
 
 
 def _mean_macro_f1(record: Record) -> float:
-    return float(np.mean([m["macro_f1"] for m in record["tasks"].values()]))
+    """The mean of each task's score (its kind's selection metric; macro-F1 in logs written before kinds)."""
+    return float(np.mean([_task_score(m) for m in record["tasks"].values()]))
+
+
+def _task_score(metrics: Mapping[str, Any]) -> float:
+    return float(metrics["score"] if metrics.get("score") is not None else metrics["macro_f1"])
 
 
 def _file_stem(task: str, used: set[str]) -> str:
@@ -134,57 +141,29 @@ def plot_losses(train: Sequence[Record]) -> Figure:
 
 
 def plot_validation(evals: Sequence[Record], best: Record | None) -> Figure:
-    """Validation accuracy (with each task's majority rate dotted) and macro-F1 over steps."""
+    """Validation accuracy (with each task's majority rate dotted) and each task's score over steps.
+
+    The score is the task kind's selection metric (macro-F1 for classification, Spearman for
+    regression, micro-F1 for multi-label); tasks without accuracy are absent from that panel.
+    """
     figure, (acc_ax, f1_ax) = _figure((11, 4.2), ncols=2, sharex=True)
     for index, task in enumerate(_tasks_in_order(r["tasks"] for r in evals)):
         color = f"C{index % 10}"
         logged = [r for r in evals if task in r["tasks"]]
-        _line(acc_ax, [(r["step"], r["tasks"][task]["accuracy"]) for r in logged], label=task, color=color)
-        _line(f1_ax, [(r["step"], r["tasks"][task]["macro_f1"]) for r in logged], label=task, color=color)
+        metric = get_kind(logged[-1]["tasks"][task].get("kind")).score_metric
+        if all("accuracy" in r["tasks"][task] for r in logged):
+            _line(acc_ax, [(r["step"], r["tasks"][task]["accuracy"]) for r in logged], label=task, color=color)
+        _line(f1_ax, [(r["step"], _task_score(r["tasks"][task])) for r in logged], label=f"{task} ({metric})", color=color)
         majority = logged[-1]["tasks"][task].get("majority_rate")
         if majority is not None:
             acc_ax.axhline(majority, color=color, linestyle=":", linewidth=1)
-    for ax, name in ((acc_ax, "accuracy (dotted: majority rate)"), (f1_ax, "macro-F1")):
+    for ax, name in ((acc_ax, "accuracy (dotted: majority rate)"), (f1_ax, "score")):
         if best is not None:
             ax.axvline(best["step"], color="grey", linewidth=0.8, alpha=0.6)
-        ax.set(xlabel="step", ylabel=name, title=f"Validation {name.split(' ')[0]}", ylim=(0, 1.02))
+        ax.set(xlabel="step", ylabel=name, title=f"Validation {name.split(' ')[0]}", ylim=(min(0.0, ax.get_ylim()[0]), 1.02))
         ax.grid(alpha=0.3)
     f1_ax.legend(fontsize=8)
     return figure
-
-
-def plot_confusion(task: str, metrics: Mapping[str, Any], source: str) -> Figure:
-    """Confusion matrix, coloured by share of each true class; sized and lettered for up to ~50 classes."""
-    labels = [name if len(name) <= 24 else name[:23] + "…" for name in metrics["labels"]]
-    counts = np.asarray(metrics["confusion_matrix"], dtype=np.int64)
-    n = len(labels)
-    rows = counts.sum(axis=1, keepdims=True)
-    shares = np.divide(counts, rows, out=np.zeros(counts.shape), where=rows > 0)
-    side = min(max(3.0 + 0.3 * n, 4.5), 18.0)
-    font = 9 if n <= 10 else 7 if n <= 25 else 6
-    figure, ax = _figure((side + 1.2, side), dpi=120 if n > 25 else 100)  # small counts need the pixels
-    image = ax.imshow(shares, cmap="Blues", vmin=0, vmax=1)
-    colorbar = figure.colorbar(image, ax=ax, fraction=0.04, pad=0.02)
-    colorbar.set_label("share of the true class", fontsize=font + 1)
-    ax.set_xticks(range(n), labels, rotation=90 if n > 10 else 45, ha="center" if n > 10 else "right", fontsize=font)
-    ax.set_yticks(range(n), labels, fontsize=font)
-    ax.set_xlabel("predicted", fontsize=font + 2)
-    ax.set_ylabel("true", fontsize=font + 2)
-    ax.set_title(f"{task}: accuracy {metrics['accuracy']:.3f}\nconfusion matrix, {source}", fontsize=font + 3)
-    cell_font = 8 if n <= 10 else 6 if n <= 25 else 5
-    for i in range(n):
-        for j in range(n):
-            if counts[i, j] or n <= 20:  # many classes: only the non-zero cells, or the numbers drown the picture
-                color = "white" if shares[i, j] > 0.5 else "black"
-                ax.text(j, i, str(counts[i, j]), ha="center", va="center", fontsize=cell_font, color=color)
-    return figure
-
-
-def _figure(size: tuple[float, float], dpi: int = 100, **subplots: Any) -> tuple[Figure, Any]:
-    """A pyplot-free Agg figure: nothing global changes and no display is needed."""
-    figure = Figure(figsize=size, dpi=dpi, layout="constrained")
-    FigureCanvasAgg(figure)
-    return figure, figure.subplots(**subplots)
 
 
 def _line(ax: Any, points: Sequence[tuple[float, float]], **style: Any) -> None:
@@ -223,23 +202,24 @@ def render_markdown(
     """The report's text: run facts, results table, plots, per-class tables and logged events."""
     out = [f"# {title}", "", *_facts(records, results, best), ""]
     if results:
-        out += [f"## Results ({source})", "", _markdown_table(SUMMARY_HEADERS, [summary_row(t, m) for t, m in results.items()])]
-        out += ["", "Majority rate: the accuracy of always answering the most frequent class, the baseline to beat.", ""]
+        out += [f"## Results ({source})", ""] + _summary_markdown(results)
+        if any("majority_rate" in m for m in results.values()):
+            out += ["Majority rate: the accuracy of always answering the most frequent class, the baseline to beat.", ""]
     else:
         out += ["## Results", "", "No evaluation was logged, so there are no results yet.", ""]
     out += _length_section(records)
     if "loss" in images:
         out += ["## Training loss", "", f"![Training loss per task]({images['loss']})", ""]
     if "validation" in images:
-        out += ["## Validation", "", f"![Validation accuracy and macro-F1 per task]({images['validation']})", ""]
+        out += ["## Validation", "", f"![Validation accuracy and score per task]({images['validation']})", ""]
         if best is not None:
-            rows = [summary_row(t, m) for t, m in best["tasks"].items()]
-            out += [f"At the best validation step ({best['step']}):", "", _markdown_table(SUMMARY_HEADERS, rows), ""]
-    confusion = [(task, images[f"confusion:{task}"]) for task in results if f"confusion:{task}" in images]
-    if confusion:
-        out += [f"## Confusion matrices ({source})", "", "Rows: true class; columns: predicted class.", ""]
-        for task, link in confusion:
-            out += [f"### {task}", "", f"[![{task} confusion matrix]({link})]({link})", ""]
+            out += [f"At the best validation step ({best['step']}):", ""] + _summary_markdown(best["tasks"])
+    plotted = [(task, images[f"plot:{task}"]) for task in results if f"plot:{task}" in images]
+    if plotted:
+        out += [f"## Per-task plots ({source})", ""]
+        for task, link in plotted:
+            kind = get_kind(results[task].get("kind"))
+            out += [f"### {task}", "", kind.plot_caption, "", f"[![{task} {kind.plot_file}]({link})]({link})", ""]
     per_class = [(task, m) for task, m in results.items() if m.get("per_class")]
     if per_class:
         out += [f"## Per-class metrics ({source})", ""]
@@ -252,6 +232,14 @@ def render_markdown(
         out += [f"- step {r.get('step', '?')}: {r.get('message', '')}" for r in events] + [""]
     out += [f"Built from `{LOG_NAME}` in `{run_dir.name}`."]
     return "\n".join(out) + "\n"
+
+
+def _summary_markdown(metrics_by_task: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    """One table per kind of task present (each kind has its own columns)."""
+    out = []
+    for headers, rows in summary_tables(dict(metrics_by_task)):
+        out += [_markdown_table(headers, rows), ""]
+    return out
 
 
 def _length_section(records: Sequence[Record]) -> list[str]:
@@ -286,7 +274,7 @@ def _facts(records: Sequence[Record], results: Mapping[str, Mapping[str, Any]], 
     if best is not None:
         facts.append(
             f"- **best validation step**: {best['step']} "
-            f"(macro-F1 {_mean_macro_f1(best):.3f}, averaged over {', '.join(best['tasks'])}"
+            f"(score {_mean_macro_f1(best):.3f}, averaged over {', '.join(best['tasks'])}"
             + (f"; selection score {best['score']:.4g})" if best.get("score") is not None else ")")
         )
     return facts
@@ -315,8 +303,12 @@ def _speed_facts(records: Sequence[Record]) -> list[str]:
 
 
 def _describe_task(task: str, metrics: Mapping[str, Any] | None) -> str:
-    labels = (metrics or {}).get("labels")
-    return f"{task} ({len(labels)} classes)" if labels else task
+    metrics = metrics or {}
+    labels, kind = metrics.get("labels"), get_kind(metrics.get("kind"))
+    if not labels:
+        return task
+    count = f"{len(labels)} {kind.output_noun}"
+    return f"{task} ({kind.name}, {count})" if metrics.get("kind") else f"{task} ({count})"
 
 
 def _duration(seconds: float) -> str:

@@ -1,32 +1,28 @@
-"""The evaluation data of a saved model: what it was trained on, or files the user names."""
+"""The evaluation data of a saved model: what it was trained on, or a file the user names.
+
+Targets are read by the task's kind and indexed in the model's own output order, so a
+model evaluates on data whose labels come in another order, or on a file of another
+domain whose labels a `label_map` renames.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..errors import InputError
-from ..model import MultiTaskModel
+from ..task_spec import TaskSpec
 from .config import DataFiles, HFDataset, TaskConfig
 from .data import TaskData, load_task_data, read_file_split
 
+if TYPE_CHECKING:
+    from ..model import MultiTaskModel
 
-def task_data_for_model(
-    model: MultiTaskModel,
-    split: str,
-    overrides: dict[str, str],
-    text_column: str = "text",
-    label_column: str = "label",
-    max_examples: int | None = None,
-) -> dict[str, TaskData]:
-    """Per task, its data with labels mapped to the model's own label order."""
-    unknown = set(overrides) - set(model.tasks)
-    if unknown:
-        raise InputError(f"--data names unknown task(s) {sorted(unknown)}; the model has {model.task_names}")
+
+def task_data_for_model(model: "MultiTaskModel", split: str, max_examples: int | None = None) -> dict[str, TaskData]:
+    """Per task, the data it was trained on (as its saved model records it), targets in the model's order."""
     result = {}
     for name, spec in model.tasks.items():
-        if name in overrides:
-            result[name] = _from_file(name, Path(overrides[name]), spec.labels, split, text_column, label_column, max_examples)
-            continue
         source: str | DataFiles | HFDataset
         if isinstance(spec.data, str):
             source = spec.data
@@ -37,35 +33,55 @@ def task_data_for_model(
         else:
             raise InputError(f"the model does not record task {name!r}'s data; give it with --data {name}=FILE")
         limit = max_examples if split != "train" else None
-        data = load_task_data(name, TaskConfig(data=source, max_train_examples=max_examples if split == "train" else None, max_eval_examples=limit), Path("."))
-        result[name] = _align_labels(data, spec.labels, split, overrides.get(name))
+        config = TaskConfig(data=source, kind=spec.kind, max_train_examples=max_examples if split == "train" else None,
+                            max_eval_examples=limit)
+        data = load_task_data(name, config, Path("."))
+        if not data.has(split):
+            raise InputError(f"task {name!r} has no {split} split")
+        names = data.task_kind.names(data.targets[split], data.label_names)
+        result[name] = _in_model_order(spec, data.texts[split], names, split, data.source, None)
     return result
 
 
-def _from_file(name: str, path: Path, model_labels: list[str], split: str, text_column: str, label_column: str,
-               max_examples: int | None) -> TaskData:
-    """An evaluation file read against the model's labels: an unknown label names its line."""
+def read_eval_file(spec: TaskSpec, path: Path, split: str, text_column: str = "text", label_column: str | list[str] = "label",
+                   label_map: dict[str, str] | None = None, max_examples: int | None = None) -> TaskData:
+    """A file of texts and targets for one of the model's tasks; a target the model cannot answer names its line."""
     files = DataFiles(train=str(path), text_column=text_column, label_column=label_column)
-    texts, labels, lines = read_file_split(path, files)
-    position = {label: i for i, label in enumerate(model_labels)}
-    for label, line in zip(labels, lines):
-        if label not in position:
-            raise InputError(f"label {label!r} is unknown to the model's task {name!r} (it knows {', '.join(model_labels)})",
-                             file=path, line=line, field=label_column)
+    texts, targets, lines = read_file_split(path, files, spec.task_kind)
+    if label_map:
+        targets = [_renamed(target, label_map) for target in targets]
     if max_examples is not None:
-        texts, labels = texts[:max_examples], labels[:max_examples]
-    return TaskData(name, list(model_labels), {split: texts}, {split: [position[x] for x in labels]}, str(path), None)
+        texts, targets, lines = texts[:max_examples], targets[:max_examples], lines[:max_examples]
+    hint = "; map the data's labels to the model's with --label-map DATA_LABEL=MODEL_LABEL,..." if label_map is not None else ""
+    return _in_model_order(spec, texts, targets, split, str(path), (path, lines, label_column, hint))
 
 
-def _align_labels(data: TaskData, model_labels: list[str], split: str, file: str | None) -> TaskData:
-    """Re-index labels to the model's order; a label the model does not know is an error."""
-    if not data.has(split):
-        raise InputError(f"task {data.name!r} has no {split} split", file=file)
-    position = {label: i for i, label in enumerate(model_labels)}
-    names = [data.label_names[i] for i in data.labels[split]]
-    missing = sorted(set(names) - set(position))
-    if missing:
-        raise InputError(f"labels {missing} of task {data.name!r} are unknown to the model (it knows {model_labels})", file=file)
-    labels = dict(data.labels)
-    labels[split] = [position[n] for n in names]
-    return TaskData(data.name, list(model_labels), data.texts, labels, data.source, data.source_spec)
+def _renamed(target, label_map: dict[str, str]):
+    """Class names and label lists renamed; numbers left alone."""
+    if isinstance(target, str):
+        return label_map.get(target, target)
+    if isinstance(target, list) and all(isinstance(x, str) for x in target):
+        return sorted({label_map.get(x, x) for x in target})
+    return target
+
+
+def _in_model_order(spec: TaskSpec, texts: list[str], targets: list, split: str, source: str, located) -> TaskData:
+    kind = spec.task_kind
+    for row, target in enumerate(targets):
+        try:
+            kind.check(target, spec.labels, _where(located, row))
+        except InputError as error:
+            hint = located[3] if located else ""
+            raise InputError(f"{error.reason} (task {spec.name!r} of the model){hint}", file=error.file, line=error.line,
+                             field=error.field) from None
+    return TaskData(spec.name, list(spec.labels), {split: texts}, {split: kind.index(targets, spec.labels)}, source, None,
+                    kind=spec.kind, state=dict(spec.state))
+
+
+def _where(located, row: int):
+    from ..tasks import Where
+
+    if located is None:
+        return Where()
+    path, lines, column, _ = located
+    return Where(path, lines[row], column if isinstance(column, str) else column[0])

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from ..encoder import SentenceEncoder
@@ -32,11 +31,12 @@ class TrainingModule(nn.Module):
         self.balancer = balancer
         self.features: FrozenFeatures | None = None
 
-    def forward(self, inputs: dict[str, torch.Tensor], labels: torch.Tensor, task: str):
+    def forward(self, inputs: dict[str, torch.Tensor], targets: torch.Tensor, task: str):
         assert self.features is not None
         embeddings = self.features.embed(inputs)
         logits = self.model.heads[task](embeddings)
-        raw = F.cross_entropy(logits.float(), labels)
+        spec = self.model.tasks[task]
+        raw = spec.task_kind.loss(logits, targets, spec)
         return self.balancer(task, raw), raw
 
 
@@ -57,7 +57,8 @@ def build_model(config: RunConfig, task_data: dict[str, TaskData], device: torch
     )
     if config.training.backbone_dropout is not None:
         set_backbone_dropout(encoder, config.training.backbone_dropout)
-    specs = [TaskSpec(name, data.label_names, config.tasks[name].head, data.source_spec) for name, data in task_data.items()]
+    specs = [TaskSpec(name, data.label_names, config.tasks[name].head, data.source_spec, data.kind, dict(data.state))
+             for name, data in task_data.items()]
     model = MultiTaskModel(encoder, specs)
     if config.model.name is not None:
         keep_saved_heads(model, Path(config.model.name))
@@ -83,6 +84,9 @@ def keep_saved_heads(model: MultiTaskModel, path: Path) -> list[str]:
     for name, spec in model.tasks.items():
         if name not in saved:
             continue
+        if saved[name].kind != spec.kind:
+            raise InputError(f"the starting model {path} has a {saved[name].kind} task of this name; the config makes it {spec.kind}",
+                             field=f"tasks.{name}.kind")
         if saved[name].labels != spec.labels:
             raise InputError(f"the starting model {path} has labels {saved[name].labels} for this task; the data has {spec.labels}",
                              field=f"tasks.{name}")

@@ -61,7 +61,7 @@ def test_one_label_only(tmp_path):
 def test_good_files_load_with_labels_from_training(tmp_path):
     data = load_task_data("review", _files(tmp_path), tmp_path)
     assert data.label_names == ["neg", "pos"]
-    assert data.labels["validation"] == [1, 0]
+    assert data.targets["validation"] == [1, 0]
 
 
 def test_config_errors_name_the_line(tmp_path):

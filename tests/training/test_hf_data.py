@@ -53,7 +53,7 @@ def test_a_saved_dataset_reads_row_for_row_with_its_class_names(reviews, tmp_pat
     assert data.label_names == CLASSES
     for split in SIZES:
         assert data.texts[split] == reviews[split]["review"][:]
-        assert data.labels[split] == reviews[split]["verdict"][:]  # class i is the dataset's label id i
+        assert data.targets[split] == reviews[split]["verdict"][:]  # class i is the dataset's label id i
     assert data.source_spec["hf"] == str((tmp_path / "reviews").resolve())
 
 
@@ -115,7 +115,7 @@ def test_non_class_labels_are_class_names_as_text(reviews):
     words = {name: split.cast_column("verdict", datasets.Value("string")) for name, split in reviews.items()}
     data = load_task_data("s", TaskConfig(data=HFDataset(datasets.DatasetDict(words), **COLUMNS)))
     assert data.label_names == ["0", "1"]  # sorted, as for files
-    assert data.labels["train"] == reviews["train"]["verdict"][:]
+    assert data.targets["train"] == reviews["train"]["verdict"][:]
 
 
 def test_a_single_dataset_is_the_training_split_and_validation_is_carved(reviews):

@@ -1,0 +1,144 @@
+"""A kind of task as one registered piece: how its targets are read, its head's size, loss, metrics and answer.
+
+The training loop, evaluation, serving and export call these methods and never ask which
+kind a task is. A new kind is one `TaskKind` subclass decorated with `@register_kind`;
+torch is imported inside the methods, so a config can name and check kinds before
+PyTorch loads.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Where:
+    """Where a target was read, for errors that name file, line and field."""
+
+    file: Path | str | None = None
+    line: int | None = None
+    field: str | None = None
+
+
+@dataclass(frozen=True)
+class TargetColumns:
+    """How a kind finds its targets in a record."""
+
+    columns: tuple[str, ...] = ("label",)
+    """The target column(s): one for classification and multi-label, one or more for regression."""
+    separator: str = "|"
+    """Separates the labels of one text in a CSV cell (or any string) of a multi-label task."""
+
+
+class TaskKind:
+    """Base of every kind of task; the methods get the task's `TaskSpec` (labels and fitted state)."""
+
+    name: ClassVar[str] = ""
+    score_metric: ClassVar[str] = ""
+    """The metric (higher is better) that early stopping, the best checkpoint and the study compare."""
+    table_metrics: ClassVar[tuple[tuple[str, str], ...]] = ()
+    """(metric key, column header) of the kind's one-line-per-task summary table."""
+    outputs_meaning: ClassVar[str] = ""
+    """What `outputs` holds per text, for docs and the exported graph's manifest."""
+    output_noun: ClassVar[str] = "outputs"
+    """What the head's outputs are called in plural (classes, targets, labels)."""
+    plot_file: ClassVar[str] = ""
+    """File-name prefix of the kind's plot in a run's report (`plots/PREFIX_TASK.png`)."""
+    plot_caption: ClassVar[str] = ""
+    """One line under the plot's heading in the report."""
+    stratify: ClassVar[bool] = False
+    """Whether an automatic validation split keeps each target's share (only one class per text allows it)."""
+
+    # ------------------------------------------------------------------ reading targets
+    def parse(self, record: dict[str, Any], columns: TargetColumns, where: Where) -> Any:
+        """One record's target as read from a file, checked; an `InputError` at `where` when bad."""
+        raise NotImplementedError
+
+    def fit(self, targets: list, columns: TargetColumns, where: Where, lines: list[int] | None = None) -> tuple[list[str], dict]:
+        """From the training targets (read at `lines` of `where.file`): the output names and the kind's state."""
+        raise NotImplementedError
+
+    def check(self, target: Any, labels: list[str], where: Where) -> None:
+        """An evaluation target must be answerable by a head fitted on training (e.g. a known label)."""
+
+    def index(self, targets: list, labels: list[str]) -> list:
+        """Targets as stored in `TaskData`: label indices for labels, numbers for numbers."""
+        return list(targets)
+
+    def names(self, stored: list, labels: list[str]) -> list:
+        """The inverse of `index`: stored targets back as read (to re-index them in another model's order)."""
+        return list(stored)
+
+    # ------------------------------------------------------------------ the head
+    def output_size(self, labels: list[str]) -> int:
+        return len(labels)
+
+    def target_tensor(self, targets: list, spec) -> Any:
+        """The stored targets of a split as one tensor, indexed by example."""
+        raise NotImplementedError
+
+    def loss(self, logits, targets, spec):
+        """The training loss of a batch (a scalar tensor) from the head's raw outputs."""
+        raise NotImplementedError
+
+    def outputs(self, logits, spec):
+        """The head's answer in the task's own terms (probabilities, values in the target's units); traceable to ONNX."""
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------ evaluation and answers
+    def tune(self, outputs: np.ndarray, targets: list, spec) -> dict:
+        """The kind's state re-fitted on validation outputs (e.g. per-label thresholds); the default keeps it."""
+        return dict(spec.state)
+
+    def metrics(self, outputs: np.ndarray, targets: list, spec) -> dict[str, Any]:
+        """JSON-ready metrics of a split; includes `kind` and `score` (the `score_metric`'s value)."""
+        raise NotImplementedError
+
+    def answer(self, row: list[float], spec) -> dict[str, Any]:
+        """One text's prediction as JSON: what `predict`, the server and the exported model return."""
+        raise NotImplementedError
+
+    def summary_cells(self, metrics: dict[str, Any]) -> list[str]:
+        return [_cell(metrics.get(key)) for key, _ in self.table_metrics]
+
+    def plot(self, task: str, metrics: dict[str, Any], source: str):
+        """The kind's picture of a split's metrics (a matplotlib Figure), or None when it has none."""
+        return None
+
+
+def summary_tables(metrics_by_task: dict[str, dict[str, Any]]) -> list[tuple[tuple[str, ...], list[list[str]]]]:
+    """(headers, rows) per kind present, in order of first appearance: a table's columns fit its kind."""
+    groups: dict[str, list[list[str]]] = {}
+    for task, metrics in metrics_by_task.items():
+        kind = get_kind(metrics.get("kind"))
+        groups.setdefault(kind.name, []).append([task, *kind.summary_cells(metrics)])
+    return [(("task", *(header for _, header in KINDS[name].table_metrics)), rows) for name, rows in groups.items()]
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, int):
+        return str(value)
+    return f"{value:.3f}"
+
+
+KINDS: dict[str, TaskKind] = {}
+
+
+def register_kind(cls: type[TaskKind]) -> type[TaskKind]:
+    """Make a kind available to configs (`kind: NAME`), saved models and the server."""
+    KINDS[cls.name] = cls()
+    return cls
+
+
+def get_kind(name: str | None) -> TaskKind:
+    """The registered kind; None (models saved before kinds existed) is classification."""
+    key = name or "classification"
+    if key not in KINDS:
+        raise KeyError(f"unknown task kind {key!r}; registered: {', '.join(KINDS)}")
+    return KINDS[key]
