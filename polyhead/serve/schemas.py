@@ -56,9 +56,14 @@ class PredictRequest(BaseModel):
 
 
 class TaskPredictionBody(BaseModel):
-    label: str
-    probability: float
-    probabilities: dict[str, float]
+    """One task's answer; which fields it has depends on the task's kind."""
+
+    label: str | None = Field(default=None, description="classification: the most probable class.")
+    probability: float | None = Field(default=None, description="classification: that class's probability.")
+    probabilities: dict[str, float] | None = Field(default=None, description="classification and multilabel: every class's or label's probability.")
+    labels: list[str] | None = Field(default=None, description="multilabel: every label at or above its tuned threshold.")
+    value: float | None = Field(default=None, description="regression with one target: the predicted value, in the target's units.")
+    values: dict[str, float] | None = Field(default=None, description="regression: each target's predicted value.")
 
 
 class Prediction(BaseModel):

@@ -1,0 +1,86 @@
+"""Each kind's loss, outputs and metrics against values worked out by hand on a tiny batch."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from polyhead.task_spec import TaskSpec
+from polyhead.tasks import KIND_NAMES, get_kind
+
+
+def test_the_built_in_kinds_are_registered():
+    assert {"classification", "regression", "multilabel"} <= set(KIND_NAMES)
+    assert get_kind(None).name == "classification"  # models saved before kinds existed
+    with pytest.raises(KeyError, match="unknown task kind"):
+        get_kind("ranking")
+
+
+def test_classification_loss_outputs_and_answer():
+    kind, spec = get_kind("classification"), TaskSpec("t", ["neg", "pos"])
+    logits = torch.tensor([[0.0, math.log(3.0)]])
+    assert kind.loss(logits, torch.tensor([1]), spec).item() == pytest.approx(-math.log(0.75))
+    probabilities = kind.outputs(logits, spec)
+    assert probabilities.tolist()[0] == pytest.approx([0.25, 0.75])
+    answer = kind.answer(probabilities.tolist()[0], spec)
+    assert answer["label"] == "pos" and answer["probability"] == pytest.approx(0.75)
+    metrics = kind.metrics(np.array([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4]]), [0, 1, 1], spec)
+    assert metrics["accuracy"] == pytest.approx(2 / 3) and metrics["score"] == metrics["macro_f1"]
+
+
+def test_regression_learns_standardized_targets_and_answers_in_their_units():
+    kind = get_kind("regression")
+    spec = TaskSpec("price", ["value"], kind="regression", state={"mean": [2.0], "std": [2.0]})
+    logits, targets = torch.tensor([[0.0], [1.0]]), torch.tensor([[2.0], [6.0]])
+    # standardized targets (2-2)/2 = 0 and (6-2)/2 = 2: squared errors 0 and 1
+    assert kind.loss(logits, targets, spec).item() == pytest.approx(0.5)
+    outputs = kind.outputs(logits, spec)
+    assert outputs.ravel().tolist() == pytest.approx([2.0, 4.0])
+    metrics = kind.metrics(outputs.numpy(), [[2.0], [6.0]], spec)
+    assert metrics["rmse"] == pytest.approx(math.sqrt(2.0)) and metrics["mae"] == pytest.approx(1.0)
+    assert metrics["r2"] == pytest.approx(1 - 4 / 8) and metrics["score"] == metrics["spearman"] == pytest.approx(1.0)
+    assert kind.answer([4.0], spec) == {"value": 4.0, "values": {"value": 4.0}}
+
+
+def test_regression_fit_scales_each_target_and_refuses_a_constant_one():
+    from polyhead.errors import InputError
+    from polyhead.tasks import TargetColumns, Where
+
+    kind = get_kind("regression")
+    names, state = kind.fit([[1.0, 10.0], [3.0, 30.0]], TargetColumns(("a", "b")), Where("f.csv"))
+    assert names == ["a", "b"] and state == {"mean": [2.0, 20.0], "std": [1.0, 10.0]}
+    with pytest.raises(InputError, match="same value") as caught:
+        kind.fit([[1.0], [1.0]], TargetColumns(("a",)), Where("f.csv"))
+    assert caught.value.field == "a"
+
+
+def test_multilabel_loss_metrics_and_thresholds():
+    kind = get_kind("multilabel")
+    spec = TaskSpec("tags", ["a", "b"], kind="multilabel", state={"thresholds": [0.5, 0.5]})
+    targets = kind.target_tensor([[0], [1]], spec)
+    assert targets.tolist() == [[1.0, 0.0], [0.0, 1.0]]
+    assert kind.loss(torch.zeros(2, 2), targets, spec).item() == pytest.approx(math.log(2.0))
+    outputs = np.array([[0.9, 0.2], [0.6, 0.7]])  # predicted {a}, {a, b}; true {a}, {b}
+    metrics = kind.metrics(outputs, [[0], [1]], spec)
+    assert metrics["subset_accuracy"] == pytest.approx(0.5)
+    assert metrics["hamming_loss"] == pytest.approx(0.25)
+    assert metrics["micro_f1"] == pytest.approx(0.8)  # tp 2, fp 1, fn 0
+    assert metrics["per_class"]["a"]["precision"] == pytest.approx(0.5)
+    assert kind.answer([0.9, 0.2], spec) == {"labels": ["a"], "probabilities": {"a": 0.9, "b": 0.2}}
+    # On validation, a's threshold moves above 0.6 (the false positive) and below 0.9 (the true one).
+    tuned = kind.tune(outputs, [[0], [1]], spec)["thresholds"]
+    assert 0.6 < tuned[0] <= 0.9 and tuned[1] <= 0.7
+    spec.state = {"thresholds": tuned}
+    assert kind.metrics(outputs, [[0], [1]], spec)["subset_accuracy"] == 1.0
+
+
+def test_multilabel_reads_lists_and_separated_strings():
+    from polyhead.tasks import TargetColumns, Where
+
+    kind, columns = get_kind("multilabel"), TargetColumns(("tags",), "|")
+    assert kind.parse({"tags": ["b", "a", "a"]}, columns, Where()) == ["a", "b"]
+    assert kind.parse({"tags": "news| sports"}, columns, Where()) == ["news", "sports"]
+    assert kind.parse({"tags": ""}, columns, Where()) == []

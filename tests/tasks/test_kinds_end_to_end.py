@@ -1,0 +1,105 @@
+"""A model with a task of every kind gives the same answers saved and loaded, served over HTTP and exported to ONNX."""
+
+from __future__ import annotations
+
+import httpx
+import numpy as np
+import pytest
+import torch
+
+from ..serve.server_process import start_server
+
+TEXTS = ["The storm destroyed our roof, we need tents.", "A quiet film about two brothers.", "Water and food please", "x"]
+TOLERANCE = 1e-4
+
+
+@pytest.fixture(scope="module")
+def kinds_model_dir(tiny_st_dir, tmp_path_factory):
+    from polyhead import MultiTaskModel, SentenceEncoder, TaskSpec
+
+    torch.manual_seed(3)
+    tasks = [
+        TaskSpec("sentiment", ["fresh", "rotten"]),
+        TaskSpec("value", ["value"], kind="regression", state={"mean": [640.0], "std": [560.0]}),
+        TaskSpec("aid", ["food", "shelter", "water"], kind="multilabel", state={"thresholds": [0.3, 0.5, 0.7]}),
+    ]
+    directory = tmp_path_factory.mktemp("kinds") / "model"
+    MultiTaskModel(SentenceEncoder(tiny_st_dir, device="cpu"), tasks).save(directory)
+    return directory
+
+
+@pytest.fixture(scope="module")
+def reference(kinds_model_dir):
+    import polyhead
+
+    model = polyhead.load(kinds_model_dir, device="cpu")
+    return model, model.predict(TEXTS, backend="torch"), model.predict_outputs(TEXTS, backend="torch")
+
+
+def _close(a: dict, b: dict) -> None:
+    """Two answers of one task: the same labels, numbers within TOLERANCE."""
+    assert set(a) == set(b)
+    for key, value in a.items():
+        if isinstance(value, dict):
+            _close(value, b[key])
+        elif isinstance(value, float):
+            assert abs(value - b[key]) <= TOLERANCE * max(1.0, abs(value)), key
+        else:
+            assert value == b[key], key
+
+
+def test_each_kind_answers_in_its_own_terms(reference):
+    model, predictions, outputs = reference
+    first = predictions[0]
+    assert first["sentiment"].label in ("fresh", "rotten")
+    assert isinstance(first["value"].value, float) and set(first["value"].values) == {"value"}
+    assert set(first["aid"].labels) <= {"food", "shelter", "water"}
+    # regression outputs are in the target's units: the head's raw output times std plus mean
+    with torch.inference_mode():
+        embeddings = model.encoder.encode(TEXTS, output="torch", backend="torch")
+        raw = model.heads["value"](embeddings)
+    assert torch.allclose(outputs["value"], raw * 560.0 + 640.0, atol=1e-3)
+    # multi-label answers apply each label's own threshold
+    for row, prediction in zip(outputs["aid"].tolist(), predictions):
+        assert prediction["aid"].labels == [name for name, p, t in zip(["food", "shelter", "water"], row, [0.3, 0.5, 0.7]) if p >= t]
+
+
+def test_saved_state_survives_save_and_load(kinds_model_dir, reference, tmp_path):
+    import polyhead
+
+    model, predictions, _ = reference
+    model.save(tmp_path / "again")
+    again = polyhead.load(tmp_path / "again", device="cpu")
+    assert again.tasks["aid"].state == {"thresholds": [0.3, 0.5, 0.7]} and again.tasks["value"].kind == "regression"
+    for a, b in zip(again.predict(TEXTS, backend="torch"), predictions):
+        for task in a:
+            _close(a[task].to_dict(), b[task].to_dict())
+
+
+def test_the_server_answers_like_the_library(kinds_model_dir, reference, tmp_path):
+    _, predictions, _ = reference
+    server = start_server([str(kinds_model_dir), "--backend", "torch"], tmp_path / "server.log")
+    try:
+        answer = httpx.post(server.url + "/v1/predict", json={"input": TEXTS}, timeout=120)
+    finally:
+        assert server.stop() == 0, server.log()
+    assert answer.status_code == 200, answer.text
+    for item, want in zip(answer.json()["data"], predictions):
+        for task, prediction in want.items():
+            got = {k: v for k, v in item["predictions"][task].items() if v is not None}
+            _close(got, prediction.to_dict())
+
+
+def test_the_exported_graph_holds_scaling_and_thresholds(kinds_model_dir, reference, tmp_path):
+    from polyhead.inference import export_onnx, load_exported
+
+    _, predictions, outputs = reference
+    export_onnx(kinds_model_dir, tmp_path / "onnx")
+    exported = load_exported(tmp_path / "onnx")
+    assert exported.tasks["aid"].state["thresholds"] == [0.3, 0.5, 0.7]
+    onnx_outputs = exported.predict_probabilities(TEXTS)
+    for task in outputs:
+        assert np.allclose(onnx_outputs[task].numpy(), outputs[task].numpy(), atol=1e-3, rtol=1e-4), task
+    for a, b in zip(exported.predict(TEXTS), predictions):
+        assert a["sentiment"].label == b["sentiment"].label and a["aid"].labels == b["aid"].labels
+        assert a["value"].value == pytest.approx(b["value"].value, rel=1e-3, abs=0.5)
