@@ -123,11 +123,11 @@ class SentenceEncoder(nn.Module):
     ) -> None:
         super().__init__()
         from .inference.backends import check_backend, default_backend
-        from .inference.runners import RunnerCache
+        from .runner_registry import new_runner_cache
 
         # encode()'s default: auto unless $POLYHEAD_BACKEND says otherwise.
         self.backend = check_backend(backend) if backend is not None else default_backend()
-        self._runners = RunnerCache()
+        self._runners = new_runner_cache()  # how batches are computed: plugged in by polyhead.inference
         source = model_source(model_name_or_path)
         layout = _read_layout(source)
         backbone_source = join_source(source, layout.transformer_path) if layout else source

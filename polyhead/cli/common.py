@@ -34,8 +34,8 @@ def add_encoder_arguments(parser: argparse.ArgumentParser) -> None:
     add_speed_arguments(parser)
 
 
-def add_speed_arguments(parser: argparse.ArgumentParser) -> None:
-    """--backend and --threads, on every command that encodes."""
+def add_speed_arguments(parser: argparse.ArgumentParser, int8_budget: bool = True) -> None:
+    """--backend and --threads, on every command that encodes; --max-int8-loss where exported directories load."""
     group = parser.add_argument_group("speed")
     group.add_argument(
         "--backend",
@@ -46,6 +46,30 @@ def add_speed_arguments(parser: argparse.ArgumentParser) -> None:
         "measured cost is printed",
     )
     group.add_argument("--threads", type=int, default=None, help="CPU cores to use (default: all)")
+    if not int8_budget:
+        return
+    group.add_argument(
+        "--max-int8-loss",
+        type=float,
+        default=None,
+        metavar="LOSS",
+        help="let auto take the int8 graph of a directory written by `polyhead export --quantize` when its measured "
+        "loss (the larger of 1 - min cosine against fp32 and any task's share of changed labels) is at most LOSS, "
+        "e.g. 0.01 (default: off, auto never takes int8)",
+    )
+
+
+def int8_budget(args: argparse.Namespace, path: str | Path | None, exported: bool) -> float | None:
+    """--max-int8-loss, checked: between 0 and 1, and only for exported directories (where the cost is recorded)."""
+    loss = getattr(args, "max_int8_loss", None)
+    if loss is None:
+        return None
+    if not 0.0 <= loss <= 1.0:
+        raise InputError(f"--max-int8-loss must be between 0 and 1 (e.g. 0.01 for min cosine 0.99), got {loss}")
+    if not exported:
+        raise InputError("--max-int8-loss applies to a directory written by `polyhead export --quantize`, where the int8 "
+                         "cost is recorded; this is a PyTorch model", file=path)
+    return loss
 
 
 def apply_threads(args: argparse.Namespace) -> None:
@@ -94,8 +118,8 @@ def task_model_dir(path: str | Path, *, allow_exported: bool) -> Path:
     return path
 
 
-def load_task_model(path: Path, backend: str | None):
-    """A MultiTaskModel, or an OnnxModel for a directory written by `polyhead export`."""
+def load_task_model(path: Path, backend: str | None, max_int8_loss: float | None = None):
+    """A MultiTaskModel, or an OnnxModel for a directory written by `polyhead export` (int8 under auto within `max_int8_loss`)."""
     from ..inference.manifest import is_exported_dir
 
     if is_exported_dir(path):
@@ -103,7 +127,17 @@ def load_task_model(path: Path, backend: str | None):
 
         if not OnnxEncoder(path).manifest.tasks:
             raise InputError("holds an exported encoder without task heads; embed with `polyhead encode --model DIR`", file=path)
-        return OnnxModel(path, **({"backend": backend} if backend else {}))
+        model = OnnxModel(path, **({"backend": backend} if backend else {}))
+        if max_int8_loss is not None:
+            if backend is None:
+                model.encoder.requested_backend = "auto"
+            try:
+                model.encoder.set_int8_budget(max_int8_loss)
+            except ValueError as error:
+                raise InputError(f"--max-int8-loss: {error}") from None
+        return model
+    if max_int8_loss is not None:
+        raise InputError("--max-int8-loss applies to a directory written by `polyhead export --quantize`", file=path)
     from ..model import MultiTaskModel
 
     quiet_library_progress()
@@ -145,14 +179,18 @@ def load_encoder(args: argparse.Namespace):
     from ..inference.manifest import is_exported_dir
 
     apply_threads(args)
-    if args.model and is_exported_dir(args.model):
+    exported = bool(args.model and is_exported_dir(args.model))
+    max_int8_loss = int8_budget(args, args.model, exported)
+    if exported:
         if args.pooling:
             raise InputError("--pooling cannot change an exported model: its pooling is part of the graph", file=args.model)
         from ..inference import OnnxEncoder
 
+        # With a budget, no --backend means auto (int8 if within the budget); without one, the fp32 graph.
+        backend = args.backend or ("auto" if max_int8_loss is not None else None)
         try:
-            options = {"backend": args.backend} if args.backend else {}
-            return OnnxEncoder(args.model, max_seq_length=args.max_seq_length, **options)
+            options = {"backend": backend} if backend else {}
+            return OnnxEncoder(args.model, max_seq_length=args.max_seq_length, max_int8_loss=max_int8_loss, **options)
         except ValueError as error:
             raise InputError(str(error)) from None
     encoder = encoder_from_args(args)

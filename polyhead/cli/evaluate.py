@@ -36,7 +36,7 @@ def register(subparsers) -> None:
     parser.add_argument("--max-examples", type=int, default=None, help="evaluate at most N examples per task")
     parser.add_argument("-o", "--output", help="write the metrics JSON here (default: next to the model, see above)")
     parser.add_argument("--per-class", action="store_true", help="also print each task's per-class report")
-    add_speed_arguments(parser)
+    add_speed_arguments(parser, int8_budget=False)  # evaluates the PyTorch model, which records no int8 cost
     parser.set_defaults(func=run)
 
 

@@ -1,13 +1,14 @@
 """`export_onnx`: a SentenceEncoder or MultiTaskModel -> a directory ONNX Runtime can serve alone.
 
 The directory holds `model.onnx` (fp32: transformer, pooling, normalization, task heads),
-optionally `model_int8.onnx`, the tokenizer files and `polyhead_onnx.json`. The graph is
-checked against PyTorch before it is written; the directory appears only when complete.
+optionally `model_int8.onnx` (calibrated static int8 by default, see `static_int8.py`), the
+tokenizer files and `polyhead_onnx.json`. The graph is checked against PyTorch before it is
+written; the directory appears only when complete.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -20,12 +21,12 @@ from ..modes import eval_mode
 from .graph import ExportGraph, tokenizer_batch, trace_to_onnx
 from .manifest import GraphInfo, OnnxManifest
 from .optimize import fuse_transformer_ops, max_difference
-from .quantize import measure_cost, quantize_graph
 from .session import make_session
+from .static_int8 import StaticInt8Options
 
 FP32_FILE = "model.onnx"
-INT8_FILE = "model_int8.onnx"
 DEFAULT_OPSET = 17
+INT8_METHODS = ("static", "dynamic")
 TOLERANCE = 1e-4
 """Largest difference from PyTorch allowed, relative to the output's magnitude (at least 1)."""
 
@@ -59,6 +60,17 @@ class ExportOptions:
     """Texts the int8 cost is measured on; empty means the built-in Rotten Tomatoes validation texts."""
     reference_source: str = ""
     """Where `reference_texts` came from, for the report."""
+    int8_method: str = "static"
+    """`static`: ranges calibrated on real texts, fp32 kept where the sensitivity search says (the default);
+    `dynamic`: ranges per batch at run time, every product int8, no accuracy budget."""
+    int8: StaticInt8Options = field(default_factory=StaticInt8Options)
+    """Calibration and accuracy budget of the static graph."""
+    calibration_data: list[str] = field(default_factory=list)
+    """Built-in datasets to calibrate on; empty means the model's own tasks' data, else Rotten Tomatoes."""
+
+    def __post_init__(self) -> None:
+        if self.int8_method not in INT8_METHODS:
+            raise ValueError(f"ExportOptions.int8_method must be one of {', '.join(INT8_METHODS)}, got {self.int8_method!r}")
 
 
 @dataclass
@@ -89,6 +101,10 @@ def model_parts(model: object) -> tuple[nn.Module, dict[str, nn.Module], list[di
 def export_onnx(model: object, output_dir: str | Path, options: ExportOptions | None = None) -> ExportResult:
     """Export `model` (an object or a directory) to `output_dir`, replacing it only when complete."""
     options = options or ExportOptions()
+    if options.quantize and options.int8_method == "static" and not options.calibration_data:
+        from .calibration import task_data_names
+
+        options = replace(options, calibration_data=task_data_names(model))
     encoder, heads, tasks = model_parts(model)
     with atomic_directory(output_dir) as tmp:
         manifest = write_export(encoder, heads, tasks, tmp, options)
@@ -105,6 +121,7 @@ def write_export(encoder, heads: dict[str, nn.Module], tasks: list[dict], direct
         batches, expected = _reference_outputs(graph, tokenizer)
     fp32 = directory / FP32_FILE
     info = _choose_fp32_graph(encoder, raw, fp32, batches, expected, options.optimize)
+    unfused = raw if raw.exists() else fp32  # static int8 quantizes the unfused graph (fused Attention has no QDQ form)
     encoder.tokenizer.save_pretrained(directory)
     manifest = OnnxManifest(
         embedding_dim=encoder.embedding_dim,
@@ -120,7 +137,12 @@ def write_export(encoder, heads: dict[str, nn.Module], tasks: list[dict], direct
         polyhead_version=__version__,
     )
     if options.quantize:
-        manifest.graphs["int8"] = _quantized_graph(directory, manifest, tokenizer, options)
+        from .int8_graph import int8_graph
+
+        reference = (options.reference_texts, options.reference_source or "given texts") if options.reference_texts else default_reference_texts()
+        manifest.graphs["int8"] = int8_graph(fp32, unfused, manifest, tokenizer, options, reference)
+    if raw.exists():
+        raw.unlink()
     manifest.save(directory)
     return manifest
 
@@ -147,7 +169,6 @@ def _choose_fp32_graph(encoder, raw: Path, out: Path, batches, expected, optimiz
         fused = fuse_transformer_ops(raw, out, int(heads), encoder.hidden_size)
         difference = max_difference(make_session(out), batches, expected)
         if difference <= TOLERANCE * scale:
-            raw.unlink()
             return GraphInfo(file=out.name, precision="fp32", optimized=True, fused_operators=fused.fused_operators, max_abs_diff=difference)
         out.unlink()
     difference = max_difference(make_session(raw), batches, expected)
@@ -171,20 +192,3 @@ def default_reference_texts() -> tuple[list[str], str]:
     except (MissingPackageError, FileNotFoundError):
         return list(CHECK_TEXTS), "built-in check sentences"
     return texts, "rotten_tomatoes:sentiment validation"
-
-
-def _quantized_graph(directory: Path, manifest: OnnxManifest, tokenizer, options: ExportOptions) -> GraphInfo:
-    fp32_path, int8_path = directory / FP32_FILE, directory / INT8_FILE
-    quantize_graph(fp32_path, int8_path)
-    texts, source = (options.reference_texts, options.reference_source or "given texts") if options.reference_texts else default_reference_texts()
-    cost = measure_cost(
-        make_session(fp32_path),
-        make_session(int8_path),
-        tokenizer.tokenize(texts).ids,
-        tokenizer.pad_id,
-        manifest.outputs,
-        [t["name"] for t in manifest.tasks],
-        source,
-    )
-    fp32_info = manifest.graphs["fp32"]
-    return GraphInfo(file=INT8_FILE, precision="int8", optimized=fp32_info.optimized, fused_operators=fp32_info.fused_operators, cost=cost)

@@ -50,15 +50,41 @@ class QuantizationCost:
     mean_cosine: float
     """Mean of those cosine similarities."""
     label_agreement: dict[str, float] = field(default_factory=dict)
-    """Per task: fraction of texts whose predicted label is the same as fp32's."""
+    """Per task with labels: fraction of texts whose predicted label is the same as fp32's."""
+    label_changes: dict[str, float] = field(default_factory=dict)
+    """Per task with labels: fraction of texts whose predicted label (or label set) differs from fp32's."""
+    method: str = "dynamic"
+    """`static` (calibrated ranges, `static_int8.py`) or `dynamic` (ranges per batch at run time)."""
+    calibration: str = ""
+    """Static only: the texts the activation ranges were calibrated on."""
+    fp32_nodes: list[str] = field(default_factory=list)
+    """Static only: matrix products the sensitivity search kept in fp32 to stay within the budget."""
+    int8_share: float | None = None
+    """Static only: share of the graph's matrix-product weights (so of its FLOPs) that run in int8."""
+    budget: dict[str, float] = field(default_factory=dict)
+    """Static only: the accuracy budget searched for (`min_cosine`, `mean_cosine`)."""
+
+    @property
+    def loss(self) -> float:
+        """One number to hold against `--max-int8-loss`: the larger of 1 - min cosine and any task's label-change share."""
+        return max([1.0 - self.min_cosine, *self.label_changes.values()])
+
+    def within(self, max_loss: float) -> bool:
+        """True when the measured loss is at most `max_loss`."""
+        return self.loss <= max_loss
 
     def summary(self) -> str:
         text = (
-            f"int8 vs fp32 on {self.texts} texts ({self.source}): min cosine {self.min_cosine:.4f}, "
+            f"{self.method} int8 vs fp32 on {self.texts} texts ({self.source}): min cosine {self.min_cosine:.4f}, "
             f"mean cosine {self.mean_cosine:.5f}"
         )
-        for task, agreement in self.label_agreement.items():
-            text += f"; {task}: same label for {agreement:.1%}"
+        for task, share in self.label_changes.items():
+            text += f"; {task}: label changed for {share:.1%}"
+        if not self.label_changes:
+            for task, agreement in self.label_agreement.items():
+                text += f"; {task}: same label for {agreement:.1%}"
+        if self.int8_share is not None:
+            text += f"; {self.int8_share:.0%} of matrix-product weights in int8, {len(self.fp32_nodes)} products kept fp32"
         return text
 
 

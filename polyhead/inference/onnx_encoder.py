@@ -22,13 +22,19 @@ class OnnxEncoder:
     """Embeds texts with an exported graph; no PyTorch model is loaded.
 
     `backend` picks the graph: `onnx` (fp32, the default) or `onnx-int8` (needs an export
-    made with quantization; lossy, see `quantization_cost`).
+    made with quantization; lossy, see `quantization_cost`). `auto` takes the int8 graph only
+    when `max_int8_loss` is given and the cost measured at export is within it
+    (`QuantizationCost.loss`: the larger of 1 - min cosine and any task's label-change share).
     """
 
-    def __init__(self, path: str | Path, *, backend: str = "onnx", max_seq_length: int | None = None) -> None:
+    def __init__(
+        self, path: str | Path, *, backend: str = "onnx", max_seq_length: int | None = None, max_int8_loss: float | None = None
+    ) -> None:
         self.path = Path(path)
         self.manifest = OnnxManifest.load(self.path)
-        self.backend = self._check_backend(backend)
+        self.requested_backend = backend
+        self.max_int8_loss: float | None = None
+        self.set_int8_budget(max_int8_loss)
         limit = self.manifest.max_seq_length
         if max_seq_length is not None and not 1 <= max_seq_length <= limit:
             raise ValueError(f"max_seq_length must be between 1 and {limit} (the exported model's limit), got {max_seq_length}")
@@ -59,12 +65,26 @@ class OnnxEncoder:
     def _check_backend(self, backend: str | None) -> str:
         name = check_backend(backend or self.backend)
         if name == "auto":
-            return "onnx"
+            return self._auto_choice()
         if name not in PRECISIONS:
             raise ValueError(f"{self.path} is an exported ONNX model: use backend 'onnx' or 'onnx-int8', not {name!r}")
         if PRECISIONS[name] not in self.manifest.graphs:
             raise ValueError(f"{self.path} has no int8 graph; export it with quantization (polyhead export --quantize)")
         return name
+
+    def set_int8_budget(self, max_int8_loss: float | None) -> None:
+        """Let `auto` take the int8 graph when its recorded loss is at most `max_int8_loss` (None: never)."""
+        if max_int8_loss is not None and not 0.0 <= max_int8_loss <= 1.0:
+            raise ValueError(f"max_int8_loss must be between 0 and 1 (e.g. 0.01 for min cosine 0.99), got {max_int8_loss}")
+        self.max_int8_loss = max_int8_loss
+        self.backend = self._check_backend(self.requested_backend or "onnx")
+
+    def _auto_choice(self) -> str:
+        """`onnx-int8` when the user set a budget and the recorded int8 cost is within it, else `onnx`."""
+        cost = self.quantization_cost
+        if self.max_int8_loss is not None and cost is not None and cost.within(self.max_int8_loss):
+            return "onnx-int8"
+        return "onnx"
 
     def _load_tokenizer(self) -> TextTokenizer:
         tokenizer_json = self.path / "tokenizer.json"

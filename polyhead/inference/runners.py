@@ -19,9 +19,10 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..runner_registry import register_runner_cache
+from ..similarity import row_cosines
 from .backends import MIN_AUTO_COSINE, auto_backend, check_backend
 from .batching import BatchRunner
-from ..similarity import row_cosines
 
 PROBE_TEXTS = 16
 """Texts the automatic bf16 choice is checked on (spread over the call's lengths)."""
@@ -201,3 +202,6 @@ class RunnerCache:
                 choice = "torch"
         self._auto = (key, choice)
         return choice
+
+
+register_runner_cache(RunnerCache)
