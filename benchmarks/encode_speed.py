@@ -15,9 +15,15 @@ encodes the texts once, anchors first; a path's ratio is the median over rounds 
 ratio alike. Reported per path: sentences/s and tokens/s (medians), ratios, minimum
 cosine against the fp32 reference, and the share of the CPU's peak FLOP rate.
 
+Paths: the encoder's own backends (`auto`, `torch`, `onnx`, `onnx-int8`: the calibrated
+static int8 graph built in memory with the default budget, min cosine 0.99 / mean 0.998),
+and exported directories run by `OnnxEncoder`: `int8-dynamic` (dynamic quantization, every
+product int8) and `int8-static-loose` (static int8 searched under --loose-budget).
+
 Then the accuracy cost of the lossy paths on real tasks: logistic regression on frozen
-embeddings for Rotten Tomatoes sentiment (fit on --train-texts of the train split,
-scored on the whole test split) and Pearson/Spearman on `lee`.
+embeddings for Rotten Tomatoes sentiment and Jeopardy! topic (fit on --train-texts of each
+train split, scored on the whole test split) and Pearson/Spearman on `lee`, each as a delta
+against fp32 held to the issue's bar (accuracy within 0.5 point, Spearman within 0.01).
 """
 
 from __future__ import annotations
@@ -43,8 +49,12 @@ import torch  # noqa: E402
 
 from polyhead.similarity import row_cosines  # noqa: E402
 
-PATHS = ("auto", "torch", "onnx", "onnx-int8")
-PRECISION = {"torch": "fp32", "torch-bf16": "bf16", "onnx": "fp32", "onnx-int8": "int8"}
+PATHS = ("auto", "torch", "onnx", "onnx-int8", "int8-dynamic", "int8-static-loose")
+PRECISION = {"torch": "fp32", "torch-bf16": "bf16", "onnx": "fp32", "onnx-int8": "int8", "int8-dynamic": "int8", "int8-static-loose": "int8"}
+EXPORTED_PATHS = ("int8-dynamic", "int8-static-loose")
+"""Paths run from an exported directory (OnnxEncoder) rather than the encoder's own backends."""
+ACCURACY_BAR = {"sentiment_accuracy": 0.005, "topic_accuracy": 0.005, "lee_spearman": 0.01}
+"""Largest drop from fp32 the int8 paths may show on each task figure."""
 
 
 @dataclass
@@ -76,6 +86,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--no-accuracy", action="store_true", help="skip the sentiment and lee accuracy section")
     parser.add_argument("--clock-ghz", type=float, default=None, help="clock for the peak FLOP rate (default: measured, see output)")
     parser.add_argument("--json", type=Path, default=None, help="also write every figure to this JSON file")
+    parser.add_argument("--loose-budget", default="0.98:0.99", metavar="MIN:MEAN",
+                        help="min:mean cosine budget of the int8-static-loose path (default: 0.98:0.99)")
     return parser.parse_args(argv)
 
 
@@ -150,14 +162,51 @@ class Anchor:
         self.process.wait()
 
 
-def time_paths(anchors: list[Anchor], encoder, texts, names, batch_size, repeats, reference) -> dict[str, PathResult]:
+class BackendView:
+    """An encoder whose `encode` always uses one backend (for timing and evaluate_similarity)."""
+
+    def __init__(self, encoder, backend: str) -> None:
+        self.encoder, self.backend = encoder, backend
+
+    def encode(self, texts, batch_size=32, **options):
+        return self.encoder.encode(texts, batch_size=batch_size, backend=self.backend, **options)
+
+    @property
+    def last_encode_stats(self):
+        return self.encoder.last_encode_stats
+
+
+def exported_views(encoder, names: list[str], loose_budget: str, work: Path) -> dict[str, object]:
+    """OnnxEncoders of the int8 directories the exported paths need (built before anything is timed)."""
+    from polyhead.inference import OnnxEncoder, export_onnx
+    from polyhead.inference.export import ExportOptions
+    from polyhead.inference.static_int8 import Int8Budget, StaticInt8Options
+
+    views = {}
+    for name in names:
+        if name == "int8-dynamic":
+            options = ExportOptions(quantize=True, int8_method="dynamic")
+        elif name == "int8-static-loose":
+            low, mean = (float(x) for x in loose_budget.split(":"))
+            options = ExportOptions(quantize=True, int8=StaticInt8Options(budget=Int8Budget(low, mean)))
+        else:
+            continue
+        start = time.perf_counter()
+        result = export_onnx(encoder, work / name, options)
+        cost = result.manifest.graphs["int8"].cost
+        print(f"  export {name}: {time.perf_counter() - start:.0f} s; {cost.summary()}", flush=True)
+        views[name] = OnnxEncoder(work / name, backend="onnx-int8")
+    return views
+
+
+def time_paths(anchors: list[Anchor], views: dict[str, object], texts, names, batch_size, repeats, reference) -> dict[str, PathResult]:
     """Alternate the anchors and the paths `repeats` times; everything is warmed up (and built) first.
 
     A path's ratios are taken against the first anchor (sentence-transformers as shipped).
     """
     results = {name: PathResult(name, name) for name in names}
     for name in names:  # builds bf16 twins / ONNX graphs outside the timed runs
-        encoder.encode(texts[:64], batch_size=batch_size, backend=name, show_progress=False)
+        views[name].encode(texts[:64], batch_size=batch_size, show_progress=False)
     for anchor in anchors:
         anchor.warm()
     for round_index in range(repeats):
@@ -166,10 +215,10 @@ def time_paths(anchors: list[Anchor], encoder, texts, names, batch_size, repeats
             line.append(f"{anchor.label} {len(texts) / anchor.run():.0f}/s")
         for name in names:
             start = time.perf_counter()
-            vectors = encoder.encode(texts, batch_size=batch_size, backend=name, show_progress=False)
+            vectors = views[name].encode(texts, batch_size=batch_size, show_progress=False)
             elapsed = time.perf_counter() - start
             result = results[name]
-            result.backend = encoder.last_encode_stats.backend
+            result.backend = name if name in EXPORTED_PATHS else views[name].last_encode_stats.backend
             result.seconds.append(elapsed)
             result.ratios.append(anchors[0].seconds[-1] / elapsed)
             result.ratios_tuned_anchor.append(anchors[-1].seconds[-1] / elapsed)
@@ -182,38 +231,45 @@ def time_paths(anchors: list[Anchor], encoder, texts, names, batch_size, repeats
 
 
 # ---------------------------------------------------------------------------- accuracy cost
-class BackendView:
-    """An encoder whose `encode` always uses one backend (for evaluate_similarity)."""
-
-    def __init__(self, encoder, backend: str) -> None:
-        self.encoder, self.backend = encoder, backend
-
-    def encode(self, texts, batch_size=32, **options):
-        return self.encoder.encode(texts, batch_size=batch_size, backend=self.backend, **options)
-
-
-def accuracy_costs(encoder, names: list[str], train_texts: int) -> dict[str, dict[str, float]]:
-    """Sentiment accuracy (logistic regression on frozen embeddings) and lee correlations per backend."""
+def accuracy_costs(views: dict[str, object], names: list[str], train_texts: int) -> dict[str, dict[str, float]]:
+    """Sentiment and topic accuracy (logistic regression on frozen embeddings) and lee correlations per path."""
     from sklearn.linear_model import LogisticRegression
 
-    from polyhead.datasets import rotten_tomatoes
+    from polyhead.datasets import jeopardy, rotten_tomatoes
     from polyhead.similarity import evaluate_similarity
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        data = rotten_tomatoes("sentiment")
-    train, test = data.train.head(train_texts), data.test
+        tasks = {"sentiment": rotten_tomatoes("sentiment"), "topic": jeopardy()}
     costs = {}
     for name in names:
-        view = BackendView(encoder, name)
-        x_train = view.encode(train.texts, show_progress=False)
-        x_test = view.encode(test.texts, show_progress=False)
-        classifier = LogisticRegression(max_iter=2000, C=1.0).fit(x_train, train.labels)
-        accuracy = float(classifier.score(x_test, test.labels))
+        view = views[name]
+        figures = {}
+        for task, data in tasks.items():
+            train, test = data.train.head(train_texts), data.test
+            x_train = view.encode(train.texts, show_progress=False)
+            x_test = view.encode(test.texts, show_progress=False)
+            classifier = LogisticRegression(max_iter=2000, C=1.0).fit(x_train, train.labels)
+            figures[f"{task}_accuracy"] = float(classifier.score(x_test, test.labels))
         lee = evaluate_similarity(view)
-        costs[name] = {"sentiment_accuracy": accuracy, "lee_pearson": lee.pearson, "lee_spearman": lee.spearman}
-        print(f"  {name:10s} sentiment accuracy {accuracy:.4f}  lee pearson {lee.pearson:.4f} spearman {lee.spearman:.4f}", flush=True)
+        costs[name] = {**figures, "lee_pearson": lee.pearson, "lee_spearman": lee.spearman}
+        print(f"  {name:18s} sentiment {figures['sentiment_accuracy']:.4f}  topic {figures['topic_accuracy']:.4f}  "
+              f"lee pearson {lee.pearson:.4f} spearman {lee.spearman:.4f}", flush=True)
     return costs
+
+
+def accuracy_deltas(costs: dict[str, dict[str, float]]) -> list[str]:
+    """Each int8 path's drop from fp32 (torch) per figure, against ACCURACY_BAR."""
+    lines = []
+    for name, figures in costs.items():
+        if PRECISION.get(name) != "int8":
+            continue
+        parts = []
+        for key, bar in ACCURACY_BAR.items():
+            delta = figures[key] - costs["torch"][key]
+            parts.append(f"{key} {delta:+.4f} ({'ok' if delta >= -bar else 'MISSED'}, bar -{bar})")
+        lines.append(f"  {name:18s} " + "; ".join(parts))
+    return lines
 
 
 # ---------------------------------------------------------------------------- main
@@ -271,9 +327,12 @@ def main(argv: list[str] | None = None) -> int:
     )
 
     reference = encoder.encode(texts, batch_size=args.batch_size, backend="torch", show_progress=False)
+    work = tempfile.TemporaryDirectory(prefix="polyhead-bench-")
+    views = {name: BackendView(encoder, name) for name in ["torch", *names] if name not in EXPORTED_PATHS}
+    views.update(exported_views(encoder, names, args.loose_budget, Path(work.name)))
     print(f"timing: {args.repeats} rounds, batch size {args.batch_size}")
     try:
-        results = time_paths(anchors, encoder, texts, names, args.batch_size, args.repeats, reference)
+        results = time_paths(anchors, views, texts, names, args.batch_size, args.repeats, reference)
         st_difference = float(np.abs(anchors[0].vectors() - reference).max())
     finally:
         for anchor in anchors:
@@ -307,7 +366,10 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_accuracy:
         lossy = [name for name in names if name != "torch"]
         print(f"\naccuracy (sentiment: logistic regression fit on {args.train_texts} train texts, test split; lee: 1,225 pairs)")
-        costs = accuracy_costs(encoder, ["torch", *lossy], args.train_texts)
+        costs = accuracy_costs(views, ["torch", *lossy], args.train_texts)
+        print("\naccuracy against fp32 (torch):")
+        for line in accuracy_deltas(costs):
+            print(line)
     if args.json:
         payload = {
             "args": {k: str(v) for k, v in vars(args).items()},
