@@ -5,11 +5,12 @@
 | `torch`      | PyTorch in fp32                           | the reference             |
 | `torch-bf16` | PyTorch, matrix products in bf16          | cosine >= 0.999 (checked) |
 | `onnx`       | ONNX Runtime, fused fp32 graph            | equal up to ~1e-6         |
-| `onnx-int8`  | ONNX Runtime, int8-quantized graph        | lossy: opt-in only        |
+| `onnx-int8`  | ONNX Runtime, calibrated int8 graph       | lossy: its cost measured  |
 
 `auto` takes `torch-bf16` where bf16 has hardware support (a CPU with AVX-512 BF16 or
-AMX, or a GPU that supports bf16), else `torch`. It never takes `onnx-int8`: that path
-does not keep every embedding within cosine 0.999 of fp32. bf16 results also depend
+AMX, or a GPU that supports bf16), else `torch`. It takes `onnx-int8` only for an exported
+directory, and only when the user gives a budget (`max_int8_loss`, `--max-int8-loss`) that
+the int8 graph's recorded cost is within (see `OnnxEncoder`). bf16 results also depend
 slightly (~1e-3) on which texts share a batch; `torch` is the path for bit-exact,
 batch-independent vectors (set `POLYHEAD_BACKEND=torch` to make it the process default).
 """
