@@ -91,4 +91,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"  accuracy cost: {cost.summary()}; loss {cost.loss:.4f}", file=sys.stderr)
         if cost.method == "static":
             print(f"  calibrated on {cost.calibration}", file=sys.stderr)
+            if not cost.budget_met:
+                print(f"  note: the budget (min cosine {cost.budget['min_cosine']}, mean {cost.budget['mean_cosine']}) held on the "
+                      "probe texts but not on these reference texts; a tighter budget or --max-int8-loss guards against it",
+                      file=sys.stderr)
     return 0

@@ -69,6 +69,13 @@ class QuantizationCost:
         """One number to hold against `--max-int8-loss`: the larger of 1 - min cosine and any task's label-change share."""
         return max([1.0 - self.min_cosine, *self.label_changes.values()])
 
+    @property
+    def budget_met(self) -> bool | None:
+        """Static only: whether the budget searched for on the probe texts also holds on the reference texts."""
+        if not self.budget:
+            return None
+        return self.min_cosine >= self.budget["min_cosine"] and self.mean_cosine >= self.budget["mean_cosine"]
+
     def within(self, max_loss: float) -> bool:
         """True when the measured loss is at most `max_loss`."""
         return self.loss <= max_loss

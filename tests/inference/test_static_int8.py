@@ -36,6 +36,7 @@ def test_static_graph_records_method_calibration_and_budget(calibrated):
     assert 0.0 <= cost.int8_share <= 1.0
     assert cost.min_cosine >= BUDGET.min_cosine - 0.01 and cost.mean_cosine >= BUDGET.mean_cosine - 0.002
     assert "static int8" in cost.summary()
+    assert cost.budget_met == (cost.min_cosine >= 0.99 and cost.mean_cosine >= 0.998)
 
 
 def test_outputs_on_other_texts_stay_within_the_recorded_cost(calibrated, rt_texts):
