@@ -75,15 +75,31 @@ def strategy_names(results: dict) -> list[str]:
     return names
 
 
-def task_stat(results: dict, strategy: str, task: str, metric: str = "macro_f1") -> Stat | None:
-    return stat([r["tasks"][task][metric] for r in _runs(results, strategy) if task in r["tasks"]])
+def task_stat(results: dict, strategy: str, task: str, metric: str = "score") -> Stat | None:
+    """`score` is the task kind's selection metric (macro-F1 for classification; rows written before kinds have macro_f1)."""
+    values = [_metric(r["tasks"][task], metric) for r in _runs(results, strategy) if task in r["tasks"]]
+    return stat([v for v in values if v is not None])
+
+
+def _metric(metrics: dict, metric: str) -> float | None:
+    if metric == "score" and "score" not in metrics:
+        return metrics.get("macro_f1")
+    return metrics.get(metric)
+
+
+def score_name(results: dict, task: str) -> str:
+    """The header of a task's score: its kind's selection metric (macro-F1 for classification)."""
+    from ..tasks import get_kind
+
+    kinds = [r["tasks"][task].get("kind") for r in results["runs"] if task in r["tasks"]]
+    return get_kind(kinds[0] if kinds else None).score_metric.replace("_f1", "-F1")
 
 
 def _deterministic(results: dict, strategy: str) -> bool:
     return all(r["seed"] is None for r in _runs(results, strategy))
 
 
-def compare(results: dict, a: str, b: str, task: str, metric: str = "macro_f1") -> Comparison | None:
+def compare(results: dict, a: str, b: str, task: str, metric: str = "score") -> Comparison | None:
     sa, sb = task_stat(results, a, task, metric), task_stat(results, b, task, metric)
     if sa is None or sb is None:
         return None
@@ -98,12 +114,12 @@ def winner_line(results: dict, task: str) -> str:
     names = [n for n in strategy_names(results) if task_stat(results, n, task)]
     best = max(names, key=lambda n: task_stat(results, n, task).mean)  # type: ignore[union-attr]
     tied = [n for n in names if n != best and not compare(results, best, n, task).decided]  # type: ignore[union-attr]
-    s = task_stat(results, best, task)
+    s, metric = task_stat(results, best, task), score_name(results, task)
     if s.n < 2 and not _deterministic(results, best):
-        return f"- **{task}**: best mean so far `{best}` (macro-F1 {s}); no winner is named before every strategy has several seeds."
+        return f"- **{task}**: best mean so far `{best}` ({metric} {s}); no winner is named before every strategy has several seeds."
     if not tied:
-        return f"- **{task}**: `{best}` wins with macro-F1 {s}, beyond the noise against every other strategy."
-    return (f"- **{task}**: best mean `{best}` (macro-F1 {s}), **tied** within the noise with "
+        return f"- **{task}**: `{best}` wins with {metric} {s}, beyond the noise against every other strategy."
+    return (f"- **{task}**: best mean `{best}` ({metric} {s}), **tied** within the noise with "
             + ", ".join(f"`{n}` ({task_stat(results, n, task)})" for n in tied) + ".")
 
 
@@ -119,14 +135,16 @@ def _mean(results: dict, strategy: str, key: str) -> float | None:
 
 def _table(results: dict) -> str:
     tasks = results["tasks"]
-    header = ["strategy", "seeds", *[f"{t} macro-F1" for t in tasks], *[f"{t} accuracy" for t in tasks],
+    with_accuracy = [t for t in tasks if task_stat(results, DEFAULT_STRATEGY, t, "accuracy") or any(
+        task_stat(results, n, t, "accuracy") for n in strategy_names(results))]
+    header = ["strategy", "seeds", *[f"{t} {score_name(results, t)}" for t in tasks], *[f"{t} accuracy" for t in with_accuracy],
               "best val. (epoch)", "wall s", "CPU s", "examples seen", "trainable params", "forgetting (lee ρ)"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for name in strategy_names(results):
         rows = _runs(results, name)
         cells = [f"`{name}`", "det." if _deterministic(results, name) else str(len(rows))]
         cells += [str(task_stat(results, name, t) or "–") for t in tasks]
-        cells += [str(task_stat(results, name, t, "accuracy") or "–") for t in tasks]
+        cells += [str(task_stat(results, name, t, "accuracy") or "–") for t in with_accuracy]
         best, epoch = _mean(results, name, "best_validation"), _mean(results, name, "best_epoch")
         at_end = any(r.get("best_step") is not None and r["best_step"] == r.get("steps") and "max_steps" in r.get("stop_reason", "")
                      for r in rows)
@@ -155,11 +173,11 @@ def comparison_lines(results: dict) -> list[str]:
                 effect = ("helps" if c.difference > 0 else "hurts") if c.decided else \
                     "neither helps nor hurts (a tie)" if c.measurable else "is not decided yet"
                 lines.append(f"- **{task}**: joint training with the other tasks {effect}: `{DEFAULT_STRATEGY}` {c.verdict()} "
-                             f"against `{single}` on test macro-F1.")
+                             f"against `{single}` on test {score_name(results, task)}.")
         if DEFAULT_STRATEGY in strategies and BASELINE in strategies:
             c = compare(results, DEFAULT_STRATEGY, BASELINE, task)
             if c:
-                lines.append(f"- **{task}**: `{DEFAULT_STRATEGY}` {c.verdict()} against `{BASELINE}` on test macro-F1.")
+                lines.append(f"- **{task}**: `{DEFAULT_STRATEGY}` {c.verdict()} against `{BASELINE}` on test {score_name(results, task)}.")
     return lines
 
 
@@ -183,7 +201,7 @@ def _plot(results: dict, path: Path) -> None:
             ax.annotate(name, (max(wall, 1.0), s.mean), fontsize=7, xytext=(4, 3), textcoords="offset points")
         ax.set_xscale("log")
         ax.set_xlabel("wall time per run (s, log scale)")
-        ax.set_ylabel("lee ρ before − after" if panel == "forgetting" else "test macro-F1")
+        ax.set_ylabel("lee ρ before − after" if panel == "forgetting" else f"test {score_name(results, panel)}")
         ax.set_title("forgetting (lower is better)" if panel == "forgetting" else f"{panel}: mean ± std over seeds")
         ax.grid(alpha=0.3)
     figure.tight_layout()
