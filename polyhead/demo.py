@@ -14,7 +14,7 @@ import warnings
 from pathlib import Path
 
 from .encoder import SentenceEncoder, TruncationWarning
-from .metrics import format_metrics_table
+from .tasks.tables import format_metrics_table
 from .model import load
 from .similarity import evaluate_similarity
 from .training import load_config, train

@@ -91,24 +91,6 @@ def per_class_rows(metrics: Mapping[str, Any]) -> list[list[str]]:
     ]
 
 
-def format_metrics_table(metrics_by_task: Mapping[str, Mapping[str, Any]]) -> str:
-    """Plain-text tables for the terminal, one line per task and one table per kind of task."""
-    from .tasks import summary_tables
-
-    return "\n\n".join(text_table(headers, rows) for headers, rows in summary_tables(dict(metrics_by_task)))
-
-
-def format_classification_report(metrics: Mapping[str, Any]) -> str:
-    """Per-class (or per-label) precision/recall/F1/support as plain text, then the task's summary metrics."""
-    from .tasks import get_kind
-
-    kind = get_kind(metrics.get("kind"))
-    averages = "   ".join(f"{header} {cell}" for (_, header), cell in zip(kind.table_metrics, kind.summary_cells(dict(metrics))))
-    if not metrics.get("per_class"):
-        return averages
-    return f"{text_table(PER_CLASS_HEADERS, per_class_rows(metrics))}\n\n{averages}"
-
-
 def text_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     """Columns padded to their widest cell: first column left-aligned, the numbers right-aligned."""
     widths = [max(len(str(cell)) for cell in column) for column in zip(headers, *rows)]

@@ -15,12 +15,12 @@ from pathlib import Path
 import yaml
 
 from .assets import DEFAULT_MODEL_NAME, default_model_path
+from .tasks import get_kind, summary_tables
 
 CARD_FILE = "README.md"
 DEFAULT_MODEL_HUB_ID = f"sentence-transformers/{DEFAULT_MODEL_NAME}"
 HUB_DATASETS = {"rotten_tomatoes": "cornell-movie-review-data/rotten_tomatoes"}
 """Built-in datasets that have a Hugging Face Hub id (for the card's `datasets:` metadata)."""
-HEADLINE_METRICS = (("accuracy", "accuracy", None), ("f1", "macro-F1", {"average": "macro"}))
 
 
 @dataclass
@@ -84,9 +84,9 @@ def _metadata(model_name: str, tasks: list[dict], base_model: str | None, facts:
         metrics = (facts.test_metrics if facts else {}).get(task["name"])
         if not metrics:
             continue
-        name = _data_name(task.get("data"))
-        for key, (metric_type, label, args) in zip(("accuracy", "macro_f1"), HEADLINE_METRICS):
-            results.append(EvalResult(task_type="text-classification", task_name=task["name"], dataset_type=name.split(":")[0],
+        name, kind = _data_name(task.get("data")), get_kind(task.get("kind"))
+        for key, metric_type, label, args in kind.hub_metrics():
+            results.append(EvalResult(task_type=kind.hub_task_type, task_name=task["name"], dataset_type=name.split(":")[0],
                                       dataset_name=name, dataset_split="test", metric_type=metric_type,
                                       metric_value=round(float(metrics[key]), 4), metric_name=label, metric_args=args))
     datasets = sorted({hub for hub in (_hub_dataset(t.get("data")) for t in tasks) if hub})
@@ -101,12 +101,12 @@ def _metadata(model_name: str, tasks: list[dict], base_model: str | None, facts:
 def _metrics_table(tasks: list[dict], facts: TrainingFacts | None) -> list[str]:
     if not facts or not facts.test_metrics:
         return ["No test metrics were recorded with this model (it was saved outside a training run, or its tasks had no test split)."]
-    lines = ["| task | test examples | accuracy | macro-F1 | majority rate |", "| --- | ---: | ---: | ---: | ---: |"]
-    for task in tasks:
-        m = facts.test_metrics.get(task["name"])
-        if m:
-            lines.append(f"| {task['name']} | {m.get('support', '–')} | {m['accuracy']:.3f} | {m['macro_f1']:.3f} | {m.get('majority_rate', 0):.3f} |")
-    return lines
+    measured = {task["name"]: facts.test_metrics[task["name"]] for task in tasks if task["name"] in facts.test_metrics}
+    lines: list[str] = []
+    for headers, rows in summary_tables(measured):
+        lines += ["| " + " | ".join(headers) + " |", "| --- |" + " ---: |" * (len(headers) - 1)]
+        lines += ["| " + " | ".join(row) + " |" for row in rows] + [""]
+    return lines[:-1]
 
 
 def _recipe_lines(facts: TrainingFacts | None) -> list[str]:
@@ -134,8 +134,8 @@ def render_model_card(model_config: dict, source: str | None, model_name: str, f
     """README.md text for a model whose `polyhead_model.json` content is `model_config`."""
     tasks = model_config["tasks"]
     base = base_model_id(source)
-    task_lines = [f"| {t['name']} | {len(t['labels'])} | {', '.join(map(str, t['labels'][:8]))}{', …' if len(t['labels']) > 8 else ''} | {_data_name(t.get('data'))} |"
-                  for t in tasks]
+    task_lines = [f"| {t['name']} | {t.get('kind') or 'classification'} | {len(t['labels'])} | {', '.join(map(str, t['labels'][:8]))}"
+                  f"{', …' if len(t['labels']) > 8 else ''} | {_data_name(t.get('data'))} |" for t in tasks]
     first = tasks[0]["name"]
     body = [
         f"# {model_name}",
@@ -143,10 +143,10 @@ def render_model_card(model_config: dict, source: str | None, model_name: str, f
         f"A [polyhead](https://pypi.org/project/polyhead/) model: one sentence encoder"
         f"{f' fine-tuned from `{base}`' if base else ''} ({model_config['pooling']} pooling, "
         f"{'L2-normalized' if model_config['normalize'] else 'unnormalized'} {model_config['embedding_dim']}-dimensional embeddings) "
-        f"and one classification head per task.",
+        f"and one head per task.",
         "",
-        "| task | labels | label names | data |",
-        "| --- | ---: | --- | --- |",
+        "| task | kind | outputs | output names | data |",
+        "| --- | --- | ---: | --- | --- |",
         *task_lines,
         "",
         "## Test metrics",
@@ -187,7 +187,7 @@ def render_model_card(model_config: dict, source: str | None, model_name: str, f
         "- Texts longer than the encoder's `max_seq_length` are truncated (see `sentence_bert_config.json`); "
         "what is cut is not seen.",
         "- The metrics above are on each task's test split as recorded by the training run; they do not carry over "
-        "to other data. The label set is closed: every text gets one of the listed labels.",
+        "to other data. A classification task's label set is closed: every text gets one of the listed labels.",
         "- English only if the base model is English-only (the built-in all-MiniLM-L6-v2 is).",
         "",
     ]

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 from sklearn.metrics import classification_report
 
-from polyhead.metrics import classification_metrics, format_classification_report, format_metrics_table
+from polyhead.metrics import classification_metrics
+from polyhead.tasks.tables import format_classification_report, format_metrics_table
 
 # true:  a a a b b c      pred: a a b b b a
 # rows = true, cols = predicted: a -> (a 2, b 1), b -> (b 2), c -> (a 1); c is never predicted.

@@ -31,7 +31,7 @@ def test_a_trained_model_card_has_metadata_metrics_and_usage(trained):
         assert results[(task, "accuracy")] == pytest.approx(saved[task]["accuracy"], abs=1e-4)
         assert results[(task, "f1")] == pytest.approx(saved[task]["macro_f1"], abs=1e-4)
     text = card.text
-    assert f"| topic | {saved['topic']['support']} | {saved['topic']['accuracy']:.3f} |" in text
+    assert f"| topic | {saved['topic']['accuracy']:.3f} | {saved['topic']['macro_f1']:.3f} |" in text
     assert "SentenceTransformer(" in text and "polyhead predict" in text and "Intended use and limits" in text
     assert "learning rates: backbone 5e-05" in text and "2 optimizer steps" in text
 

@@ -129,7 +129,7 @@ def run(args: argparse.Namespace) -> int:
                                       args.max_examples) for task, path in data_files.items()}
 
     from ..fileio import sha256_file, write_json
-    from ..metrics import format_classification_report, format_metrics_table
+    from ..tasks.tables import format_classification_report, format_metrics_table
     from ..model import MultiTaskModel
     from ..training.evaluation import evaluate_tasks
     from .common import quiet_library_progress

@@ -56,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
     task_data = {name: load_task_data(name, task, base) for name, task in config.tasks.items()}
     _print_paths(config, task_data)
 
-    from ..metrics import format_metrics_table
+    from ..tasks.tables import format_metrics_table
     from ..training.loop import TrainingError, TrainingInterrupted, train
     from .common import quiet_library_progress
 

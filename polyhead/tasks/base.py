@@ -53,6 +53,13 @@ class TaskKind:
     stratify: ClassVar[bool] = False
     """Whether an automatic validation split keeps each target's share (only one class per text allows it)."""
 
+    hub_task_type: ClassVar[str] = "text-classification"
+    """The Hugging Face task type a model card's results are filed under."""
+
+    def hub_metrics(self) -> list[tuple[str, str, str, dict | None]]:
+        """(metrics key, hub metric type, shown name, metric args) of a model card's results: the summary's numbers."""
+        return [(key, key, header, None) for key, header in self.table_metrics if key not in ("support", "majority_rate")]
+
     # ------------------------------------------------------------------ reading targets
     def parse(self, record: dict[str, Any], columns: TargetColumns, where: Where) -> Any:
         """One record's target as read from a file, checked; an `InputError` at `where` when bad."""

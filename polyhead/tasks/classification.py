@@ -34,6 +34,9 @@ class Classification(TaskKind):
     plot_file = "confusion"
     plot_caption = "Rows: true class; columns: predicted class."
 
+    def hub_metrics(self) -> list[tuple[str, str, str, dict | None]]:
+        return [("accuracy", "accuracy", "accuracy", None), ("macro_f1", "f1", "macro-F1", {"average": "macro"})]
+
     def parse(self, record: dict[str, Any], columns: TargetColumns, where: Where) -> str:
         column = single_column(columns, self.name, where)
         label = record[column]

@@ -38,6 +38,7 @@ class Regression(TaskKind):
     score_metric = "spearman"
     table_metrics = (("rmse", "RMSE"), ("mae", "MAE"), ("pearson", "Pearson"), ("spearman", "Spearman"), ("r2", "R²"),
                      ("support", "support"))
+    hub_task_type = "text-regression"
     outputs_meaning = "predicted values in the targets' own units, one per target column"
     output_noun = "targets"
     plot_file = "predicted_vs_true"
