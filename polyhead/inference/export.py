@@ -80,7 +80,7 @@ class ExportResult:
 
 
 def model_parts(model: object) -> tuple[nn.Module, dict[str, nn.Module], list[dict]]:
-    """(encoder, heads by task, [{name, labels}]) of a SentenceEncoder, MultiTaskModel or directory."""
+    """(encoder, each task's head + outputs, [{name, kind, labels, state}]) of a SentenceEncoder, MultiTaskModel or directory."""
     from ..encoder import SentenceEncoder
     from ..model import MODEL_CONFIG, MultiTaskModel
 
