@@ -12,7 +12,7 @@ from torch import nn
 from . import __version__
 from .encoder import SentenceEncoder, check_texts
 from .fileio import atomic_directory, read_json, write_json
-from .heads import HeadConfig, build_head
+from .heads import HeadConfig
 from .task_spec import TaskSpec
 from .model_card import write_model_card
 from .modes import eval_mode
@@ -85,7 +85,7 @@ class MultiTaskModel(nn.Module):
         self.encoder = encoder
         self.tasks: dict[str, TaskSpec] = {t.name: t for t in tasks}
         self.heads = nn.ModuleDict(
-            {t.name: build_head(t.head, encoder.embedding_dim, t.task_kind.output_size(t.labels)) for t in tasks}
+            {t.name: t.task_kind.make_head(t.head, encoder.embedding_dim, t.labels) for t in tasks}
         )
         self.heads.to(encoder.device)
 
@@ -97,12 +97,21 @@ class MultiTaskModel(nn.Module):
     def task_names(self) -> list[str]:
         return list(self.tasks)
 
+    @property
+    def answering_tasks(self) -> list[str]:
+        """The tasks that answer one text (a pair objective such as `contrastive` trains the embedding instead)."""
+        return [name for name, spec in self.tasks.items() if spec.task_kind.answers_single_texts]
+
     def _check_tasks(self, tasks: list[str] | None) -> list[str]:
         if tasks is None:
-            return self.task_names
+            return self.answering_tasks
         unknown = [t for t in tasks if t not in self.tasks]
         if unknown:
             raise KeyError(f"unknown task(s) {unknown}; the model has {self.task_names}")
+        silent = [t for t in tasks if t not in self.answering_tasks]
+        if silent:
+            raise KeyError(f"task(s) {silent} train the embedding from text pairs and answer no single text; "
+                           "use the embeddings (encode) for them")
         return list(tasks)
 
     def forward(self, texts_or_batch: list[str] | dict[str, torch.Tensor], tasks: list[str] | None = None) -> MultiTaskOutput:
@@ -125,7 +134,7 @@ class MultiTaskModel(nn.Module):
 
     def output_modules(self) -> dict[str, TaskOutputs]:
         """Per task, head and outputs as one module (the exporter traces these)."""
-        return {name: TaskOutputs(self.heads[name], spec) for name, spec in self.tasks.items()}
+        return {name: TaskOutputs(self.heads[name], self.tasks[name]) for name in self.answering_tasks}
 
     @torch.inference_mode()
     def predict_outputs(self, texts: list[str], tasks: list[str] | None = None, batch_size: int = 32, **encode_options) -> dict[str, torch.Tensor]:

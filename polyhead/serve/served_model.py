@@ -40,7 +40,7 @@ class ServedModel:
 
     @property
     def task_names(self) -> list[str]:
-        return self.multitask.task_names if self.multitask is not None else []
+        return self.multitask.answering_tasks if self.multitask is not None else []
 
     def embed(self, texts: list[str]) -> tuple[torch.Tensor, np.ndarray]:
         """Raw (unnormalized) embeddings on the CPU and each text's token count.

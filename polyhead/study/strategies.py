@@ -33,7 +33,7 @@ class Budget:
     evals_per_epoch: float = 2.0
     """Validations per epoch of fine-tuning strategies (heads-only strategies validate once per epoch)."""
     patience: int = 2
-    """Validations without improvement of the mean macro-F1 before a run stops early."""
+    """Validations without improvement of the mean score (each task's own selection metric) before a run stops early."""
 
 
 @dataclass
@@ -175,7 +175,7 @@ def build_strategies(base: RunConfig, names: list[str], num_layers: int, budget:
         config = copy.deepcopy(base)
         config.phases = []
         config.training.max_steps = None
-        config.training.early_stopping = EarlyStoppingConfig(metric="macro_f1", patience=budget.patience)
+        config.training.early_stopping = EarlyStoppingConfig(metric="score", patience=budget.patience)
         if name == "single_task" or name.startswith("single_task:"):
             tasks = [name.split(":", 1)[1]] if ":" in name else list(base.tasks)
             for task in tasks:

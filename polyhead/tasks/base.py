@@ -32,6 +32,8 @@ class TargetColumns:
     """The target column(s): one for classification and multi-label, one or more for regression."""
     separator: str = "|"
     """Separates the labels of one text in a CSV cell (or any string) of a multi-label task."""
+    pair: str = "text_pair"
+    """The second text of a kind that reads two (a contrastive task's positive)."""
 
 
 class TaskKind:
@@ -50,6 +52,12 @@ class TaskKind:
     """File-name prefix of the kind's plot in a run's report (`plots/PREFIX_TASK.png`)."""
     plot_caption: ClassVar[str] = ""
     """One line under the plot's heading in the report."""
+    text_columns: ClassVar[int] = 1
+    """Texts per example: 1, or 2 for kinds trained on pairs (each text goes through the shared encoder)."""
+    reads_label_column: ClassVar[bool] = True
+    """Whether a record's target is in `label_column` (a contrastive task's target is its pair text)."""
+    answers_single_texts: ClassVar[bool] = True
+    """Whether `predict`, the server and the exported graph answer this task for one text (a pair objective does not)."""
     stratify: ClassVar[bool] = False
     """Whether an automatic validation split keeps each target's share (only one class per text allows it)."""
 
@@ -83,6 +91,16 @@ class TaskKind:
     # ------------------------------------------------------------------ the head
     def output_size(self, labels: list[str]) -> int:
         return len(labels)
+
+    def make_head(self, config, input_dim: int, labels: list[str]):
+        """The task's head module (a registered head type sized for the kind's outputs)."""
+        from ..heads import build_head
+
+        return build_head(config, input_dim, self.output_size(labels))
+
+    def logits(self, head, embeddings: list):
+        """The head's raw outputs from the sentence embeddings of each text column (one list entry per column)."""
+        return head(embeddings[0])
 
     def target_tensor(self, targets: list, spec) -> Any:
         """The stored targets of a split as one tensor, indexed by example."""

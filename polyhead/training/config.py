@@ -76,6 +76,8 @@ class DataFiles:
     or a number; a regression task may name several columns (one target each)."""
     label_separator: str = "|"
     """Separates the labels of one text in a CSV cell (`news|sports`) of a multilabel task."""
+    pair_column: str = "text_pair"
+    """Column holding the second text of a pair task (a contrastive task's positive)."""
 
     def __post_init__(self) -> None:
         if isinstance(self.label_column, list) and not self.label_column:
@@ -126,7 +128,7 @@ class TaskConfig:
     data: str | DataFiles | HFDataset = "rotten_tomatoes:sentiment"
     """A built-in dataset name (jeopardy, jeopardy:value, rotten_tomatoes:sentiment, rotten_tomatoes:subjectivity), files, or a Hugging Face dataset ({hf: ...})."""
     kind: str | None = None
-    """classification, regression or multilabel (polyhead.tasks); None: the built-in dataset's kind, else classification."""
+    """classification, regression, multilabel or contrastive (polyhead.tasks); None: the built-in dataset's kind, else classification."""
     head: HeadConfig = field(default_factory=HeadConfig)
     """The head on the sentence embedding; its output size comes from the kind (classes, targets or labels)."""
     weight: float = 1.0

@@ -39,9 +39,19 @@ class TaskData:
     kind: str = "classification"
     state: dict = field(default_factory=dict)
     """What the kind fitted on the training split (target scaling; initial thresholds)."""
+    pair_texts: dict[str, list[str]] = field(default_factory=dict)
+    """The second text of each example, for kinds that read two (`texts` holds the first)."""
 
     def size(self, split: str) -> int:
         return len(self.texts.get(split, []))
+
+    def columns(self, split: str) -> list[list[str]]:
+        """The split's texts per text column: one list, or two for kinds that read pairs."""
+        return [self.texts[split]] + ([self.pair_texts[split]] if split in self.pair_texts else [])
+
+    def streams(self) -> list[str]:
+        """Names of the task's text columns as the trainer caches and batches them: `task`, then `task.pair`."""
+        return stream_names(self.name, self.task_kind.text_columns)
 
     def has(self, split: str) -> bool:
         return self.size(split) > 0
@@ -51,23 +61,34 @@ class TaskData:
         return get_kind(self.kind)
 
 
+def stream_names(task: str, columns: int) -> list[str]:
+    return [task] + [f"{task}.pair"] * (columns - 1)
+
+
 def target_columns(files: DataFiles | HFDataset) -> TargetColumns:
     columns = files.label_column if isinstance(files.label_column, list) else [files.label_column]
-    return TargetColumns(tuple(columns), getattr(files, "label_separator", "|"))
+    return TargetColumns(tuple(columns), getattr(files, "label_separator", "|"), getattr(files, "pair_column", "text_pair"))
 
 
-def read_file_split(path: Path, files: DataFiles, kind: TaskKind) -> tuple[list[str], list[Any], list[int]]:
-    """Texts, targets (as the kind parses them) and the line of each record."""
+def _text(record: dict, column: str, path: Path, line: int) -> str:
+    text = record[column]
+    if not isinstance(text, str):
+        raise InputError(f"expected a string, got {type(text).__name__}", file=path, line=line, field=column)
+    if not text.strip():
+        raise InputError("empty text", file=path, line=line, field=column)
+    return text
+
+
+def read_file_split(path: Path, files: DataFiles, kind: TaskKind) -> tuple[list, list[Any], list[int]]:
+    """Texts (a (text, pair) tuple for kinds that read two), targets as the kind parses them, and each record's line."""
     columns = target_columns(files)
+    text_columns = (files.text_column, files.pair_column)[: kind.text_columns]
+    target_fields = columns.columns if kind.reads_label_column else ()
     texts, targets, lines = [], [], []
-    for line, record in iter_records(path, (files.text_column, *columns.columns)):
-        text = record[files.text_column]
-        if not isinstance(text, str):
-            raise InputError(f"expected a string, got {type(text).__name__}", file=path, line=line, field=files.text_column)
-        if not text.strip():
-            raise InputError("empty text", file=path, line=line, field=files.text_column)
+    for line, record in iter_records(path, (*text_columns, *target_fields)):
+        items = tuple(_text(record, column, path, line) for column in text_columns)
         targets.append(kind.parse(record, columns, Where(path, line, columns.columns[0])))
-        texts.append(text)
+        texts.append(items if len(items) > 1 else items[0])
         lines.append(line)
     if not texts:
         raise InputError("no records", file=path)
@@ -165,10 +186,13 @@ def load_task_data(name: str, task: TaskConfig, base: Path = Path(".")) -> TaskD
         label_names, state, splits, source = _from_files(task.data, base, kind)
         spec = {k: (str((base / v).resolve()) if k in ("train", "validation", "test") and v else v) for k, v in dataclasses.asdict(task.data).items()}
     limits = {"train": task.max_train_examples, "validation": task.max_eval_examples, "test": task.max_eval_examples}
-    texts, targets = {}, {}
+    texts, pairs, targets = {}, {}, {}
     for split_name, split in splits.items():
         chosen = _subset(split, limits[split_name])
-        texts[split_name] = list(chosen.texts)
+        if kind.text_columns > 1:  # (text, pair) tuples: the encoder embeds each column separately
+            texts[split_name], pairs[split_name] = [t for t, _ in chosen.texts], [p for _, p in chosen.texts]
+        else:
+            texts[split_name] = list(chosen.texts)
         targets[split_name] = kind.index(list(chosen.labels), label_names)
     return TaskData(name=name, label_names=label_names, texts=texts, targets=targets, source=source, source_spec=spec,
-                    kind=kind.name, state=state)
+                    kind=kind.name, state=state, pair_texts=pairs)

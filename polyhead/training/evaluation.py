@@ -19,29 +19,32 @@ def evaluate_tasks(
 ) -> dict[str, dict]:
     """The kind's metrics for every task that has `split`.
 
-    `embeddings` holds a task's sentence embeddings of the split when they are known not to
-    change (a frozen encoder): only its head runs. `tune` lets each kind re-fit its state on
+    `embeddings` holds the split's sentence embeddings per text stream (`task`, `task.pair`)
+    when they are known not to change (a frozen encoder): only the heads run. `tune` lets each kind re-fit its state on
     these outputs first (multi-label thresholds, on validation), stored in the model's spec.
     """
     results = {}
     for name, data in task_data.items():
         if not data.has(split):
             continue
-        if embeddings and name in embeddings:
-            with torch.inference_mode(), eval_mode(model):
-                outputs = model.task_outputs(embeddings[name].to(model.device), [name])[name]
-        else:
-            with warnings.catch_warnings():
-                # Truncation is counted once in the run's start event, not at every evaluation.
-                warnings.simplefilter("ignore", TruncationWarning)
-                # The exact fp32 path: metrics must not depend on whether a machine has bf16 hardware.
-                outputs = model.predict_outputs(data.texts[split], tasks=[name], batch_size=batch_size, backend="torch")[name]
-        values = outputs.float().cpu().numpy()
         spec = model.tasks[name]
+        with torch.inference_mode(), eval_mode(model):
+            vectors = [embeddings[stream] if embeddings and stream in embeddings else _embed(model, texts, batch_size)
+                       for stream, texts in zip(data.streams(), data.columns(split))]
+            logits = spec.task_kind.logits(model.heads[name], [v.to(model.device) for v in vectors])
+            values = spec.task_kind.outputs(logits, spec).float().cpu().numpy()
         if tune:
             spec.state = spec.task_kind.tune(values, data.targets[split], spec)
         results[name] = spec.task_kind.metrics(values, data.targets[split], spec)
     return results
+
+
+def _embed(model: MultiTaskModel, texts: list[str], batch_size: int) -> torch.Tensor:
+    with warnings.catch_warnings():
+        # Truncation is counted once in the run's start event, not at every evaluation.
+        warnings.simplefilter("ignore", TruncationWarning)
+        # The exact fp32 path: metrics must not depend on whether a machine has bf16 hardware.
+        return model.encoder.encode(texts, batch_size=batch_size, output="torch", show_progress=False, backend="torch")
 
 
 def select_metric(metrics: dict[str, dict], metric: str) -> float:

@@ -114,11 +114,15 @@ class Trainer:
         self.tokenizer = self.model.encoder.text_tokenizer
         self.train_ids, self.train_targets, self.truncated = {}, {}, {}
         for name, data in self.task_data.items():
-            tokenized = self.tokenizer.tokenize(data.texts["train"])
-            self.train_ids[name], self.truncated[name] = tokenized.ids, tokenized.truncated
+            # One token stream per text column (`task`, and `task.pair` for pair kinds); each is embedded separately.
+            for stream, texts in zip(data.streams(), data.columns("train")):
+                tokenized = self.tokenizer.tokenize(texts)
+                self.train_ids[stream] = tokenized.ids
+                self.truncated.setdefault(name, tokenized.truncated)
             self.train_targets[name] = data.task_kind.target_tensor(data.targets["train"], self.model.tasks[name])
-        self.sizes = {name: len(ids) for name, ids in self.train_ids.items()}
-        self.lengths = {name: [len(x) for x in ids] for name, ids in self.train_ids.items()}
+        self.sizes = {name: len(self.train_ids[name]) for name in self.task_data}
+        self.lengths = {name: [max(row) for row in zip(*([len(x) for x in self.train_ids[s]] for s in data.streams()))]
+                        for name, data in self.task_data.items()}
         steps_per_epoch = sum(self.sizes.values()) / (t.batch_size * t.grad_accum_steps)
         if config.phases:
             self.total_steps = total_phase_steps(config.phases, steps_per_epoch)
@@ -224,7 +228,7 @@ class Trainer:
         """Cache the frozen part's outputs for this phase (dropped when the cut moves)."""
         if cut == self.features.cut:
             return
-        train_texts = {name: data.texts["train"] for name, data in self.task_data.items()}
+        train_texts = {stream: texts for data in self.task_data.values() for stream, texts in zip(data.streams(), data.columns("train"))}
         # The fast inference path when training is in bf16 anyway; the exact one otherwise.
         backend = "torch" if self.precision.used == "no" else self.model.encoder.backend
         self.features.set_cut(cut, train_texts, backend)
@@ -238,11 +242,12 @@ class Trainer:
             self.eval_embeddings = {}
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", TruncationWarning)
-                for name, data in self.task_data.items():
+                for data in self.task_data.values():
                     if data.has("validation"):
-                        self.eval_embeddings[name] = self.model.encoder.encode(
-                            data.texts["validation"], batch_size=self.config.training.eval_batch_size,
-                            output="torch", show_progress=False, backend="torch").float()
+                        for stream, texts in zip(data.streams(), data.columns("validation")):
+                            self.eval_embeddings[stream] = self.model.encoder.encode(
+                                texts, batch_size=self.config.training.eval_batch_size,
+                                output="torch", show_progress=False, backend="torch").float()
         return self.eval_embeddings
 
     # ------------------------------------------------------------------ one step
@@ -261,7 +266,7 @@ class Trainer:
             last_micro = micro == t.grad_accum_steps - 1
             sync = contextlib.nullcontext() if last_micro or self.world == 1 else acc.no_sync(self.ddp_module)
             with sync, acc.autocast():
-                inputs = self.features.batch(task, local)
+                inputs = [self.features.batch(stream, local) for stream in self.task_data[task].streams()]
                 weighted, raw = self.ddp_module(inputs, targets=targets, task=task)
                 if weighted.requires_grad:  # a task whose head and encoder are both frozen in this phase has nothing to learn
                     acc.backward(weighted / t.grad_accum_steps)

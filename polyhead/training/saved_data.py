@@ -38,6 +38,9 @@ def task_data_for_model(model: "MultiTaskModel", split: str, max_examples: int |
         data = load_task_data(name, config, Path("."))
         if not data.has(split):
             raise InputError(f"task {name!r} has no {split} split")
+        if not spec.task_kind.reads_label_column:  # targets are the pairs themselves: nothing to re-index
+            result[name] = data
+            continue
         names = data.task_kind.names(data.targets[split], data.label_names)
         result[name] = _in_model_order(spec, data.texts[split], names, split, data.source, None)
     return result

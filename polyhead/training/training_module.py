@@ -31,11 +31,12 @@ class TrainingModule(nn.Module):
         self.balancer = balancer
         self.features: FrozenFeatures | None = None
 
-    def forward(self, inputs: dict[str, torch.Tensor], targets: torch.Tensor, task: str):
+    def forward(self, inputs: list[dict[str, torch.Tensor]], targets: torch.Tensor, task: str):
+        """`inputs`: one batch per text column of the task (one, or two for pair kinds)."""
         assert self.features is not None
-        embeddings = self.features.embed(inputs)
-        logits = self.model.heads[task](embeddings)
+        embeddings = [self.features.embed(column) for column in inputs]
         spec = self.model.tasks[task]
+        logits = spec.task_kind.logits(self.model.heads[task], embeddings)
         raw = spec.task_kind.loss(logits, targets, spec)
         return self.balancer(task, raw), raw
 

@@ -70,3 +70,19 @@ def test_an_unknown_kind_is_a_config_error(tmp_path):
     (tmp_path / "c.yaml").write_text("tasks:\n  t:\n    data: jeopardy\n    kind: ranking\n")
     with pytest.raises(InputError, match="unknown task kind 'ranking'"):
         load_config(tmp_path / "c.yaml")
+
+
+def test_a_pair_row_with_its_positive_missing_names_its_line(tmp_path):
+    rows = [{"text": "q1", "text_pair": "a1"}, {"text": "q2", "text_pair": "a2"}, {"text": "q3", "text_pair": ""}]
+    files = DataFiles(train=_jsonl(tmp_path / "train.jsonl", rows))
+    with pytest.raises(InputError, match="empty text") as caught:
+        load_task_data("qa", TaskConfig(data=files, kind="contrastive"), tmp_path)
+    assert (caught.value.line, caught.value.field) == (3, "text_pair")
+
+
+def test_builtin_contrastive_pairs_keep_the_category_splits():
+    qa = load_task_data("qa", TaskConfig(data="jeopardy:answer", max_eval_examples=100))
+    topic = load_task_data("topic", TaskConfig(data="jeopardy"))
+    assert qa.kind == "contrastive" and qa.streams() == ["qa", "qa.pair"]
+    assert set(qa.texts["test"]) <= set(topic.texts["test"])  # no test question is a training question of the other task
+    assert len(qa.pair_texts["train"]) == qa.size("train") > 7000

@@ -84,3 +84,32 @@ def test_multilabel_reads_lists_and_separated_strings():
     assert kind.parse({"tags": ["b", "a", "a"]}, columns, Where()) == ["a", "b"]
     assert kind.parse({"tags": "news| sports"}, columns, Where()) == ["news", "sports"]
     assert kind.parse({"tags": ""}, columns, Where()) == []
+
+
+def test_contrastive_loss_is_cross_entropy_over_the_batch_positives():
+    import torch.nn.functional as F
+
+    kind, spec = get_kind("contrastive"), TaskSpec("qa", [], kind="contrastive")
+    anchors = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
+    positives = torch.tensor([[1.0, 0.0], [1.0, 1.0]])
+    logits = kind.logits(None, [anchors, positives])
+    cosine = torch.tensor([[1.0, 1 / math.sqrt(2)], [0.0, 1 / math.sqrt(2)]])
+    assert torch.allclose(logits, 20.0 * cosine, atol=1e-5)
+    expected = F.cross_entropy(20.0 * cosine, torch.tensor([0, 1]))
+    assert kind.loss(logits, torch.tensor([0, 1]), spec).item() == pytest.approx(expected.item(), rel=1e-5)
+    # the same positive twice in a batch is not a negative of itself
+    same = kind.loss(logits, torch.tensor([0, 0]), spec).item()
+    assert same == pytest.approx(0.0, abs=1e-6)
+
+
+def test_contrastive_metrics_rank_against_the_distinct_positives():
+    kind, spec = get_kind("contrastive"), TaskSpec("qa", [], kind="contrastive")
+    assert kind.index(["paris", "rome", "paris", "oslo"], []) == [0, 1, 0, 3]
+    # rows: anchors; columns: the positives of each pair (column 2 repeats "paris")
+    similarity = np.array([[0.9, 0.1, 0.9, 0.2],    # finds paris first: rank 1
+                           [0.8, 0.5, 0.8, 0.1],    # rome ranked after paris: rank 2
+                           [0.3, 0.4, 0.3, 0.1],    # paris after rome: rank 2
+                           [0.1, 0.2, 0.1, 0.05]])  # oslo last of 3 distinct: rank 3
+    metrics = kind.metrics(similarity, [0, 1, 0, 3], spec)
+    assert metrics["corpus"] == 3 and metrics["recall_at_1"] == pytest.approx(0.25)
+    assert metrics["mrr"] == pytest.approx((1 + 0.5 + 0.5 + 1 / 3) / 4) and metrics["score"] == metrics["mrr"]
