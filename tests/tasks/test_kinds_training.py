@@ -19,7 +19,7 @@ def four_kinds_run(tiny_bert_dir, tmp_path_factory):
     config = small_config(str(tiny_bert_dir), root / "run", tasks=("sentiment",), max_steps=16, eval_every=8)
     small = {"max_train_examples": 200, "max_eval_examples": 60}
     config["tasks"].update({"value": {"data": "jeopardy:value", **small}, "aid": {"data": "disaster_response", **small},
-                            "qa": {"data": "jeopardy:answer", **small}})
+                            "qa": {"data": "jeopardy:answer", **small}, "sim": {"data": "lee:pairs", **small}})
     config["training"]["mixing"] = "round_robin"
     return train(load_config(write_config(root / "config.yaml", config)))
 
@@ -27,11 +27,11 @@ def four_kinds_run(tiny_bert_dir, tmp_path_factory):
 def test_each_kind_is_trained_and_scored(four_kinds_run):
     metrics = four_kinds_run.test_metrics
     assert {task: m["kind"] for task, m in metrics.items()} == {
-        "sentiment": "classification", "value": "regression", "aid": "multilabel", "qa": "contrastive"}
+        "sentiment": "classification", "value": "regression", "aid": "multilabel", "qa": "contrastive", "sim": "pair_regression"}
     assert metrics["qa"]["corpus"] <= 60 and 0 < metrics["qa"]["mrr"] <= 1
     log = [json.loads(line) for line in (four_kinds_run.run_dir / "metrics.jsonl").read_text().splitlines()]
     losses = [value for r in log if r["type"] == "train" for value in r["loss"].items()]
-    assert {task for task, _ in losses} == {"sentiment", "value", "aid", "qa"}
+    assert {task for task, _ in losses} == {"sentiment", "value", "aid", "qa", "sim"}
     assert all(value == value and value >= 0 for _, value in losses)
 
 
