@@ -131,3 +131,9 @@ def format_length_table(report: dict[str, dict[str, dict]]) -> str:
     rows = [LENGTH_HEADERS, *length_rows(report)]
     widths = [max(len(row[i]) for row in rows) for i in range(len(LENGTH_HEADERS))]
     return "\n".join("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows)
+
+
+def length_summary_lines(report: dict[str, dict[str, dict]], max_seq_length: int | None, side: str, model_limit: int | None) -> list[str]:
+    """What training and evaluation print about text lengths: the table, then a note per split where many texts are cut."""
+    lines = [f"text lengths in tokens (max_seq_length {max_seq_length}, truncation: {side}):", format_length_table(report)]
+    return lines + [f"note: {note}" for note in length_notes(report, side, model_limit)]

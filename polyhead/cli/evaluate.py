@@ -90,14 +90,11 @@ def _output_name(data_files: dict[str, Path]) -> str:
 
 def _print_lengths(encoder, data: dict, split: str) -> None:
     """The same truncation table as at the start of training, for the evaluated texts."""
-    from ..truncation import format_length_table, length_notes, length_report
+    from ..truncation import length_report, length_summary_lines
 
     texts = {task: {split: task_data.texts.get(split, [])} for task, task_data in data.items()}
     report = length_report(texts, encoder.text_tokenizer.token_lengths, encoder.max_seq_length)
-    print(f"text lengths in tokens (max_seq_length {encoder.max_seq_length}, truncation: {encoder.truncation}):")
-    print(format_length_table(report))
-    for note in length_notes(report, encoder.truncation, None):
-        print(f"note: {note}")
+    print("\n".join(length_summary_lines(report, encoder.max_seq_length, encoder.truncation, None)))
 
 
 def run(args: argparse.Namespace) -> int:

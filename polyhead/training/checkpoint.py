@@ -354,3 +354,20 @@ def read_trainer_state(directory: Path) -> TrainerState | None:
         return TrainerState(**json.loads(path.read_text(encoding="utf-8")))
     except (OSError, ValueError, TypeError):
         return None
+
+
+def checkpoint_step_text(directory: Path) -> str:
+    """The step of the checkpoint in `directory`, for messages ("none yet" without one)."""
+    state = read_trainer_state(directory)
+    return str(state.step) if state else "none yet"
+
+
+def save_model_copy(model, directory: Path, run_dir: Path) -> None:
+    """Save a model of the run; a failed write is one line and leaves the previous copy in place."""
+    try:
+        model.save(directory)
+    except WRITE_ERRORS as error:
+        raise CheckpointError(
+            f"could not write the model into {directory} ({write_failure_reason(error, directory)}); the previous copy "
+            f"is intact and the last checkpoint is kept: fix that, then continue with polyhead train --resume {run_dir}"
+        ) from None

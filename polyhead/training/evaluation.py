@@ -39,6 +39,13 @@ def evaluate_tasks(
     return results
 
 
+def stream_embeddings(model: MultiTaskModel, task_data: dict[str, TaskData], split: str, batch_size: int) -> dict[str, torch.Tensor]:
+    """Every text stream's embeddings of a split (`task`, `task.pair`): computed once when the encoder is frozen."""
+    with torch.inference_mode(), eval_mode(model):
+        return {stream: _embed(model, texts, batch_size).float()
+                for data in task_data.values() if data.has(split) for stream, texts in zip(data.streams(), data.columns(split))}
+
+
 def _embed(model: MultiTaskModel, texts: list[str], batch_size: int) -> torch.Tensor:
     with warnings.catch_warnings():
         # Truncation is counted once in the run's start event, not at every evaluation.

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import time
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,17 +17,16 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from ..encoder import TruncationWarning
 from ..errors import InputError
 from ..fileio import write_json
 from ..model import MultiTaskModel
 from ..model_card import TrainingFacts, write_model_card
 from .adapters import adapter_freezing, merged_copy
-from .checkpoint import (WRITE_ERRORS, CheckpointError, CheckpointStore, TrainerState, load_checkpoint, load_optimizer_state,
-                         restore_rng, rng_state, write_failure_reason)
+from .checkpoint import (CheckpointStore, TrainerState, checkpoint_step_text, load_checkpoint, load_optimizer_state, restore_rng,
+                         rng_state, save_model_copy)
 from .config import RunConfig, save_config
 from .data import TaskData, load_task_data
-from .evaluation import evaluate_tasks, select_metric
+from .evaluation import evaluate_tasks, select_metric, stream_embeddings
 from .freezing import apply_freezing, frozen_modules, frozen_names, set_train_mode
 from .frozen_cache import NO_CUT, FrozenFeatures, find_cut
 from .losses import LossBalancer
@@ -39,7 +36,9 @@ from .parts import model_parts
 from .phases import Phase, phase_at, plan_phases, total_phase_steps
 from .precision import forget_previous_precision, resolve_precision
 from .sampler import TaskBatchSampler, steps_for_epochs
+from .clock import RunClock
 from .step_tally import StepTally
+from .streams import tokenize_streams
 from .stop_signal import StopSignal
 from .trackers import TrackerBridge, hyperparameters, prepare_tracker_storage
 from .training_module import TrainingModule, build_model
@@ -112,17 +111,9 @@ class Trainer:
         self.rates = LearningRates(t.learning_rate, t.pooler_learning_rate or t.head_learning_rate, t.head_learning_rate, t.layer_decay)
 
         self.tokenizer = self.model.encoder.text_tokenizer
-        self.train_ids, self.train_targets, self.truncated = {}, {}, {}
-        for name, data in self.task_data.items():
-            # One token stream per text column (`task`, and `task.pair` for pair kinds); each is embedded separately.
-            for stream, texts in zip(data.streams(), data.columns("train")):
-                tokenized = self.tokenizer.tokenize(texts)
-                self.train_ids[stream] = tokenized.ids
-                self.truncated.setdefault(name, tokenized.truncated)
-            self.train_targets[name] = data.task_kind.target_tensor(data.targets["train"], self.model.tasks[name])
-        self.sizes = {name: len(self.train_ids[name]) for name in self.task_data}
-        self.lengths = {name: [max(row) for row in zip(*([len(x) for x in self.train_ids[s]] for s in data.streams()))]
-                        for name, data in self.task_data.items()}
+        streams = tokenize_streams(self.task_data, self.tokenizer, self.model.tasks)
+        self.train_ids, self.train_targets, self.truncated = streams.ids, streams.targets, streams.truncated
+        self.sizes, self.lengths = streams.sizes, streams.lengths
         steps_per_epoch = sum(self.sizes.values()) / (t.batch_size * t.grad_accum_steps)
         if config.phases:
             self.total_steps = total_phase_steps(config.phases, steps_per_epoch)
@@ -148,7 +139,7 @@ class Trainer:
         self.stop_reason = "max_steps"
         self.validation: dict[str, dict] = {}
         self.tally = StepTally()
-        self.clock_start, self.cpu_start = time.perf_counter(), time.process_time()
+        self.clock = RunClock()
 
         if self.main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
@@ -161,8 +152,7 @@ class Trainer:
             self.sampler.load_state_dict(self.state.sampler)
             restore_rng(resume_dir, self.rank)
             self.log.truncate_after(self.state.step)
-            self.clock_start -= self.state.elapsed_s
-            self.cpu_start -= self.state.cpu_s
+            self.clock.resume_from(self.state.elapsed_s, self.state.cpu_s)
         if not resume:
             self.report_lengths()
         self.enter_phase(phase_at(self.phases, self.state.step), resumed=resume)
@@ -183,7 +173,7 @@ class Trainer:
 
     def report_lengths(self) -> None:
         """Per task and split: texts cut at max_seq_length and token length percentiles, so truncation is never silent."""
-        from ..truncation import format_length_table, length_notes, length_report
+        from ..truncation import length_report, length_summary_lines
 
         encoder = self.model.encoder
         texts = {name: {split: data.texts.get(split, []) for split in ("train", "validation", "test")} for name, data in self.task_data.items()}
@@ -191,10 +181,7 @@ class Trainer:
         self.log.write({"type": "lengths", "step": 0, "max_seq_length": encoder.max_seq_length, "truncation": encoder.truncation,
                         "tasks": report})
         if self.main:
-            print(f"text lengths in tokens (max_seq_length {encoder.max_seq_length}, truncation: {encoder.truncation}):")
-            print(format_length_table(report))
-            for note in length_notes(report, encoder.truncation, encoder._model_max_length()):
-                print(f"note: {note}")
+            print("\n".join(length_summary_lines(report, encoder.max_seq_length, encoder.truncation, encoder._model_max_length())))
 
     # ------------------------------------------------------------------ phases
     def enter_phase(self, phase: Phase, resumed: bool = False) -> None:
@@ -239,15 +226,7 @@ class Trainer:
         if self.features.cut.kind != "encoder":
             return {}
         if self.eval_embeddings is None:
-            self.eval_embeddings = {}
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", TruncationWarning)
-                for data in self.task_data.values():
-                    if data.has("validation"):
-                        for stream, texts in zip(data.streams(), data.columns("validation")):
-                            self.eval_embeddings[stream] = self.model.encoder.encode(
-                                texts, batch_size=self.config.training.eval_batch_size,
-                                output="torch", show_progress=False, backend="torch").float()
+            self.eval_embeddings = stream_embeddings(self.model, self.task_data, "validation", self.config.training.eval_batch_size)
         return self.eval_embeddings
 
     # ------------------------------------------------------------------ one step
@@ -283,7 +262,7 @@ class Trainer:
             where = f"task {bad_task!r}" if bad_task else "a task"
             raise TrainingError(
                 f"the loss of {where} became non-finite at step {self.state.step + 1}; training stopped. "
-                f"The last good checkpoint is kept in {self.last_dir} (step {_checkpoint_step(self.last_dir)}); "
+                f"The last good checkpoint is kept in {self.last_dir} (step {checkpoint_step_text(self.last_dir)}); "
                 f"lower training.learning_rate or set training.max_grad_norm, then resume with --resume {self.run_dir}"
             )
         self.optimizer.step()
@@ -291,12 +270,6 @@ class Trainer:
         self.state.step += 1
 
     # ------------------------------------------------------------------ logging, evaluation, checkpoints
-    def elapsed(self) -> float:
-        return time.perf_counter() - self.clock_start
-
-    def cpu_seconds(self) -> float:
-        return time.process_time() - self.cpu_start
-
     def log_training(self) -> dict[str, float]:
         losses = self.tally.mean_losses(self.accelerator, list(self.task_data), self.world)
         consumed = self.sampler.consumed
@@ -308,7 +281,7 @@ class Trainer:
             "lr": self.optimizer.param_groups[-1]["lr"] if self.optimizer else 0.0,
             "examples": dict(self.tally.examples), "examples_total": dict(consumed),
             "padding_ratio": self.tally.padding_ratio(),
-            "elapsed_s": round(self.elapsed(), 3),
+            "elapsed_s": round(self.clock.elapsed(), 3),
         })
         self.tally = StepTally()
         return losses
@@ -319,7 +292,7 @@ class Trainer:
         self.validation = evaluate_tasks(self.model, self.task_data, "validation", t.eval_batch_size, self.validation_embeddings(), tune=True)
         score = select_metric(self.validation, t.early_stopping.metric)
         self.log.write({"type": "eval", "step": state.step, "split": "validation", "tasks": self.validation,
-                        "score": score, "elapsed_s": round(self.elapsed(), 3)})
+                        "score": score, "elapsed_s": round(self.clock.elapsed(), 3)})
         if state.best_metric is None or score > state.best_metric + t.early_stopping.min_delta:
             state.best_metric, state.best_step, state.evals_without_improvement = score, state.step, 0
             if self.main:
@@ -338,7 +311,7 @@ class Trainer:
         from accelerate.utils import gather_object
 
         self.state.sampler = self.sampler.state_dict()
-        self.state.elapsed_s, self.state.cpu_s = self.elapsed(), self.cpu_seconds()
+        self.state.elapsed_s, self.state.cpu_s = self.clock.elapsed(), self.clock.cpu_seconds()
         self.state.phase = self.phase.index if self.phase else 0
         states = gather_object([rng_state()]) if self.world > 1 else [rng_state()]
         if self.main:
@@ -346,19 +319,12 @@ class Trainer:
         self.accelerator.wait_for_everyone()
 
     def save_model(self, model: MultiTaskModel, directory: Path) -> None:
-        """Save with adapters merged; a failed write is one line and leaves the previous copy in place."""
-        try:
-            merged_copy(model).save(directory)
-        except WRITE_ERRORS as error:
-            raise CheckpointError(
-                f"could not write the model into {directory} ({write_failure_reason(error, directory)}); the previous copy "
-                f"is intact and the last checkpoint is kept: fix that, then continue with polyhead train --resume {self.run_dir}"
-            ) from None
+        save_model_copy(merged_copy(model), directory, self.run_dir)
 
     def finish(self) -> TrainResult:
         """Test the best model, save it as the run's model, write metrics and the report."""
         t = self.config.training
-        training_time, cpu_time = self.elapsed(), self.cpu_seconds()
+        training_time, cpu_time = self.clock.elapsed(), self.clock.cpu_seconds()
         self.features.drop()
         best = self.best_dir.exists() and self.state.best_step is not None
         final_model = MultiTaskModel.load(self.best_dir, device=self.accelerator.device) if best else self.model
@@ -431,11 +397,4 @@ def train(config: RunConfig, *, resume: bool = False, base_dir: Path | str = "."
         progress.close()
         stop.restore()
     return trainer.finish()
-
-
-def _checkpoint_step(directory: Path) -> str:
-    from .checkpoint import read_trainer_state
-
-    state = read_trainer_state(directory)
-    return str(state.step) if state else "none yet"
 
