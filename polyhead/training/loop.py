@@ -296,7 +296,7 @@ class Trainer:
         if state.best_metric is None or score > state.best_metric + t.early_stopping.min_delta:
             state.best_metric, state.best_step, state.evals_without_improvement = score, state.step, 0
             if self.main:
-                self.save_model(self.model, self.best_dir)
+                save_model_copy(merged_copy(self.model), self.best_dir, self.run_dir)
             self.accelerator.wait_for_everyone()
             return False
         state.evals_without_improvement += 1
@@ -306,6 +306,15 @@ class Trainer:
             self.log.write({"type": "event", "step": state.step, "message": self.stop_reason})
             return True
         return False
+
+    def next_phase_early(self) -> bool:
+        """Early stopping inside a phase that is not the last ends that phase, not the run: the next one trains other parts."""
+        if self.phase is None or self.phase.index == len(self.phases) - 1:
+            return False
+        self.log.write({"type": "event", "step": self.state.step, "message": f"{self.stop_reason}: phase {self.phase.index + 1} "
+                        f"({self.phase.name}) ends here, phase {self.phase.index + 2} starts"})
+        self.state.step, self.state.evals_without_improvement, self.stop_reason = self.phase.end, 0, "max_steps"
+        return True
 
     def checkpoint(self) -> None:
         from accelerate.utils import gather_object
@@ -317,9 +326,6 @@ class Trainer:
         if self.main:
             self.checkpoints.save(self.module, self.optimizer, self.state, states)
         self.accelerator.wait_for_everyone()
-
-    def save_model(self, model: MultiTaskModel, directory: Path) -> None:
-        save_model_copy(merged_copy(model), directory, self.run_dir)
 
     def finish(self) -> TrainResult:
         """Test the best model, save it as the run's model, write metrics and the report."""
@@ -334,7 +340,7 @@ class Trainer:
             if test_metrics:  # tasks without test data have no test line (the report then shows validation)
                 self.log.write({"type": "test", "step": self.state.step, "split": "test", "best_step": self.state.best_step,
                                 "tasks": test_metrics, "elapsed_s": round(training_time, 3)})
-            self.save_model(final_model, model_dir)
+            save_model_copy(merged_copy(final_model), model_dir, self.run_dir)
             facts = TrainingFacts(test_metrics, self.config.to_dict(), self.state.step, self.state.best_step, training_time,
                                   dict(self.sampler.consumed))
             write_model_card(model_dir, final_model.config_dict(), final_model.encoder.source, facts, model_dir.name)
@@ -382,7 +388,7 @@ def train(config: RunConfig, *, resume: bool = False, base_dir: Path | str = "."
             step, is_last = trainer.state.step, trainer.state.step >= trainer.total_steps
             if step % t.log_every == 0 or is_last:
                 progress.set_postfix({k: f"{v:.3f}" for k, v in trainer.log_training().items()})
-            if (step % t.eval_every == 0 or is_last) and trainer.evaluate():
+            if (step % t.eval_every == 0 or is_last) and trainer.evaluate() and not trainer.next_phase_early():
                 trainer.checkpoint()
                 break
             if step % checkpoint_every == 0 or is_last:

@@ -59,3 +59,20 @@ def test_phase_change_keeps_optimizer_state_of_parameters_that_stay_trainable(tm
     assert top_layer not in trainer.optimizer.state  # a newly trainable parameter starts fresh
     trainer.train_step()
     assert top_layer in trainer.optimizer.state
+
+
+def test_early_stopping_inside_a_phase_moves_on_to_the_next(tmp_path, tiny_bert_dir):
+    """Heads trained in turn: the first head's plateau must not end the run before the second head trains."""
+    config = small_config(str(tiny_bert_dir), tmp_path / "run", tasks=("sentiment",), eval_every=2, max_steps=None)
+    config["tasks"]["subjectivity"] = {"data": "rotten_tomatoes:subjectivity", "max_train_examples": 200, "max_eval_examples": 60}
+    config["phases"] = [
+        {"name": "sentiment head", "steps": 40, "freeze": {"backbone": True, "heads": ["subjectivity"]}},
+        {"name": "subjectivity head", "steps": 6, "freeze": {"backbone": True, "heads": ["sentiment"]}},
+    ]
+    config["training"]["early_stopping"] = {"patience": 1, "min_delta": 10.0}  # no evaluation can improve: stop at the second
+    result = train(load_config(write_config(tmp_path / "config.yaml", config)))
+    events = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    messages = [e["message"] for e in events if e["type"] == "event"]
+    assert any("phase 1 (sentiment head) ends here, phase 2 starts" in m for m in messages), messages
+    assert any(m.startswith("phase 2/2") for m in messages), messages
+    assert 40 < result.steps <= 46 and "early stopping" in result.stop_reason
