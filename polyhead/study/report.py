@@ -92,7 +92,8 @@ def score_name(results: dict, task: str) -> str:
     from ..tasks import get_kind
 
     kinds = [r["tasks"][task].get("kind") for r in results["runs"] if task in r["tasks"]]
-    return get_kind(kinds[0] if kinds else None).score_metric.replace("_f1", "-F1")
+    kind = get_kind(kinds[0] if kinds else None)
+    return dict(kind.table_metrics).get(kind.score_metric, kind.score_metric)
 
 
 def _deterministic(results: dict, strategy: str) -> bool:
@@ -112,6 +113,8 @@ def compare(results: dict, a: str, b: str, task: str, metric: str = "score") -> 
 def winner_line(results: dict, task: str) -> str:
     """The best mean, and whether it beats every other strategy beyond the noise."""
     names = [n for n in strategy_names(results) if task_stat(results, n, task)]
+    if not names:
+        return f"- **{task}**: no run has measured it yet."
     best = max(names, key=lambda n: task_stat(results, n, task).mean)  # type: ignore[union-attr]
     tied = [n for n in names if n != best and not compare(results, best, n, task).decided]  # type: ignore[union-attr]
     s, metric = task_stat(results, best, task), score_name(results, task)
@@ -244,7 +247,8 @@ def write_study_report(results: dict, study_dir: Path, command: str = "") -> Pat
         f"max_seq_length {results['max_seq_length']}; seeds {', '.join(map(str, seeds))}. Each strategy trains up to "
         f"{budget['epochs']:g} epochs (heads-only strategies up to {budget['probe_epochs']:g}), validated "
         f"{budget['evals_per_epoch']:g}× per epoch (heads-only: once), and stops after {budget['patience']} validations "
-        "without improvement of the mean validation macro-F1; the best validation point is the model tested. "
+        "without improvement of the mean validation score (each task's own selection metric: macro-F1 for "
+        "classification); the best validation point is the model tested. "
         "Metrics are on each task's **full test split**, mean ± standard deviation over seeds. "
         f"*Forgetting* is the drop of the encoder's Spearman ρ on `lee` (human similarity ratings) from "
         f"{results['lee_spearman_before']:.3f} before training. A difference is called only when it exceeds two "
