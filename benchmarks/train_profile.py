@@ -79,16 +79,18 @@ def timed_step(trainer, clock: dict[str, float]) -> None:
     set_learning_rates(trainer.optimizer, schedule_factor(trainer.state.step, int(t.warmup_ratio * trainer.total_steps), trainer.total_steps))
     set_train_mode(trainer.module, trainer.frozen_parts)
     task, indices = trainer.sampler.next_batch()
-    labels = trainer.train_labels[task][indices]
+    targets = trainer.train_targets[task][indices]
+    streams = trainer.task_data[task].streams()
     mark("sampler + labels")
     with acc.autocast():
         features = trainer.features
         if features.cut.caches and features.cut.kind != "encoder":
-            features.fill(task, indices)
+            for stream in streams:
+                features.fill(stream, indices)
             mark("frozen part (cache fill)")
-        inputs = features.batch(task, indices)
+        inputs = [features.batch(stream, indices) for stream in streams]
         mark("padding + cache read")
-        weighted, _raw = trainer.ddp_module(inputs, labels=labels, task=task)
+        weighted, _raw = trainer.ddp_module(inputs, targets=targets, task=task)
         mark("forward")
         acc.backward(weighted)
         mark("backward")

@@ -288,7 +288,7 @@ def train_plain(model: PlainMultiTask, tokenizer, data: dict, batches: list, fro
     optimizer = torch.optim.AdamW(adamw_groups(model.backbone, BACKBONE_LR) + adamw_groups(model.heads, HEAD_LR))
     scheduler = get_linear_schedule_with_warmup(optimizer, int(WARMUP_RATIO * len(batches)), len(batches))
     trainable = [p for p in model.parameters() if p.requires_grad]
-    labels = {task: torch.tensor(d.labels["train"]) for task, d in data.items()}
+    labels = {task: torch.tensor(d.targets["train"]) for task, d in data.items()}
     model.train()
     for part in frozen:
         part.eval()
@@ -318,7 +318,7 @@ def evaluate_plain(model: PlainMultiTask, tokenizer, data: dict) -> dict[str, di
                 batch = texts[i : i + EVAL_BATCH_SIZE]
                 inputs = tokenizer(batch, padding=True, truncation=True, max_length=MAX_SEQ_LENGTH, return_tensors="pt")
                 predicted += model(task, **inputs).argmax(dim=-1).tolist()
-            metrics[task] = classification_metrics(d.labels["test"], predicted, d.label_names)
+            metrics[task] = classification_metrics(d.targets["test"], predicted, d.label_names)
     return task_scores(metrics)
 
 

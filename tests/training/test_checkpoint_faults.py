@@ -76,6 +76,7 @@ def _checkpoint(run_dir: Path, step: int) -> dict:
     files = json.loads((directory / "manifest.json").read_text())["files"]
     state = json.loads((directory / "trainer_state.json").read_text())
     state.pop("elapsed_s")
+    state.pop("cpu_s")  # clocks differ from run to run
     return {"weights": files["module.safetensors"], "state": state}
 
 
