@@ -154,6 +154,25 @@ class MultiTaskModel(nn.Module):
             return []
         return predictions_from_outputs(self.predict_outputs(items, tasks, batch_size, **encode_options), self.tasks)
 
+    @torch.inference_mode()
+    def predict_pairs(self, pairs: list[tuple[str, str]], tasks: list[str] | None = None, batch_size: int = 32,
+                      **encode_options) -> list[dict[str, TaskPrediction]]:
+        """Per (text, text) pair, each pair task's answer: a label with probabilities, or a similarity."""
+        names = [t for t in self.tasks if self.tasks[t].task_kind.answers_pairs] if tasks is None else list(tasks)
+        wrong = [t for t in names if t not in self.tasks or not self.tasks[t].task_kind.answers_pairs]
+        if wrong:
+            raise KeyError(f"task(s) {wrong} do not answer text pairs; pair tasks: "
+                           f"{[t for t in self.tasks if self.tasks[t].task_kind.answers_pairs]}")
+        if not pairs or not names:
+            return []
+        firsts, seconds = check_texts([a for a, _ in pairs]), check_texts([b for _, b in pairs])
+        with eval_mode(self):
+            columns = [self.encoder.encode(texts, batch_size=batch_size, output="torch", show_progress=False, **encode_options).to(self.device)
+                       for texts in (firsts, seconds)]
+            outputs = {name: self.tasks[name].task_kind.outputs(self.tasks[name].task_kind.logits(self.heads[name], columns), self.tasks[name])
+                       for name in names}
+        return predictions_from_outputs(outputs, self.tasks)
+
     # ------------------------------------------------------------------ save / load
     def config_dict(self) -> dict:
         return {

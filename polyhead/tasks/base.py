@@ -54,6 +54,8 @@ class TaskKind:
     """One line under the plot's heading in the report."""
     text_columns: ClassVar[int] = 1
     """Texts per example: 1, or 2 for kinds trained on pairs (each text goes through the shared encoder)."""
+    answers_pairs: ClassVar[bool] = False
+    """Whether `MultiTaskModel.predict_pairs` answers this task for a pair of texts."""
     reads_label_column: ClassVar[bool] = True
     """Whether a record's target is in `label_column` (a contrastive task's target is its pair text)."""
     answers_single_texts: ClassVar[bool] = True

@@ -8,9 +8,8 @@
   cosine. It trains the embedding space itself, so its score (Spearman of cosine against the
   ratings) is what similarity search sees.
 
-Both answer pairs of texts, not single texts, so `predict`, the server and the exported
-graph leave them out; their use is the trained encoder (and, for pair classification,
-`MultiTaskModel.task_outputs` on two embeddings).
+Both answer pairs of texts, not single texts: `MultiTaskModel.predict_pairs` answers them,
+while `predict`, the server and the exported graph leave them out.
 """
 
 from __future__ import annotations
@@ -40,6 +39,7 @@ class PairClassification(Classification):
     name = "pair_classification"
     text_columns = 2
     answers_single_texts = False
+    answers_pairs = True
     outputs_meaning = "class probabilities of the pair (softmax over the head on u, v, |u-v|, u*v)"
 
     def make_head(self, config, input_dim: int, labels: list[str]):
@@ -56,6 +56,7 @@ class PairRegression(TaskKind):
     name = "pair_regression"
     text_columns = 2
     answers_single_texts = False
+    answers_pairs = True
     score_metric = "spearman"
     table_metrics = (("pearson", "Pearson"), ("spearman", "Spearman"), ("support", "support"))
     outputs_meaning = "the cosine similarity of the pair's embeddings"

@@ -103,3 +103,21 @@ def test_the_exported_graph_holds_scaling_and_thresholds(kinds_model_dir, refere
     for a, b in zip(exported.predict(TEXTS), predictions):
         assert a["sentiment"].label == b["sentiment"].label and a["aid"].labels == b["aid"].labels
         assert a["value"].value == pytest.approx(b["value"].value, rel=1e-3, abs=0.5)
+
+
+def test_pair_tasks_answer_pairs_of_texts(tiny_st_dir):
+    from polyhead import MultiTaskModel, SentenceEncoder, TaskSpec
+
+    torch.manual_seed(5)
+    model = MultiTaskModel(SentenceEncoder(tiny_st_dir, device="cpu"), [
+        TaskSpec("nli", ["contradiction", "entailment"], kind="pair_classification"),
+        TaskSpec("sim", ["similarity"], kind="pair_regression"),
+        TaskSpec("sentiment", ["fresh", "rotten"]),
+    ])
+    pairs = [("A man plays a guitar.", "Someone makes music."), ("A cat sleeps.", "A cat sleeps.")]
+    answers = model.predict_pairs(pairs, backend="torch")
+    assert set(answers[0]) == {"nli", "sim"} and answers[0]["nli"].label in ("contradiction", "entailment")
+    assert answers[1]["sim"].similarity == pytest.approx(1.0, abs=1e-5)  # a text and itself: cosine 1
+    with pytest.raises(KeyError, match="do not answer text pairs"):
+        model.predict_pairs(pairs, tasks=["sentiment"])
+    assert set(model.predict(["A cat sleeps."], backend="torch")[0]) == {"sentiment"}
