@@ -137,6 +137,9 @@ class TaskConfig:
     """Use only the first N training examples (a fixed, seeded subset)."""
     max_eval_examples: int | None = None
     """Use only the first N validation and test examples."""
+    extend_labels: bool = False
+    """Starting from a saved model whose head for this task knows fewer labels: keep its rows for the labels it
+    knows and add rows for the new ones (off: a changed label set is an error)."""
 
     def __post_init__(self) -> None:
         from ..tasks import KIND_NAMES

@@ -62,17 +62,19 @@ def build_model(config: RunConfig, task_data: dict[str, TaskData], device: torch
              for name, data in task_data.items()]
     model = MultiTaskModel(encoder, specs)
     if config.model.name is not None:
-        keep_saved_heads(model, Path(config.model.name))
+        keep_saved_heads(model, Path(config.model.name), {name: task.extend_labels for name, task in config.tasks.items()})
     if config.model.lora is not None:
         add_lora(encoder.backbone, config.model.lora)
     return model
 
 
-def keep_saved_heads(model: MultiTaskModel, path: Path) -> list[str]:
+def keep_saved_heads(model: MultiTaskModel, path: Path, extend: dict[str, bool] | None = None) -> list[str]:
     """Starting from a saved polyhead model: tasks it has keep their trained heads.
 
-    A task whose labels or head shape differ from the saved one's is an error (its rows
-    would mean other classes); tasks the saved model lacks start with fresh heads.
+    A task whose labels differ from the saved one's is an error (its rows would mean other
+    classes) unless `extend[task]` allows a superset: each known label keeps its trained
+    output row, new labels get fresh rows. Another head shape is an error; tasks the saved
+    model lacks start with fresh heads.
     """
     from safetensors.torch import load_file
 
@@ -88,13 +90,35 @@ def keep_saved_heads(model: MultiTaskModel, path: Path) -> list[str]:
         if saved[name].kind != spec.kind:
             raise InputError(f"the starting model {path} has a {saved[name].kind} task of this name; the config makes it {spec.kind}",
                              field=f"tasks.{name}.kind")
-        if saved[name].labels != spec.labels:
-            raise InputError(f"the starting model {path} has labels {saved[name].labels} for this task; the data has {spec.labels}",
-                             field=f"tasks.{name}")
+        extending = saved[name].labels != spec.labels and (extend or {}).get(name, False)
+        if extending and not set(saved[name].labels) <= set(spec.labels):
+            missing = sorted(set(saved[name].labels) - set(spec.labels))
+            raise InputError(f"extend_labels keeps every label the starting model knows, but the data lacks {missing}",
+                             field=f"tasks.{name}.extend_labels")
+        if saved[name].labels != spec.labels and not extending:
+            raise InputError(f"the starting model {path} has labels {saved[name].labels} for this task; the data has {spec.labels} "
+                             "(set extend_labels: true on the task to add the new labels to the trained head)", field=f"tasks.{name}")
         if saved[name].head != spec.head:
             raise InputError(f"the starting model {path} has another head for this task ({saved[name].head}); "
                              "give the same head settings or a new task name", field=f"tasks.{name}.head")
         prefix = f"{name}."
-        model.heads[name].load_state_dict({k[len(prefix):]: v for k, v in weights.items() if k.startswith(prefix)})
+        trained = {k[len(prefix):]: v for k, v in weights.items() if k.startswith(prefix)}
+        if extending:
+            trained = _rows_by_label(trained, model.heads[name].state_dict(), saved[name].labels, spec.labels)
+        model.heads[name].load_state_dict(trained)
         kept.append(name)
     return kept
+
+
+def _rows_by_label(trained: dict[str, torch.Tensor], fresh: dict[str, torch.Tensor], old: list[str], new: list[str]) -> dict:
+    """The output layer's rows moved to each label's new position; rows of new labels stay fresh; other weights as trained."""
+    merged = {}
+    for key, value in trained.items():
+        if value.shape[:1] == (len(old),) and fresh[key].shape[:1] == (len(new),) and value.shape[1:] == fresh[key].shape[1:]:
+            rows = fresh[key].clone()
+            for i, label in enumerate(old):
+                rows[new.index(label)] = value[i]
+            merged[key] = rows
+        else:
+            merged[key] = value
+    return merged

@@ -91,3 +91,33 @@ def test_training_starts_from_a_saved_model_with_its_heads(tmp_path, tiny_bert_d
     raw["output_dir"] = str(tmp_path / "third")
     with pytest.raises(InputError, match="another head"):
         train(config_from_dict(raw))
+
+
+def test_a_saved_head_extends_to_new_labels_keeping_its_trained_rows(tmp_path, tiny_bert_dir):
+    """The saved model knows two classes; the new data has a third: its row is new, the others are the trained ones."""
+    import json
+
+    rows = [("a good film", "pos"), ("a bad film", "neg"), ("a film", "neutral")] * 30
+    files = {}
+    for split in ("train", "validation"):
+        path = tmp_path / f"{split}.jsonl"
+        path.write_text("".join(json.dumps({"text": t, "label": l}) + "\n" for t, l in rows))
+        files[split] = str(path)
+    two = tmp_path / "two.jsonl"
+    two.write_text("".join(json.dumps({"text": t, "label": l}) + "\n" for t, l in rows if l != "neutral"))
+    first_config = small_config(str(tiny_bert_dir), tmp_path / "first", tasks=(), max_steps=4)
+    first_config["tasks"] = {"tone": {"data": {"train": str(two), "validation": str(two)}, "head": {"dropout": 0.0}}}
+    first = train(config_from_dict(first_config))
+    before = load(first.model_dir).heads["tone"].layers[-1]
+    second_config = small_config(str(first.model_dir), tmp_path / "second", tasks=(), max_steps=1)
+    second_config["tasks"] = {"tone": {"data": files, "head": {"dropout": 0.0}}}
+    second_config["freeze"] = {"all": True}
+    with pytest.raises(InputError, match="extend_labels: true"):
+        train(config_from_dict(second_config))
+    second_config["tasks"]["tone"]["extend_labels"] = True
+    second = train(config_from_dict(second_config))
+    extended = load(second.model_dir)
+    assert extended.tasks["tone"].labels == ["neg", "neutral", "pos"]
+    after = extended.heads["tone"].layers[-1]
+    assert torch.equal(after.weight[0], before.weight[0]) and torch.equal(after.weight[2], before.weight[1])
+    assert torch.equal(after.bias[[0, 2]], before.bias)
