@@ -153,14 +153,25 @@ def test_mixed_clients_get_no_undocumented_5xx(hostile_server, sentiment):
     bad_bodies = [b"{not json", b'{"input": []}', b'{"input": [1, 2]}', b'{"input": "x", "dimensions": 7}', b'[]',
                   json.dumps({"input": ["x"] * 5000}).encode(), b'{"input": "\\ud800"}']
 
+    resets: list[int] = []
+
+    async def post(http: httpx.AsyncClient, **request) -> httpx.Response:
+        """One retry when a kept-alive connection was closed as the request went out (idle past the read
+        timeout: the server may close it, and HTTP keep-alive cannot rule out that race)."""
+        try:
+            return await http.post("/v1/embeddings", **request)
+        except (httpx.ReadError, httpx.RemoteProtocolError):
+            resets.append(1)
+            return await http.post("/v1/embeddings", **request)
+
     async def client(index: int, http: httpx.AsyncClient, until: float) -> list[int]:
         statuses = []
         while time.monotonic() < until:
             if index % 2:
                 body = bad_bodies[(index + len(statuses)) % len(bad_bodies)]
-                answer = await http.post("/v1/embeddings", content=body, headers={"Content-Type": "application/json"})
+                answer = await post(http, content=body, headers={"Content-Type": "application/json"})
             else:
-                answer = await http.post("/v1/embeddings", json={"input": sentiment.train.texts[index : index + 2]})
+                answer = await post(http, json={"input": sentiment.train.texts[index : index + 2]})
             statuses.append(answer.status_code)
             if answer.status_code >= 500:
                 assert answer.json()["error"]["type"] == "service_unavailable", answer.text
@@ -172,7 +183,9 @@ def test_mixed_clients_get_no_undocumented_5xx(hostile_server, sentiment):
             return [s for batch in await asyncio.gather(*(client(i, http, until) for i in range(64))) for s in batch]
 
     statuses = asyncio.run(run())
-    print(f"{len(statuses)} answers in {MIXED_LOAD_S:g} s: " + ", ".join(f"{s}: {statuses.count(s)}" for s in sorted(set(statuses))))
+    print(f"{len(statuses)} answers in {MIXED_LOAD_S:g} s: " + ", ".join(f"{s}: {statuses.count(s)}" for s in sorted(set(statuses)))
+          + f"; {len(resets)} kept-alive connections closed under a request")
+    assert len(resets) <= max(2, len(statuses) // 50)
     assert 200 in statuses and 422 in statuses and 400 in statuses
     assert {s for s in statuses if s >= 500} <= {503}, sorted(set(statuses))
 
