@@ -18,9 +18,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from ..errors import InputError
-from ..fileio import write_json
 from ..model import MultiTaskModel
-from ..model_card import TrainingFacts, write_model_card
 from .adapters import adapter_freezing, merged_copy
 from .checkpoint import (CheckpointStore, TrainerState, checkpoint_step_text, load_checkpoint, load_optimizer_state, restore_rng,
                          rng_state, save_model_copy)
@@ -37,6 +35,7 @@ from .phases import Phase, phase_at, plan_phases, total_phase_steps
 from .precision import forget_previous_precision, resolve_precision
 from .sampler import TaskBatchSampler, steps_for_epochs
 from .clock import RunClock
+from .results import RunSummary, record_results
 from .step_tally import StepTally
 from .streams import tokenize_streams
 from .stop_signal import StopSignal
@@ -341,17 +340,9 @@ class Trainer:
                 self.log.write({"type": "test", "step": self.state.step, "split": "test", "best_step": self.state.best_step,
                                 "tasks": test_metrics, "elapsed_s": round(training_time, 3)})
             save_model_copy(merged_copy(final_model), model_dir, self.run_dir)
-            facts = TrainingFacts(test_metrics, self.config.to_dict(), self.state.step, self.state.best_step, training_time,
-                                  dict(self.sampler.consumed))
-            write_model_card(model_dir, final_model.config_dict(), final_model.encoder.source, facts, model_dir.name)
-            write_json(self.run_dir / "test_metrics.json", {
-                "best_step": self.state.best_step, "steps": self.state.step, "stop_reason": self.stop_reason,
-                "training_time_s": training_time, "cpu_time_s": cpu_time, "trainable_parameters": self.trainable, "tasks": test_metrics,
-                "examples_seen": dict(self.sampler.consumed),
-            })
-            from .report import write_report
-
-            write_report(self.run_dir, test_metrics or None)
+            record_results(self.run_dir, model_dir, final_model, self.config.to_dict(), RunSummary(
+                self.state.step, self.state.best_step, self.stop_reason, training_time, cpu_time, self.trainable,
+                test_metrics, dict(self.sampler.consumed)))
         self.accelerator.wait_for_everyone()
         if t.report_to:
             self.accelerator.end_training()
