@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -12,7 +12,6 @@ from torch import nn
 from . import __version__
 from .encoder import SentenceEncoder, check_texts
 from .fileio import atomic_directory, read_json, write_json
-from .heads import HeadConfig
 from .task_spec import TaskSpec
 from .model_card import write_model_card
 from .modes import eval_mode
@@ -69,7 +68,7 @@ class TaskOutputs(nn.Module):
         self.spec = spec
 
     def forward(self, embeddings: torch.Tensor) -> torch.Tensor:
-        return self.spec.task_kind.outputs(self.head(embeddings), self.spec)
+        return self.spec.task_kind.answer_tensor(self.head, [embeddings], self.spec)
 
 
 class MultiTaskModel(nn.Module):
@@ -130,7 +129,7 @@ class MultiTaskModel(nn.Module):
 
     def task_outputs(self, embeddings: torch.Tensor, tasks: list[str]) -> dict[str, torch.Tensor]:
         """Each task's answer in its own terms (class probabilities, values in the target's units, label probabilities)."""
-        return {name: self.tasks[name].task_kind.outputs(logits, self.tasks[name]) for name, logits in self.head_logits(embeddings, tasks).items()}
+        return {name: self.tasks[name].task_kind.answer_tensor(self.heads[name], [embeddings], self.tasks[name]) for name in tasks}
 
     def output_modules(self) -> dict[str, TaskOutputs]:
         """Per task, head and outputs as one module (the exporter traces these)."""
@@ -169,8 +168,7 @@ class MultiTaskModel(nn.Module):
         with eval_mode(self):
             columns = [self.encoder.encode(texts, batch_size=batch_size, output="torch", show_progress=False, **encode_options).to(self.device)
                        for texts in (firsts, seconds)]
-            outputs = {name: self.tasks[name].task_kind.outputs(self.tasks[name].task_kind.logits(self.heads[name], columns), self.tasks[name])
-                       for name in names}
+            outputs = {name: self.tasks[name].task_kind.answer_tensor(self.heads[name], columns, self.tasks[name]) for name in names}
         return predictions_from_outputs(outputs, self.tasks)
 
     # ------------------------------------------------------------------ save / load

@@ -15,6 +15,7 @@ from pathlib import Path
 import yaml
 
 from .assets import DEFAULT_MODEL_NAME, default_model_path
+from .markdown import markdown_table
 from .tasks import get_kind, summary_tables
 
 CARD_FILE = "README.md"
@@ -102,11 +103,7 @@ def _metrics_table(tasks: list[dict], facts: TrainingFacts | None) -> list[str]:
     if not facts or not facts.test_metrics:
         return ["No test metrics were recorded with this model (it was saved outside a training run, or its tasks had no test split)."]
     measured = {task["name"]: facts.test_metrics[task["name"]] for task in tasks if task["name"] in facts.test_metrics}
-    lines: list[str] = []
-    for headers, rows in summary_tables(measured):
-        lines += ["| " + " | ".join(headers) + " |", "| --- |" + " ---: |" * (len(headers) - 1)]
-        lines += ["| " + " | ".join(row) + " |" for row in rows] + [""]
-    return lines[:-1]
+    return "\n\n".join(markdown_table(headers, rows) for headers, rows in summary_tables(measured)).splitlines()
 
 
 def _recipe_lines(facts: TrainingFacts | None) -> list[str]:

@@ -116,6 +116,10 @@ class TaskKind:
         """The head's answer in the task's own terms (probabilities, values in the target's units); traceable to ONNX."""
         raise NotImplementedError
 
+    def answer_tensor(self, head, embeddings: list, spec):
+        """`outputs` of the head on the text columns' embeddings: what predict, evaluation and the export compute."""
+        return self.outputs(self.logits(head, embeddings), spec)
+
     # ------------------------------------------------------------------ evaluation and answers
     def tune(self, outputs: np.ndarray, targets: list, spec) -> dict:
         """The kind's state re-fitted on validation outputs (e.g. per-label thresholds); the default keeps it."""

@@ -31,8 +31,7 @@ def evaluate_tasks(
         with torch.inference_mode(), eval_mode(model):
             vectors = [embeddings[stream] if embeddings and stream in embeddings else _embed(model, texts, batch_size)
                        for stream, texts in zip(data.streams(), data.columns(split))]
-            logits = spec.task_kind.logits(model.heads[name], [v.to(model.device) for v in vectors])
-            values = spec.task_kind.outputs(logits, spec).float().cpu().numpy()
+            values = spec.task_kind.answer_tensor(model.heads[name], [v.to(model.device) for v in vectors], spec).float().cpu().numpy()
         if tune:
             spec.state = spec.task_kind.tune(values, data.targets[split], spec)
         results[name] = spec.task_kind.metrics(values, data.targets[split], spec)

@@ -19,6 +19,7 @@ from matplotlib.figure import Figure
 
 from ..errors import InputError
 from ..fileio import atomic_file
+from ..markdown import markdown_table
 from ..metrics import PER_CLASS_HEADERS, per_class_rows
 from ..tasks import get_kind, summary_tables
 from ..tasks.plots import figure as _figure
@@ -225,7 +226,7 @@ def render_markdown(
         out += [f"## Per-class metrics ({source})", ""]
         for task, metrics in per_class:
             out += [f"### {task} ({len(metrics['per_class'])} classes)", ""]
-            out += [_markdown_table(PER_CLASS_HEADERS, per_class_rows(metrics)), ""]
+            out += [markdown_table(PER_CLASS_HEADERS, per_class_rows(metrics)), ""]
     events = [r for r in records if r["type"] == "event"]
     if events:
         out += ["## Events", ""]
@@ -238,7 +239,7 @@ def _summary_markdown(metrics_by_task: Mapping[str, Mapping[str, Any]]) -> list[
     """One table per kind of task present (each kind has its own columns)."""
     out = []
     for headers, rows in summary_tables(dict(metrics_by_task)):
-        out += [_markdown_table(headers, rows), ""]
+        out += [markdown_table(headers, rows), ""]
     return out
 
 
@@ -252,7 +253,7 @@ def _length_section(records: Sequence[Record]) -> list[str]:
     record = logged[-1]
     side = record.get("truncation", "head")
     out = ["## Text lengths", "", f"Tokens per text before truncation at max_seq_length {record.get('max_seq_length')} "
-           f"(truncation keeps the {side}).", "", _markdown_table(LENGTH_HEADERS, length_rows(record["tasks"])), ""]
+           f"(truncation keeps the {side}).", "", markdown_table(LENGTH_HEADERS, length_rows(record["tasks"])), ""]
     notes = length_notes(record["tasks"], side, None)
     return out + [f"- {note}" for note in notes] + ([""] if notes else [])
 
@@ -318,13 +319,3 @@ def _duration(seconds: float) -> str:
     if hours:
         return f"{hours} h {minutes:02d} min {secs:02d} s"
     return f"{minutes} min {secs:02d} s" if minutes else f"{secs} s"
-
-
-def _markdown_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    """A GitHub markdown table: first column left, the rest (numbers) right-aligned."""
-
-    def line(cells: Sequence[str]) -> str:
-        return "| " + " | ".join(str(c).replace("|", "\\|") for c in cells) + " |"
-
-    rule = "| --- | " + " | ".join("---:" for _ in headers[1:]) + " |"
-    return "\n".join([line(headers), rule, *(line(row) for row in rows)])
