@@ -30,6 +30,7 @@ def register(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..training.config import load_config
     from ..training.data import load_task_data
+    from ..training.extending import add_saved_tasks
 
     overrides = list(args.overrides)
     if args.resume:
@@ -52,7 +53,9 @@ def run(args: argparse.Namespace) -> int:
     config = load_config(config_path, overrides)
     if args.resume:
         _check_not_finished(Path(args.resume), config, overrides)
-    # Every data file is read and checked before PyTorch, transformers and the model load.
+    # Every data file is read and checked before PyTorch, transformers and the model load (a starting model's
+    # tasks too: they are evaluated before and after, see `guard`).
+    add_saved_tasks(config)
     task_data = {name: load_task_data(name, task, base) for name, task in config.tasks.items()}
     _print_paths(config, task_data)
 

@@ -112,6 +112,13 @@ class TaskKind:
         """The training loss of a batch (a scalar tensor) from the head's raw outputs."""
         raise NotImplementedError
 
+    def distillation_loss(self, student, teacher, spec, temperature: float):
+        """How far the head's raw outputs moved from a teacher's on the same texts (learning without forgetting);
+        the default, for values, is the mean squared difference."""
+        import torch.nn.functional as F
+
+        return F.mse_loss(student.float(), teacher.float())
+
     def outputs(self, logits, spec):
         """The head's answer in the task's own terms (probabilities, values in the target's units); traceable to ONNX."""
         raise NotImplementedError

@@ -77,6 +77,14 @@ class Classification(TaskKind):
 
         return F.cross_entropy(logits.float(), targets)
 
+    def distillation_loss(self, student, teacher, spec, temperature: float):
+        """KL divergence of the softened class distributions, scaled by T^2 (Hinton et al. 2015)."""
+        import torch.nn.functional as F
+
+        t = temperature
+        return F.kl_div(F.log_softmax(student.float() / t, dim=-1), F.log_softmax(teacher.float() / t, dim=-1),
+                        log_target=True, reduction="batchmean") * t * t
+
     def outputs(self, logits, spec):
         import torch
 

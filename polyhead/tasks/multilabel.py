@@ -85,6 +85,13 @@ class MultiLabel(TaskKind):
 
         return F.binary_cross_entropy_with_logits(logits.float(), targets.float())
 
+    def distillation_loss(self, student, teacher, spec, temperature: float):
+        """Each label's softened teacher probability as the binary target."""
+        import torch
+        import torch.nn.functional as F
+
+        return F.binary_cross_entropy_with_logits(student.float() / temperature, torch.sigmoid(teacher.float() / temperature))
+
     def outputs(self, logits, spec):
         import torch
 

@@ -18,6 +18,7 @@ import yaml
 from ..errors import InputError
 from ..head_config import HeadConfig
 from ..truncation import TRUNCATION_SIDES
+from .extend_config import GuardConfig, ProtectConfig
 from .freezing import FreezeConfig
 from .precision import PRECISIONS
 from .yaml_dataclasses import apply_override, build_dataclass, compose_with_lines
@@ -57,6 +58,8 @@ class ModelConfig:
     """What a longer text keeps: head (its start), tail (its end) or head+tail (a quarter from the start, the rest from the end)."""
     lora: LoraConfig | None = None
     """Train low-rank adapters inside the transformer blocks instead of the backbone's weights (saved merged)."""
+    start_from: str | None = field(default=None, metadata={"key": "from"})
+    """`from:` a saved polyhead model to start from: its encoder, its heads and their label sets (see `protect`, `guard`)."""
 
 
 @dataclass
@@ -137,6 +140,9 @@ class TaskConfig:
     """Use only the first N training examples (a fixed, seeded subset)."""
     max_eval_examples: int | None = None
     """Use only the first N validation and test examples."""
+    share: float | None = None
+    """A fixed share of the training batches for this task; 0 evaluates it without training it. None: tasks share
+    what fixed shares leave by `training.mixing`."""
     extend_labels: bool = False
     """Starting from a saved model whose head for this task knows fewer labels: keep its rows for the labels it
     knows and add rows for the new ones (off: a changed label set is an error)."""
@@ -253,6 +259,10 @@ class RunConfig:
     """A schedule of phases (e.g. gradual unfreezing); their steps add up to the run's length."""
     output_dir: str = "runs/polyhead"
     """Run directory: config, metrics, checkpoints, final model, report."""
+    protect: ProtectConfig = field(default_factory=ProtectConfig)
+    """Starting from a trained model (`model.from`): how the tasks it has are kept while new tasks train."""
+    guard: GuardConfig = field(default_factory=GuardConfig)
+    """Starting from a trained model: its tasks' metrics before and after, and the tolerated drop."""
 
     def __post_init__(self) -> None:
         if not self.tasks:
@@ -296,10 +306,21 @@ class RunConfig:
         for name, task in self.tasks.items():
             if task.weight < 0:
                 raise InputError("must be >= 0", field=f"tasks.{name}.weight")
+            if task.share is not None and not 0 <= task.share < 1:
+                raise InputError("must be in [0, 1)", field=f"tasks.{name}.share")
+        if sum(task.share or 0 for task in self.tasks.values()) >= 1:
+            raise InputError("the tasks' fixed shares add up to 1 or more; leave room for the others", field="tasks")
+        if self.model.start_from is not None and self.model.name is not None:
+            raise InputError("give model.from (a trained polyhead model to extend) or model.name (a backbone), not both",
+                             field="model.from")
+        if self.model.start_from is None and self.protect.strategy != "plain":
+            raise InputError(f"strategy {self.protect.strategy} protects the tasks of a trained model: set model.from",
+                             field="protect.strategy")
 
     def to_dict(self) -> dict:
         """Plain data for YAML and trackers; a dataset object given in Python becomes HF_IN_MEMORY."""
         data = dataclasses.asdict(self)
+        data["model"]["from"] = data["model"].pop("start_from")
         for task in data["tasks"].values():
             if isinstance(task["data"], dict) and "hf" in task["data"] and not isinstance(task["data"]["hf"], str):
                 task["data"]["hf"] = HF_IN_MEMORY
@@ -330,11 +351,14 @@ def load_config(path: str | Path, overrides: list[str] = ()) -> RunConfig:
     data = compose_with_lines(path.read_text(encoding="utf-8"), path)
     if not isinstance(data, dict):
         raise InputError("a config must be a mapping", file=path, line=1)
-    from_file = isinstance(data.get("output_dir"), str)
+    in_file = {"output_dir": isinstance(data.get("output_dir"), str),
+               "model.from": isinstance(data.get("model"), dict) and isinstance(data["model"].get("from"), str)}
     config = config_from_dict(data, list(overrides), path)
-    overridden = any(o.split("=", 1)[0].strip() == "output_dir" for o in overrides)
-    if from_file and not overridden:
+    overridden = {o.split("=", 1)[0].strip() for o in overrides}
+    if in_file["output_dir"] and "output_dir" not in overridden:
         config.output_dir = resolve_from_config(path, config.output_dir)
+    if in_file["model.from"] and "model.from" not in overridden and config.model.start_from is not None:
+        config.model.start_from = resolve_from_config(path, config.model.start_from)
     return config
 
 

@@ -15,13 +15,14 @@ from .data import TaskData
 
 def evaluate_tasks(
     model: MultiTaskModel, task_data: dict[str, TaskData], split: str, batch_size: int = 64,
-    embeddings: dict[str, torch.Tensor] | None = None, tune: bool = False,
+    embeddings: dict[str, torch.Tensor] | None = None, tune: bool | set[str] = False,
 ) -> dict[str, dict]:
     """The kind's metrics for every task that has `split`.
 
     `embeddings` holds the split's sentence embeddings per text stream (`task`, `task.pair`)
     when they are known not to change (a frozen encoder): only the heads run. `tune` lets each kind re-fit its state on
-    these outputs first (multi-label thresholds, on validation), stored in the model's spec.
+    these outputs first (multi-label thresholds, on validation), stored in the model's spec; a set of names tunes only those
+    tasks (the ones that train: an old task kept as it is keeps its state).
     """
     results = {}
     for name, data in task_data.items():
@@ -32,7 +33,7 @@ def evaluate_tasks(
             vectors = [embeddings[stream] if embeddings and stream in embeddings else _embed(model, texts, batch_size)
                        for stream, texts in zip(data.streams(), data.columns(split))]
             values = spec.task_kind.answer_tensor(model.heads[name], [v.to(model.device) for v in vectors], spec).float().cpu().numpy()
-        if tune:
+        if tune is True or (tune and name in tune):
             spec.state = spec.task_kind.tune(values, data.targets[split], spec)
         results[name] = spec.task_kind.metrics(values, data.targets[split], spec)
     return results

@@ -24,6 +24,7 @@ from .checkpoint import (CheckpointStore, TrainerState, checkpoint_step_text, lo
                          rng_state, save_model_copy)
 from .config import RunConfig, save_config
 from .data import TaskData, load_task_data
+from .extending import Extension, add_saved_tasks, apply_protection, fixed_shares, trained_tasks
 from .evaluation import evaluate_tasks, select_metric, stream_embeddings
 from .freezing import apply_freezing, frozen_modules, frozen_names, set_train_mode
 from .frozen_cache import NO_CUT, FrozenFeatures, find_cut
@@ -33,7 +34,7 @@ from .optim import LearningRates, build_optimizer, describe_groups, parameter_gr
 from .parts import model_parts
 from .phases import Phase, phase_at, plan_phases, total_phase_steps
 from .precision import forget_previous_precision, resolve_precision
-from .sampler import TaskBatchSampler, steps_for_epochs
+from .sampler import TaskBatchSampler, steps_per_epoch
 from .clock import RunClock
 from .results import RunSummary, record_results
 from .step_tally import StepTally
@@ -101,29 +102,39 @@ class Trainer:
                 raise InputError(f"{self.run_dir} has no checkpoint to resume from", field="output_dir")
 
         # Everything that can be wrong with the data fails here, before any training.
-        self.task_data = task_data or {name: load_task_data(name, task, base_dir) for name, task in config.tasks.items()}
+        self.start = add_saved_tasks(config)
+        self.task_data = {name: (task_data or {}).get(name) or load_task_data(name, task, base_dir) for name, task in config.tasks.items()}
+        if self.start is not None:
+            apply_protection(config, self.start, self.task_data)
+        self.train_data = {name: self.task_data[name] for name in trained_tasks(config)}
+        if not self.train_data:
+            raise InputError("no task trains: every task has share 0", field="tasks")
         set_seed(t.seed)
         self.model = build_model(config, self.task_data, acc.device)
-        self.balancer = LossBalancer(list(self.task_data), t.loss_weighting, {n: c.weight for n, c in config.tasks.items()})
+        self.balancer = LossBalancer(list(self.train_data), t.loss_weighting, {n: c.weight for n, c in config.tasks.items()})
         self.module = TrainingModule(self.model, self.balancer).to(acc.device)
+        self.extension = Extension(config, self.start, self.task_data, self.train_data, self.run_dir, self.main, acc.device) if self.start else None
+        if self.extension is not None:
+            self.module.distiller = self.extension.distiller()
         self.parts = model_parts(self.module, "model.encoder.", "model.heads.")
         self.rates = LearningRates(t.learning_rate, t.pooler_learning_rate or t.head_learning_rate, t.head_learning_rate, t.layer_decay)
 
         self.tokenizer = self.model.encoder.text_tokenizer
-        streams = tokenize_streams(self.task_data, self.tokenizer, self.model.tasks)
+        streams = tokenize_streams(self.train_data, self.tokenizer, self.model.tasks)
         self.train_ids, self.train_targets, self.truncated = streams.ids, streams.targets, streams.truncated
-        self.sizes, self.lengths = streams.sizes, streams.lengths
-        steps_per_epoch = sum(self.sizes.values()) / (t.batch_size * t.grad_accum_steps)
+        self.sizes, self.lengths, shares = streams.sizes, streams.lengths, fixed_shares(config)
+        epoch_steps = steps_per_epoch(self.sizes, t.batch_size * t.grad_accum_steps, shares)
         if config.phases:
-            self.total_steps = total_phase_steps(config.phases, steps_per_epoch)
+            self.total_steps = total_phase_steps(config.phases, epoch_steps)
         else:
-            self.total_steps = t.max_steps or steps_for_epochs(self.sizes, t.batch_size * t.grad_accum_steps, t.epochs)
-        self.phases = plan_phases(config, self.total_steps, steps_per_epoch)
+            self.total_steps = t.max_steps or max(1, math.ceil(t.epochs * epoch_steps))
+        self.phases = plan_phases(config, self.total_steps, epoch_steps)
         # Validate every phase's freezing now, not when the phase starts.
         for phase in self.phases:
             frozen_names(self.parts, phase.freeze, f"phases.{phase.index}.freeze" if config.phases else "freeze")
         self.sampler = TaskBatchSampler(self.sizes, t.batch_size, t.mixing, t.mixing_temperature, t.seed,
-                                        lengths=self.lengths, group_by_length=t.group_by_length, pool_batches=t.length_pool_batches)
+                                        lengths=self.lengths, group_by_length=t.group_by_length, pool_batches=t.length_pool_batches,
+                                        shares=shares)
         self.features = FrozenFeatures(self.model, self.train_ids, self.tokenizer.pad, t.cache_memory_mb * 2**20,
                                        self.run_dir / "cache", self.rank)
         self.module.features = self.features
@@ -214,7 +225,7 @@ class Trainer:
         """Cache the frozen part's outputs for this phase (dropped when the cut moves)."""
         if cut == self.features.cut:
             return
-        train_texts = {stream: texts for data in self.task_data.values() for stream, texts in zip(data.streams(), data.columns("train"))}
+        train_texts = {stream: texts for data in self.train_data.values() for stream, texts in zip(data.streams(), data.columns("train"))}
         # The fast inference path when training is in bf16 anyway; the exact one otherwise.
         backend = "torch" if self.precision.used == "no" else self.model.encoder.backend
         self.features.set_cut(cut, train_texts, backend)
@@ -245,7 +256,7 @@ class Trainer:
             sync = contextlib.nullcontext() if last_micro or self.world == 1 else acc.no_sync(self.ddp_module)
             with sync, acc.autocast():
                 inputs = [self.features.batch(stream, local) for stream in self.task_data[task].streams()]
-                weighted, raw = self.ddp_module(inputs, targets=targets, task=task)
+                weighted, raw = self.ddp_module(inputs, targets=targets, task=task, rows=torch.as_tensor(local))
                 if weighted.requires_grad:  # a task whose head and encoder are both frozen in this phase has nothing to learn
                     acc.backward(weighted / t.grad_accum_steps)
             value = float(raw.detach())
@@ -270,7 +281,7 @@ class Trainer:
 
     # ------------------------------------------------------------------ logging, evaluation, checkpoints
     def log_training(self) -> dict[str, float]:
-        losses = self.tally.mean_losses(self.accelerator, list(self.task_data), self.world)
+        losses = self.tally.mean_losses(self.accelerator, list(self.train_data), self.world)
         consumed = self.sampler.consumed
         self.log.write({
             "type": "train", "step": self.state.step,
@@ -288,8 +299,10 @@ class Trainer:
     def evaluate(self) -> bool:
         """Validate, keep the best model; True when early stopping says stop."""
         t, state = self.config.training, self.state
-        self.validation = evaluate_tasks(self.model, self.task_data, "validation", t.eval_batch_size, self.validation_embeddings(), tune=True)
-        score = select_metric(self.validation, t.early_stopping.metric)
+        self.validation = evaluate_tasks(self.model, self.task_data, "validation", t.eval_batch_size, self.validation_embeddings(),
+                                         tune=set(self.train_data))
+        # The best model is chosen on the tasks that train: an old task that is only evaluated must not steer it.
+        score = select_metric({n: m for n, m in self.validation.items() if n in self.train_data}, t.early_stopping.metric)
         self.log.write({"type": "eval", "step": state.step, "split": "validation", "tasks": self.validation,
                         "score": score, "elapsed_s": round(self.clock.elapsed(), 3)})
         if state.best_metric is None or score > state.best_metric + t.early_stopping.min_delta:
@@ -343,9 +356,13 @@ class Trainer:
             record_results(self.run_dir, model_dir, final_model, self.config.to_dict(), RunSummary(
                 self.state.step, self.state.best_step, self.stop_reason, training_time, cpu_time, self.trainable,
                 test_metrics, dict(self.sampler.consumed)))
+        failures = self.extension.finish(final_model, self.run_dir) if self.extension is not None else []
         self.accelerator.wait_for_everyone()
         if t.report_to:
             self.accelerator.end_training()
+        if failures:
+            raise TrainingError("the guard check failed, the new model is kept apart in "
+                                f"{self.run_dir / 'model.rejected'} and {self.start.path} is untouched:\n  " + "\n  ".join(failures))
         return TrainResult(self.run_dir, model_dir, self.state.step, training_time, cpu_time, self.stop_reason,
                            self.state.best_step, test_metrics, self.validation)
 

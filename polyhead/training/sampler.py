@@ -22,8 +22,19 @@ from dataclasses import dataclass, field
 from .config import MIXING_STRATEGIES
 
 
-def mixing_probabilities(sizes: dict[str, int], strategy: str, temperature: float = 2.0) -> dict[str, float]:
-    """Probability of drawing each task's batch next (round_robin: the long-run share)."""
+def mixing_probabilities(sizes: dict[str, int], strategy: str, temperature: float = 2.0,
+                         shares: dict[str, float] | None = None) -> dict[str, float]:
+    """Probability of drawing each task's batch next (round_robin: the long-run share).
+
+    `shares` fixes some tasks' probabilities (rehearsal of old tasks); the others split the rest by `strategy`.
+    """
+    shares = {t: s for t, s in (shares or {}).items() if t in sizes}
+    free = {t: n for t, n in sizes.items() if t not in shares}
+    if shares and free:
+        rest = mixing_probabilities(free, strategy, temperature)
+        return {t: shares[t] if t in shares else rest[t] * (1 - sum(shares.values())) for t in sizes}
+    if shares:
+        return {t: s / sum(shares.values()) for t, s in shares.items()}
     if strategy not in MIXING_STRATEGIES:
         raise ValueError(f"unknown mixing strategy {strategy!r}; choose one of {', '.join(MIXING_STRATEGIES)}")
     if strategy == "proportional":
@@ -60,13 +71,15 @@ class TaskBatchSampler:
     """Sort each pool of batches by length so batches pad little (needs `lengths`)."""
     pool_batches: int = 50
     """Batches per length-sorted pool: larger pads less, smaller keeps batches more random."""
+    shares: dict[str, float] = field(default_factory=dict)
+    """Fixed probabilities of some tasks (drawn at random then, also under round_robin); the rest mix by `strategy`."""
 
     def __post_init__(self) -> None:
         empty = [t for t, n in self.sizes.items() if n < 1]
         if empty:
             raise ValueError(f"tasks without training examples: {empty}")
         self.tasks = list(self.sizes)
-        self.probabilities = mixing_probabilities(self.sizes, self.strategy, self.temperature)
+        self.probabilities = mixing_probabilities(self.sizes, self.strategy, self.temperature, self.shares)
         self._cumulative = []
         running = 0.0
         for task in self.tasks:
@@ -88,7 +101,7 @@ class TaskBatchSampler:
         return self.group_by_length and self.lengths is not None
 
     def _choose_task(self, draw: int) -> str:
-        if self.strategy == "round_robin":
+        if self.strategy == "round_robin" and not self.shares:
             return self.tasks[draw % len(self.tasks)]
         u = random.Random(f"{self.seed}:task:{draw}").random() * self._cumulative[-1]
         for task, edge in zip(self.tasks, self._cumulative):
@@ -154,6 +167,16 @@ class TaskBatchSampler:
         self.consumed = {t: int(state["consumed"].get(t, 0)) for t in self.tasks}
 
 
-def steps_for_epochs(sizes: dict[str, int], batch_size: int, epochs: float) -> int:
-    """Optimizer steps that cover `epochs` passes over all tasks' training data."""
-    return max(1, math.ceil(epochs * sum(sizes.values()) / batch_size))
+def steps_per_epoch(sizes: dict[str, int], batch_size: int, shares: dict[str, float] | None = None) -> float:
+    """Optimizer steps of one pass over the training data of the tasks without a fixed share (all tasks when every
+    task has one); the fixed-share tasks' batches come on top, so the others still see their data once."""
+    shares = {t: s for t, s in (shares or {}).items() if t in sizes}
+    free = [t for t in sizes if t not in shares]
+    if not free:
+        return sum(sizes.values()) / batch_size
+    return sum(sizes[t] for t in free) / batch_size / (1 - sum(shares.values()))
+
+
+def steps_for_epochs(sizes: dict[str, int], batch_size: int, epochs: float, shares: dict[str, float] | None = None) -> int:
+    """Optimizer steps that cover `epochs` passes over the tasks' training data (see steps_per_epoch)."""
+    return max(1, math.ceil(epochs * steps_per_epoch(sizes, batch_size, shares)))

@@ -23,15 +23,7 @@ def task_data_for_model(model: "MultiTaskModel", split: str, max_examples: int |
     """Per task, the data it was trained on (as its saved model records it), targets in the model's order."""
     result = {}
     for name, spec in model.tasks.items():
-        source: str | DataFiles | HFDataset
-        if isinstance(spec.data, str):
-            source = spec.data
-        elif isinstance(spec.data, dict) and "hf" in spec.data:
-            source = HFDataset(**spec.data)
-        elif isinstance(spec.data, dict):
-            source = DataFiles(**spec.data)
-        else:
-            raise InputError(f"the model does not record task {name!r}'s data; give it with --data {name}=FILE")
+        source = recorded_source(spec, f"give it with --data {name}=FILE")
         limit = max_examples if split != "train" else None
         config = TaskConfig(data=source, kind=spec.kind, max_train_examples=max_examples if split == "train" else None,
                             max_eval_examples=limit)
@@ -44,6 +36,17 @@ def task_data_for_model(model: "MultiTaskModel", split: str, max_examples: int |
         names = data.task_kind.names(data.targets[split], data.label_names)
         result[name] = _in_model_order(spec, data.columns(split), names, split, data.source, None)
     return result
+
+
+def recorded_source(spec: TaskSpec, hint: str) -> str | DataFiles | HFDataset:
+    """The data a saved task records (a built-in name, files or a Hugging Face dataset) as a task config's `data`."""
+    if isinstance(spec.data, str):
+        return spec.data
+    if isinstance(spec.data, dict) and "hf" in spec.data:
+        return HFDataset(**spec.data)
+    if isinstance(spec.data, dict):
+        return DataFiles(**spec.data)
+    raise InputError(f"the model does not record task {spec.name!r}'s data; {hint}")
 
 
 def read_eval_file(spec: TaskSpec, path: Path, split: str, text_column: str = "text", label_column: str | list[str] = "label",

@@ -13,7 +13,8 @@ from ..fileio import read_json
 from ..model import HEADS_WEIGHTS, MODEL_CONFIG, MultiTaskModel, TaskSpec
 from .adapters import add_lora
 from .config import RunConfig
-from .data import TaskData
+from .data import TaskData, stream_names
+from .distillation import Distiller
 from .frozen_cache import FrozenFeatures
 from .losses import LossBalancer
 
@@ -30,15 +31,20 @@ class TrainingModule(nn.Module):
         self.model = model
         self.balancer = balancer
         self.features: FrozenFeatures | None = None
+        self.distiller: Distiller | None = None
+        """Soft targets of the starting model (protect.strategy distillation), added to each batch's loss."""
 
-    def forward(self, inputs: list[dict[str, torch.Tensor]], targets: torch.Tensor, task: str):
-        """`inputs`: one batch per text column of the task (one, or two for pair kinds)."""
+    def forward(self, inputs: list[dict[str, torch.Tensor]], targets: torch.Tensor, task: str, rows: torch.Tensor | None = None):
+        """`inputs`: one batch per text column of the task (one, or two for pair kinds); `rows`: their training examples."""
         assert self.features is not None
         embeddings = [self.features.embed(column) for column in inputs]
         spec = self.model.tasks[task]
         logits = spec.task_kind.logits(self.model.heads[task], embeddings)
         raw = spec.task_kind.loss(logits, targets, spec)
-        return self.balancer(task, raw), raw
+        weighted = self.balancer(task, raw)
+        if self.distiller is not None and rows is not None:
+            weighted = weighted + self.distiller.loss(self.model, stream_names(task, len(inputs)), embeddings, rows)
+        return weighted, raw
 
 
 def set_backbone_dropout(encoder: SentenceEncoder, p: float) -> None:
@@ -48,8 +54,9 @@ def set_backbone_dropout(encoder: SentenceEncoder, p: float) -> None:
 
 
 def build_model(config: RunConfig, task_data: dict[str, TaskData], device: torch.device) -> MultiTaskModel:
+    source = config.model.start_from or config.model.name
     encoder = SentenceEncoder(
-        config.model.name,
+        source,
         pooling=config.model.pooling,  # type: ignore[arg-type]
         normalize=config.model.normalize,
         max_seq_length=config.model.max_seq_length,
@@ -61,8 +68,8 @@ def build_model(config: RunConfig, task_data: dict[str, TaskData], device: torch
     specs = [TaskSpec(name, data.label_names, config.tasks[name].head, data.source_spec, data.kind, dict(data.state))
              for name, data in task_data.items()]
     model = MultiTaskModel(encoder, specs)
-    if config.model.name is not None:
-        keep_saved_heads(model, Path(config.model.name), {name: task.extend_labels for name, task in config.tasks.items()})
+    if source is not None:
+        keep_saved_heads(model, Path(source), {name: task.extend_labels for name, task in config.tasks.items()})
     if config.model.lora is not None:
         add_lora(encoder.backbone, config.model.lora)
     return model
@@ -106,6 +113,8 @@ def keep_saved_heads(model: MultiTaskModel, path: Path, extend: dict[str, bool] 
         if extending:
             trained = _rows_by_label(trained, model.heads[name].state_dict(), saved[name].labels, spec.labels)
         model.heads[name].load_state_dict(trained)
+        if not extending:  # the head was trained on the saved scaling and thresholds: keep them with it
+            spec.state = dict(saved[name].state)
         kept.append(name)
     return kept
 

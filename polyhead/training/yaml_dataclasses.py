@@ -79,17 +79,20 @@ def build_dataclass(cls: Any, data: Any, where: str, file: Path | None, line: in
         if not isinstance(data, dict):
             raise InputError(f"expected a mapping for {cls.__name__}, got {type(data).__name__}", file=file, line=line, field=where)
         hints = typing.get_type_hints(cls)
-        names = {f.name for f in dataclasses.fields(cls)}
+        # A field may be written under another key (metadata "key"), e.g. `from`, which Python cannot name.
+        names = {f.metadata.get("key", f.name): f.name for f in dataclasses.fields(cls)}
+        names.update({f.name: f.name for f in dataclasses.fields(cls)})
+        shown = sorted({f.metadata.get("key", f.name) for f in dataclasses.fields(cls)})
         kwargs = {}
         lines = getattr(data, "lines", {})
         for key, value in data.items():
             key_where = f"{where}.{key}" if where else key
             key_file, key_line = _key_location(lines, key, file, line)
             if key not in names:
-                close = difflib.get_close_matches(key, sorted(names), n=1)
+                close = difflib.get_close_matches(key, shown, n=1)
                 hint = f" (did you mean {close[0]!r}?)" if close else ""
-                raise InputError(f"unknown key{hint}; {cls.__name__} has {', '.join(sorted(names))}", file=key_file, line=key_line, field=key_where)
-            kwargs[key] = build_dataclass(hints[key], value, key_where, key_file, key_line)
+                raise InputError(f"unknown key{hint}; {cls.__name__} has {', '.join(shown)}", file=key_file, line=key_line, field=key_where)
+            kwargs[names[key]] = build_dataclass(hints[names[key]], value, key_where, key_file, key_line)
         try:
             return cls(**kwargs)
         except InputError as error:

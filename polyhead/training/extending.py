@@ -1,0 +1,137 @@
+"""Starting from a trained model (`model.from`): its tasks join the run, and the protection strategy says how they train.
+
+The strategies are written into the run's own config (task shares, what is frozen), so the
+resolved `config.yaml` shows exactly what ran and a resumed run applies them again unchanged.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import InputError
+from ..fileio import read_json
+from ..head_config import HeadConfig
+from ..task_spec import TaskSpec
+from .config import RunConfig, TaskConfig
+from .data import TaskData
+from .freezing import FreezeConfig
+
+
+@dataclass
+class StartingPoint:
+    """The trained model a run extends, and which of the run's tasks it already has."""
+
+    path: Path
+    old_tasks: dict[str, TaskSpec]
+    """The starting model's tasks as it saved them (labels, head, fitted state, data)."""
+
+    def new_tasks(self, config: RunConfig) -> list[str]:
+        return [name for name in config.tasks if name not in self.old_tasks]
+
+
+def starting_point(config: RunConfig) -> StartingPoint | None:
+    """The model named by `model.from`, checked; None for a run that starts from a backbone."""
+    from ..model import MODEL_CONFIG
+
+    if config.model.start_from is None:
+        return None
+    path = Path(config.model.start_from)
+    if not (path / MODEL_CONFIG).is_file():
+        what = "no such directory" if not path.exists() else f"not a saved polyhead model (no {MODEL_CONFIG}); give a run's model directory"
+        raise InputError(f"{path}: {what}", field="model.from")
+    saved = read_json(path / MODEL_CONFIG)
+    return StartingPoint(path, {t["name"]: TaskSpec.from_dict(t) for t in saved["tasks"]})
+
+
+def add_saved_tasks(config: RunConfig) -> StartingPoint | None:
+    """Old tasks the config leaves out join it, read from the data their model records, evaluated but not trained
+    (share 0) unless the strategy trains them: the guard compares them before and after."""
+    from .saved_data import recorded_source
+
+    start = starting_point(config)
+    if start is None:
+        return None
+    if Path(config.output_dir).resolve() == start.path.resolve().parent:
+        raise InputError(f"output_dir is the run that made the starting model ({start.path}); choose another, so that model stays untouched",
+                         field="output_dir")
+    for name, spec in start.old_tasks.items():
+        if name in config.tasks and config.tasks[name].head == HeadConfig():
+            config.tasks[name].head = spec.head  # a listed old task without head settings keeps its trained head
+        elif name not in config.tasks:
+            source = recorded_source(spec, "list the task in the config with its data")
+            config.tasks[name] = TaskConfig(data=source, kind=spec.kind, head=spec.head, share=0.0)
+    if not start.new_tasks(config) and config.protect.strategy != "plain":
+        raise InputError(f"strategy {config.protect.strategy} protects the old tasks while new ones train, but every task of the "
+                         f"config is one the starting model has ({', '.join(start.old_tasks)}); add a task", field="tasks")
+    return start
+
+
+def apply_protection(config: RunConfig, start: StartingPoint, task_data: dict[str, TaskData]) -> None:
+    """Write the strategy into the config: which old tasks train at which share, and what is frozen."""
+    strategy = config.protect.strategy
+    old = [name for name in config.tasks if name in start.old_tasks]
+    if strategy == "plain":
+        return
+    if strategy == "rehearsal":
+        sizes = {name: task_data[name].size("train") for name in old}
+        if not all(sizes.values()):
+            raise InputError(f"rehearsal needs the old tasks' training data; {[n for n, s in sizes.items() if not s]} have none",
+                             field="protect.strategy")
+        for name in old:
+            config.tasks[name].share = config.protect.rehearsal_share * sizes[name] / sum(sizes.values())
+        return
+    for name in old:
+        config.tasks[name].share = 0.0
+    for freeze in [config.freeze] if not config.phases else [phase.freeze for phase in config.phases]:
+        _freeze_old(freeze, old, encoder=strategy == "isolate")
+
+
+def _freeze_old(freeze: FreezeConfig, old: list[str], encoder: bool) -> None:
+    freeze.heads = sorted(set(freeze.heads) | set(old))
+    if encoder:
+        freeze.backbone = freeze.pooler = True
+
+
+def trained_tasks(config: RunConfig) -> list[str]:
+    """The tasks that get training batches (a share of 0 evaluates a task only)."""
+    return [name for name, task in config.tasks.items() if task.share != 0]
+
+
+def fixed_shares(config: RunConfig) -> dict[str, float]:
+    return {name: task.share for name, task in config.tasks.items() if task.share}
+
+
+class Extension:
+    """What a run that extends a trained model adds to the loop: the guard's figures before and after, and the distiller."""
+
+    def __init__(self, config: RunConfig, start: StartingPoint, task_data: dict[str, TaskData], train_data: dict[str, TaskData],
+                 run_dir: Path, main: bool, device) -> None:
+        from .guard import measure_start
+
+        self.config, self.start, self.main, self.device = config, start, main, device
+        self.old_data = {name: data for name, data in task_data.items() if name in start.old_tasks}
+        self.new_data = {name: data for name, data in train_data.items() if name not in start.old_tasks}
+        run_dir.mkdir(parents=True, exist_ok=True)
+        batch_size = config.training.eval_batch_size
+        self.before = measure_start(start.path, self.old_data, run_dir, device, batch_size) if main else None
+
+    def distiller(self):
+        if self.config.protect.strategy != "distillation":
+            return None
+        from .distillation import build_distiller
+
+        return build_distiller(self.start.path, list(self.old_data), self.new_data, self.config.protect, self.device,
+                               self.config.training.eval_batch_size)
+
+    def finish(self, final_model, run_dir: Path) -> list[str]:
+        """Measure the final model as the starting one was; write the guard's report; the failures on every process."""
+        from accelerate.utils import broadcast_object_list
+
+        from .guard import finish_guard, measure
+
+        failures: list[str] = []
+        if self.main:
+            after = measure(final_model, self.old_data, self.config.training.eval_batch_size)
+            failures = finish_guard(run_dir, self.start.path, self.before, after, self.config.guard)
+        return broadcast_object_list([failures])[0]
