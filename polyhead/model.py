@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 from torch import nn
 
@@ -87,6 +89,8 @@ class MultiTaskModel(nn.Module):
             {t.name: t.task_kind.make_head(t.head, encoder.embedding_dim, t.labels) for t in tasks}
         )
         self.heads.to(encoder.device)
+        self.adapter_settings: dict[str, dict] = {}
+        """Per-task LoRA adapters in the encoder: name -> rank, alpha, dropout (see polyhead.task_adapters)."""
 
     @property
     def device(self) -> torch.device:
@@ -112,6 +116,44 @@ class MultiTaskModel(nn.Module):
             raise KeyError(f"task(s) {silent} train the embedding from text pairs and answer no single text; "
                            "use the embeddings (encode) for them")
         return list(tasks)
+
+    def add_task_adapter(self, task: str, rank: int = 8, alpha: float = 16.0, dropout: float = 0.1) -> int:
+        """Give `task` its own LoRA adapter in the shared encoder (the other tasks keep the encoder as it is)."""
+        from .task_adapters import inject_lora
+
+        added = inject_lora(self.encoder.backbone, rank, alpha, dropout, task)
+        self.adapter_settings[task] = {"rank": rank, "alpha": alpha, "dropout": dropout}
+        self.tasks[task].adapter = task
+        return added
+
+    def routed(self, task: str):
+        """The encoder as `task` sees it: with its adapter on, or with every adapter off."""
+        if not self.adapter_settings:
+            return contextlib.nullcontext()
+        from .task_adapters import use_adapter
+
+        return use_adapter(self.encoder.backbone, self.tasks[task].adapter)
+
+    def adapter_groups(self, tasks: list[str]) -> dict[str | None, list[str]]:
+        """The tasks grouped by the adapter their texts go through: one encoder pass per group."""
+        groups: dict[str | None, list[str]] = {}
+        for name in tasks:
+            groups.setdefault(self.tasks[name].adapter, []).append(name)
+        return groups
+
+    @property
+    def encoder_groups(self) -> list[str | None]:
+        """The encoder passes that serve every task: the shared encoder as it is, then each adapter."""
+        return [None, *self.adapter_settings]
+
+    def grouped_outputs(self, rows: torch.Tensor, tasks: list[str], normalize: bool) -> dict[str, torch.Tensor]:
+        """Task outputs from rows that hold one embedding per encoder group side by side (the server's batches)."""
+        dim, outputs = self.encoder.embedding_dim, {}
+        for adapter, group in self.adapter_groups(tasks).items():
+            index = self.encoder_groups.index(adapter)
+            embeddings = rows[:, index * dim:(index + 1) * dim]
+            outputs.update(self.task_outputs(F.normalize(embeddings, p=2, dim=-1) if normalize else embeddings, group))
+        return {name: outputs[name] for name in tasks}
 
     def forward(self, texts_or_batch: list[str] | dict[str, torch.Tensor], tasks: list[str] | None = None) -> MultiTaskOutput:
         """Embeddings and the logits of the requested tasks (all when `tasks` is None)."""
@@ -139,9 +181,13 @@ class MultiTaskModel(nn.Module):
     def predict_outputs(self, texts: list[str], tasks: list[str] | None = None, batch_size: int = 32, **encode_options) -> dict[str, torch.Tensor]:
         """Per task, its outputs for every text, shape (len(texts), outputs), in input order."""
         names = self._check_tasks(tasks)
+        outputs = {}
         with eval_mode(self):
-            embeddings = self.encoder.encode(texts, batch_size=batch_size, output="torch", show_progress=False, **encode_options)
-            return self.task_outputs(embeddings.to(self.device), names)
+            for group in self.adapter_groups(names).values():
+                with self.routed(group[0]):
+                    embeddings = self.encoder.encode(texts, batch_size=batch_size, output="torch", show_progress=False, **encode_options)
+                outputs.update(self.task_outputs(embeddings.to(self.device), group))
+        return {name: outputs[name] for name in names}
 
     predict_probabilities = predict_outputs
     """The outputs under their classification name: class probabilities for a classification task."""
@@ -165,11 +211,15 @@ class MultiTaskModel(nn.Module):
         if not pairs or not names:
             return []
         firsts, seconds = check_texts([a for a, _ in pairs]), check_texts([b for _, b in pairs])
+        outputs = {}
         with eval_mode(self):
-            columns = [self.encoder.encode(texts, batch_size=batch_size, output="torch", show_progress=False, **encode_options).to(self.device)
-                       for texts in (firsts, seconds)]
-            outputs = {name: self.tasks[name].task_kind.answer_tensor(self.heads[name], columns, self.tasks[name]) for name in names}
-        return predictions_from_outputs(outputs, self.tasks)
+            for group in self.adapter_groups(names).values():
+                with self.routed(group[0]):
+                    columns = [self.encoder.encode(texts, batch_size=batch_size, output="torch", show_progress=False,
+                                                   **encode_options).to(self.device) for texts in (firsts, seconds)]
+                outputs.update({name: self.tasks[name].task_kind.answer_tensor(self.heads[name], columns, self.tasks[name])
+                                for name in group})
+        return predictions_from_outputs({name: outputs[name] for name in names}, self.tasks)
 
     # ------------------------------------------------------------------ save / load
     def config_dict(self) -> dict:
@@ -181,13 +231,25 @@ class MultiTaskModel(nn.Module):
             "normalize": self.encoder.normalize,
             "truncation": self.encoder.truncation,
             "tasks": [t.to_dict() for t in self.tasks.values()],
+            **({"adapters": self.adapter_settings} if self.adapter_settings else {}),
         }
 
     def save(self, path: str | Path) -> Path:
         """One directory: the encoder in sentence-transformers layout, heads and task labels beside it."""
         path = Path(path)
         with atomic_directory(path) as tmp:
-            self.encoder.save_to(tmp)
+            if self.adapter_settings:  # the shared weights as they are, the per-task adapters beside them
+                from .task_adapters import ADAPTERS_WEIGHTS, adapter_weights, without_adapters
+
+                adapted = self.encoder.backbone
+                self.encoder.backbone = without_adapters(adapted)
+                try:
+                    self.encoder.save_to(tmp)
+                finally:
+                    self.encoder.backbone = adapted
+                save_file(adapter_weights(adapted), str(tmp / ADAPTERS_WEIGHTS))
+            else:
+                self.encoder.save_to(tmp)
             weights = {k: v.detach().cpu().contiguous() for k, v in self.heads.state_dict().items()}
             save_file(weights, str(tmp / HEADS_WEIGHTS))
             write_json(tmp / MODEL_CONFIG, self.config_dict())
@@ -206,6 +268,11 @@ class MultiTaskModel(nn.Module):
             raise ValueError(f"{config_file}: unsupported format {config.get('format')!r}")
         encoder = SentenceEncoder(path, device=device, truncation=config.get("truncation", "head"))
         model = cls(encoder, [TaskSpec.from_dict(t) for t in config["tasks"]])
+        if config.get("adapters"):
+            from .task_adapters import load_adapters
+
+            load_adapters(encoder.backbone, config["adapters"], path, model.device)
+            model.adapter_settings = dict(config["adapters"])
         model.heads.load_state_dict(load_file(str(path / HEADS_WEIGHTS), device=str(model.device)))
         model.eval()
         return model

@@ -22,15 +22,18 @@ class TaskSpec:
     """The registered task kind (polyhead.tasks): how outputs are read, scored and answered."""
     state: dict = field(default_factory=dict)
     """What the kind fitted on the data: target scaling (regression), tuned thresholds (multi-label)."""
+    adapter: str | None = None
+    """The LoRA adapter this task's texts go through (polyhead.task_adapters); None: the shared encoder as it is."""
 
     def to_dict(self) -> dict:
         return {"name": self.name, "kind": self.kind, "labels": list(self.labels), "head": self.head.to_dict(), "data": self.data,
-                "state": dict(self.state)}
+                "state": dict(self.state), "adapter": self.adapter}
 
     @classmethod
     def from_dict(cls, data: dict) -> "TaskSpec":
         return cls(name=data["name"], labels=list(data["labels"]), head=HeadConfig(**data.get("head", {})), data=data.get("data"),
-                   kind=data.get("kind") or "classification", state=dict(data.get("state") or {}))
+                   kind=data.get("kind") or "classification", state=dict(data.get("state") or {}),
+                   adapter=data.get("adapter"))
 
     @property
     def task_kind(self) -> TaskKind:

@@ -91,6 +91,12 @@ def model_parts(model: object) -> tuple[nn.Module, dict[str, nn.Module], list[di
         else:
             model = SentenceEncoder(model, device="cpu")
     if isinstance(model, MultiTaskModel):
+        if model.adapter_settings:
+            from ..errors import InputError
+
+            raise InputError(f"task(s) {', '.join(model.adapter_settings)} run through their own adapters, and an exported graph "
+                             "has one encoder pass; serve this model with `polyhead serve` (it routes each task through its "
+                             "adapter), or train the new task with protect.strategy isolate, rehearsal or distillation to export it")
         tasks = [model.tasks[name].to_dict() | {"data": None} for name in model.answering_tasks]
         return model.encoder, dict(model.output_modules()), tasks
     if isinstance(model, SentenceEncoder):

@@ -26,9 +26,14 @@ def _dumps(body: dict) -> bytes:
 
 
 def embeddings_body(
-    rows: torch.Tensor, tokens: int, *, model: str, normalize: bool, encoding_format: Literal["float", "base64"]
+    rows: torch.Tensor, tokens: int, *, model: str, normalize: bool, encoding_format: Literal["float", "base64"],
+    dim: int | None = None,
 ) -> bytes:
-    """OpenAI's embeddings response: one `embedding` object per text, in input order."""
+    """OpenAI's embeddings response: one `embedding` object per text, in input order.
+
+    The shared encoder's embedding: rows of a model with per-task adapters also hold each adapter's, after it.
+    """
+    rows = rows[:, :dim] if dim is not None else rows
     if normalize:
         rows = F.normalize(rows, p=2, dim=-1)
     matrix = rows.numpy()
@@ -48,10 +53,8 @@ def predictions_body(rows: torch.Tensor, tokens: int, *, model: str, multitask: 
     The heads see what `MultiTaskModel.predict` gives them: the encoder's embedding,
     normalized when the encoder normalizes.
     """
-    embeddings = rows.to(multitask.device)
-    if multitask.encoder.normalize:
-        embeddings = F.normalize(embeddings, p=2, dim=-1)
-    per_text = predictions_from_outputs(multitask.task_outputs(embeddings, tasks), multitask.tasks)
+    outputs = multitask.grouped_outputs(rows.to(multitask.device), tasks, multitask.encoder.normalize)
+    per_text = predictions_from_outputs(outputs, multitask.tasks)
     data = [
         {"object": "prediction", "index": i, "predictions": {name: p.to_dict() for name, p in row.items()}}
         for i, row in enumerate(per_text)

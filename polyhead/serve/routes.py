@@ -59,7 +59,8 @@ async def embeddings(body: EmbeddingsRequest, request: Request) -> Response:
     if body.dimensions is not None and body.dimensions != model.encoder.embedding_dim:
         raise ApiError(422, f"'dimensions' must be {model.encoder.embedding_dim} for this model, got {body.dimensions}", param="dimensions")
     normalize = model.encoder.normalize if body.normalize is None else body.normalize
-    finish = functools.partial(embeddings_body, model=model.name, normalize=normalize, encoding_format=body.encoding_format)
+    finish = functools.partial(embeddings_body, model=model.name, normalize=normalize, encoding_format=body.encoding_format,
+                               dim=model.encoder.embedding_dim)
     return _json(await batcher.submit(texts, finish, **_waiting(request)))
 
 

@@ -96,8 +96,16 @@ def logistic_regression_baseline(base: RunConfig, encoder: SentenceEncoder, base
 
 
 def _steps_per_epoch(config: RunConfig, sizes: dict[str, int]) -> float:
+    """As the trainer counts them: the tasks that train, fixed shares (rehearsal) on top."""
+    from ..training.extending import apply_protection, fixed_shares, starting_point, trained_tasks
+    from ..training.sampler import steps_per_epoch
+
+    start = starting_point(config)
+    if start is not None:
+        apply_protection(config, start, sizes)
     t = config.training
-    return sum(sizes[name] for name in config.tasks) / (t.batch_size * t.grad_accum_steps)
+    return steps_per_epoch({name: sizes[name] for name in trained_tasks(config)}, t.batch_size * t.grad_accum_steps,
+                           fixed_shares(config))
 
 
 def _best_validation(run_dir: Path, best_step: int | None) -> float | None:
@@ -173,7 +181,10 @@ def run_study(base: RunConfig, strategy_names: list[str], study_dir: Path, base_
     previous = read_json(results_path) if results_path.exists() else {}
     if previous and previous.get("version") != RESULTS_VERSION:
         raise InputError(f"{results_path} was written by another version of the study; choose another output directory")
-    pretrained = SentenceEncoder(base.model.name, pooling=base.model.pooling, normalize=base.model.normalize,  # type: ignore[arg-type]
+    from ..training.extending import add_saved_tasks
+
+    add_saved_tasks(base)  # extending a trained model: its tasks join every strategy's runs (evaluated, or rehearsed)
+    pretrained = SentenceEncoder(base.model.start_from or base.model.name, pooling=base.model.pooling, normalize=base.model.normalize,  # type: ignore[arg-type]
                                  max_seq_length=base.model.max_seq_length)
     num_layers = len(find_layer_list(pretrained.backbone)[1])
     strategies = build_strategies(base, strategy_names, num_layers, budget)

@@ -189,10 +189,46 @@ def build_strategies(base: RunConfig, names: list[str], num_layers: int, budget:
             recipe, evals, description = apply_recipe(config, name.split(":", 1)[1], budget)
             strategies.append(Strategy(name, description, recipe, evals, tags=["recipe"]))
             continue
+        if name.startswith("protect:") or name == JOINT_FROM_SCRATCH:
+            strategies.append(_extending(config, name, budget))
+            continue
         if name not in PRESETS:
-            choices = [*PRESETS, "single_task", "single_task:TASK", "recipe:NAME"]
+            choices = [*PRESETS, "single_task", "single_task:TASK", "recipe:NAME", "protect:STRATEGY", JOINT_FROM_SCRATCH]
             raise InputError(f"unknown strategy {name!r}; choose from {', '.join(choices)}", field="--strategies")
         description, apply, starts_from = PRESETS[name]
         config, evals = apply(config, num_layers, budget)
         strategies.append(Strategy(name, description, config, evals, starts_from))
     return strategies
+
+
+JOINT_FROM_SCRATCH = "joint_from_scratch"
+PROTECTION_NOTES = {
+    "plain": "the new task alone, everything trainable: no protection",
+    "isolate": "encoder and old heads frozen, only the new head trains (cached embeddings)",
+    "rehearsal": "old tasks' training data mixed back in (protect.rehearsal_share of the batches)",
+    "distillation": "the starting model's outputs on the new texts kept as soft targets (old heads and embeddings)",
+    "adapter": "encoder frozen; the new task gets its own LoRA adapter and head, old tasks keep the unchanged encoder",
+}
+
+
+def _extending(config: RunConfig, name: str, budget: Budget) -> Strategy:
+    """`protect:NAME` extends the base config's starting model (`model.from`) under that strategy;
+    `joint_from_scratch` trains its old and new tasks together from the backbone, the reference for the new task."""
+    from ..training.extend_config import PROTECTIONS
+
+    if config.model.start_from is None:
+        raise InputError(f"{name} extends a trained model: give a config with model.from", field="--strategies")
+    if name == JOINT_FROM_SCRATCH:
+        config.model.start_from = None
+        for task in config.tasks.values():
+            task.share = None
+        config, evals = _fine_tune(config, budget)
+        return Strategy(name, "every task, old and new, trained jointly from the pretrained backbone", config, evals, tags=["reference"])
+    protection = name.split(":", 1)[1]
+    if protection not in PROTECTIONS:
+        raise InputError(f"unknown protection {protection!r}; choose one of {', '.join(PROTECTIONS)}", field="--strategies")
+    config.protect.strategy = protection
+    if protection == "adapter":
+        config.training.learning_rate = LORA_LEARNING_RATE
+    config, evals = _heads_only(config, budget) if protection == "isolate" else _fine_tune(config, budget)
+    return Strategy(name, PROTECTION_NOTES[protection], config, evals, tags=["protect"])

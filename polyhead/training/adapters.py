@@ -3,7 +3,8 @@
 The adapters go into every linear layer of the transformer blocks, which are found from the
 backbone's structure (`find_layer_list`), so any backbone family works without module names.
 Training keeps the adapters separate (the original weights stay frozen); every saved model
-has them merged into the weights, so it loads, serves and exports like any other model.
+has these shared adapters merged into the weights, so it loads, serves and exports like any
+other model. Per-task adapters (`polyhead.task_adapters`) are saved beside the encoder instead.
 """
 
 from __future__ import annotations
@@ -14,28 +15,17 @@ from torch import nn
 
 from ..errors import InputError
 from .config import LoraConfig
-from .parts import ModelParts, find_layer_list
-
-ADAPTER_MARK = "lora_"
-
-
-def adapter_targets(backbone: nn.Module) -> list[str]:
-    """Names of the linear layers inside the transformer blocks."""
-    path, layers = find_layer_list(backbone)
-    return [f"{path}.{index}.{name}" for index, layer in enumerate(layers)
-            for name, module in layer.named_modules() if isinstance(module, nn.Linear)]
+from ..task_adapters import ADAPTER_MARK, inject_lora, unload_adapters
+from .parts import ModelParts
 
 
-def add_lora(backbone: nn.Module, config: LoraConfig) -> int:
+
+def add_lora(backbone: nn.Module, config: LoraConfig, name: str = "default") -> int:
     """Insert adapters in place; returns how many parameters they add."""
-    import peft
-
-    targets = adapter_targets(backbone)
-    if not targets:
-        raise InputError(f"{type(backbone).__name__} has no linear layers in its transformer blocks for adapters", field="model.lora")
-    peft_config = peft.LoraConfig(r=config.rank, lora_alpha=config.alpha, lora_dropout=config.dropout, target_modules=targets)
-    peft.inject_adapter_in_model(peft_config, backbone)
-    return sum(p.numel() for name, p in backbone.named_parameters() if ADAPTER_MARK in name)
+    try:
+        return inject_lora(backbone, config.rank, config.alpha, config.dropout, name)
+    except ValueError as error:
+        raise InputError(str(error), field="model.lora") from None
 
 
 def has_adapters(module: nn.Module) -> bool:
@@ -51,19 +41,11 @@ def adapter_freezing(parts: ModelParts, frozen: set[str]) -> set[str]:
     return (frozen | backbone) - adapters
 
 
-def merge_adapters(module: nn.Module) -> nn.Module:
-    """Fold every adapter into its base layer and put the plain layer back (in place)."""
-    from peft.tuners.lora import LoraLayer
-
-    replacements = [(name, sub) for name, sub in module.named_modules() if isinstance(sub, LoraLayer)]
-    for name, layer in replacements:
-        layer.merge()
-        parent_name, _, child = name.rpartition(".")
-        parent = module.get_submodule(parent_name) if parent_name else module
-        setattr(parent, child, layer.get_base_layer())
-    return module
-
-
 def merged_copy(model: nn.Module) -> nn.Module:
-    """The model with adapters merged, leaving `model` (still training) untouched."""
-    return merge_adapters(copy.deepcopy(model)) if has_adapters(model) else model
+    """The model with its shared adapters (model.lora) merged, leaving `model` (still training) untouched.
+
+    Per-task adapters (protect.strategy adapter) stay separate: a model saves them beside the encoder.
+    """
+    if not has_adapters(model) or getattr(model, "adapter_settings", None):
+        return model
+    return unload_adapters(copy.deepcopy(model), merge=True)

@@ -29,7 +29,7 @@ def evaluate_tasks(
         if not data.has(split):
             continue
         spec = model.tasks[name]
-        with torch.inference_mode(), eval_mode(model):
+        with torch.inference_mode(), eval_mode(model), model.routed(name):
             vectors = [embeddings[stream] if embeddings and stream in embeddings else _embed(model, texts, batch_size)
                        for stream, texts in zip(data.streams(), data.columns(split))]
             values = spec.task_kind.answer_tensor(model.heads[name], [v.to(model.device) for v in vectors], spec).float().cpu().numpy()
@@ -41,9 +41,13 @@ def evaluate_tasks(
 
 def stream_embeddings(model: MultiTaskModel, task_data: dict[str, TaskData], split: str, batch_size: int) -> dict[str, torch.Tensor]:
     """Every text stream's embeddings of a split (`task`, `task.pair`): computed once when the encoder is frozen."""
+    result = {}
     with torch.inference_mode(), eval_mode(model):
-        return {stream: _embed(model, texts, batch_size).float()
-                for data in task_data.values() if data.has(split) for stream, texts in zip(data.streams(), data.columns(split))}
+        for name, data in task_data.items():
+            if data.has(split):
+                with model.routed(name):
+                    result.update({stream: _embed(model, texts, batch_size).float() for stream, texts in zip(data.streams(), data.columns(split))})
+    return result
 
 
 def _embed(model: MultiTaskModel, texts: list[str], batch_size: int) -> torch.Tensor:

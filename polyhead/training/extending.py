@@ -67,14 +67,14 @@ def add_saved_tasks(config: RunConfig) -> StartingPoint | None:
     return start
 
 
-def apply_protection(config: RunConfig, start: StartingPoint, task_data: dict[str, TaskData]) -> None:
+def apply_protection(config: RunConfig, start: StartingPoint, train_sizes: dict[str, int]) -> None:
     """Write the strategy into the config: which old tasks train at which share, and what is frozen."""
     strategy = config.protect.strategy
     old = [name for name in config.tasks if name in start.old_tasks]
     if strategy == "plain":
         return
     if strategy == "rehearsal":
-        sizes = {name: task_data[name].size("train") for name in old}
+        sizes = {name: train_sizes[name] for name in old}
         if not all(sizes.values()):
             raise InputError(f"rehearsal needs the old tasks' training data; {[n for n, s in sizes.items() if not s]} have none",
                              field="protect.strategy")

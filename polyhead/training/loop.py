@@ -105,7 +105,7 @@ class Trainer:
         self.start = add_saved_tasks(config)
         self.task_data = {name: (task_data or {}).get(name) or load_task_data(name, task, base_dir) for name, task in config.tasks.items()}
         if self.start is not None:
-            apply_protection(config, self.start, self.task_data)
+            apply_protection(config, self.start, {name: data.size("train") for name, data in self.task_data.items()})
         self.train_data = {name: self.task_data[name] for name in trained_tasks(config)}
         if not self.train_data:
             raise InputError("no task trains: every task has share 0", field="tasks")

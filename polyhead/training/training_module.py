@@ -12,7 +12,7 @@ from ..errors import InputError
 from ..fileio import read_json
 from ..model import HEADS_WEIGHTS, MODEL_CONFIG, MultiTaskModel, TaskSpec
 from .adapters import add_lora
-from .config import RunConfig
+from .config import LoraConfig, RunConfig
 from .data import TaskData, stream_names
 from .distillation import Distiller
 from .frozen_cache import FrozenFeatures
@@ -37,7 +37,8 @@ class TrainingModule(nn.Module):
     def forward(self, inputs: list[dict[str, torch.Tensor]], targets: torch.Tensor, task: str, rows: torch.Tensor | None = None):
         """`inputs`: one batch per text column of the task (one, or two for pair kinds); `rows`: their training examples."""
         assert self.features is not None
-        embeddings = [self.features.embed(column) for column in inputs]
+        with self.model.routed(task):
+            embeddings = [self.features.embed(column) for column in inputs]
         spec = self.model.tasks[task]
         logits = spec.task_kind.logits(self.model.heads[task], embeddings)
         raw = spec.task_kind.loss(logits, targets, spec)
@@ -69,10 +70,27 @@ def build_model(config: RunConfig, task_data: dict[str, TaskData], device: torch
              for name, data in task_data.items()]
     model = MultiTaskModel(encoder, specs)
     if source is not None:
-        keep_saved_heads(model, Path(source), {name: task.extend_labels for name, task in config.tasks.items()})
+        keep_saved_adapters(model, Path(source))
+        kept = keep_saved_heads(model, Path(source), {name: task.extend_labels for name, task in config.tasks.items()})
+        if config.protect.strategy == "adapter":  # each new task its own adapter; model.lora gives their settings
+            lora = config.model.lora or LoraConfig()
+            for name in [n for n in model.tasks if n not in kept]:
+                model.add_task_adapter(name, lora.rank, lora.alpha, lora.dropout)
+            return model
     if config.model.lora is not None:
         add_lora(encoder.backbone, config.model.lora)
     return model
+
+
+def keep_saved_adapters(model: MultiTaskModel, path: Path) -> None:
+    """A starting model's per-task adapters come with it (their tasks keep routing through them)."""
+    config_file = path / MODEL_CONFIG
+    settings = read_json(config_file).get("adapters") if config_file.is_file() else None
+    if settings:
+        from ..task_adapters import load_adapters
+
+        load_adapters(model.encoder.backbone, settings, path, model.device)
+        model.adapter_settings = dict(settings)
 
 
 def keep_saved_heads(model: MultiTaskModel, path: Path, extend: dict[str, bool] | None = None) -> list[str]:
@@ -115,6 +133,7 @@ def keep_saved_heads(model: MultiTaskModel, path: Path, extend: dict[str, bool] 
         model.heads[name].load_state_dict(trained)
         if not extending:  # the head was trained on the saved scaling and thresholds: keep them with it
             spec.state = dict(saved[name].state)
+        spec.adapter = saved[name].adapter
         kept.append(name)
     return kept
 

@@ -12,7 +12,8 @@ from polyhead.errors import InputError
 from polyhead.model import load
 from polyhead.training import train
 from polyhead.training.config import config_from_dict
-from polyhead.training.adapters import adapter_targets, add_lora, merge_adapters
+from polyhead.task_adapters import adapter_targets, unload_adapters
+from polyhead.training.adapters import add_lora
 from polyhead.training.config import LoraConfig
 from tests.conftest import TINY_KINDS, build_tiny_model
 from tests.training.conftest import small_config
@@ -37,7 +38,7 @@ def test_adapters_are_found_on_every_family_and_merge_exactly(tmp_path, kind):
                 p.normal_(0, 0.5)
     encoder.eval()
     with_adapters = encoder.encode(TEXTS, output="torch")
-    merge_adapters(encoder.backbone)
+    unload_adapters(encoder.backbone, merge=True)
     assert not any("lora_" in n for n, _ in encoder.backbone.named_parameters())
     merged = encoder.encode(TEXTS, output="torch")
     assert torch.allclose(with_adapters, merged, atol=1e-5)
