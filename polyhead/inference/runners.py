@@ -8,6 +8,8 @@ optimizer step, `load_state_dict` or `.to()` makes the next `encode` rebuild the
 
 from __future__ import annotations
 
+from ..task_adapters import ADAPTER_MARK
+
 import contextlib
 import tempfile
 import threading
@@ -175,6 +177,9 @@ class RunnerCache:
 
     def _resolve(self, encoder, backend: str, texts: list[str]) -> tuple[str, Runner]:
         key = (weights_key(encoder), encoder.device)
+        if backend != "torch" and any(ADAPTER_MARK in name for name, _ in encoder.backbone.named_parameters()):
+            # LoRA adapters (per-task, switched per call, or in training) run in the live module: no twin, no graph.
+            return "torch", self._get(encoder, "torch", key, lambda: TorchRunner(encoder, "fp32"))
         if backend == "auto":
             backend = self._auto_choice(encoder, key, texts)
         if backend in ("torch", "torch-bf16"):
