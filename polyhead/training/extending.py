@@ -93,6 +93,22 @@ def _freeze_old(freeze: FreezeConfig, old: list[str], encoder: bool) -> None:
         freeze.backbone = freeze.pooler = True
 
 
+def prepare_tasks(config: RunConfig, given: dict[str, TaskData], base_dir: Path
+                  ) -> tuple[StartingPoint | None, dict[str, TaskData], dict[str, TaskData]]:
+    """(starting point, every task's data, the data of the tasks that train): the starting model's tasks joined,
+    data not `given` read and checked, the protection strategy written into the config."""
+    from .data import load_task_data
+
+    start = add_saved_tasks(config)
+    task_data = {name: given.get(name) or load_task_data(name, task, base_dir) for name, task in config.tasks.items()}
+    if start is not None:
+        apply_protection(config, start, {name: data.size("train") for name, data in task_data.items()})
+    train_data = {name: task_data[name] for name in trained_tasks(config)}
+    if not train_data:
+        raise InputError("no task trains: every task has share 0", field="tasks")
+    return start, task_data, train_data
+
+
 def trained_tasks(config: RunConfig) -> list[str]:
     """The tasks that get training batches (a share of 0 evaluates a task only)."""
     return [name for name, task in config.tasks.items() if task.share != 0]
@@ -115,6 +131,20 @@ class Extension:
         run_dir.mkdir(parents=True, exist_ok=True)
         batch_size = config.training.eval_batch_size
         self.before = measure_start(start.path, self.old_data, run_dir, device, batch_size) if main else None
+
+    @classmethod
+    def begin(cls, config: RunConfig, start: StartingPoint | None, task_data: dict[str, TaskData], train_data: dict[str, TaskData],
+              run_dir: Path, main: bool, module) -> "Extension | None":
+        """The extension of a run that has a starting point (None otherwise); gives the training module its distiller."""
+        if start is None:
+            return None
+        extension = cls(config, start, task_data, train_data, run_dir, main, module.model.device)
+        module.distiller = extension.distiller()
+        return extension
+
+    def failure_message(self, failures: list[str], run_dir: Path) -> str:
+        return (f"the guard check failed, the new model is kept apart in {run_dir / 'model.rejected'} and {self.start.path} "
+                "is untouched:\n  " + "\n  ".join(failures))
 
     def distiller(self):
         if self.config.protect.strategy != "distillation":

@@ -23,8 +23,8 @@ from .adapters import adapter_freezing, merged_copy
 from .checkpoint import (CheckpointStore, TrainerState, checkpoint_step_text, load_checkpoint, load_optimizer_state, restore_rng,
                          rng_state, save_model_copy)
 from .config import RunConfig, save_config
-from .data import TaskData, load_task_data
-from .extending import Extension, add_saved_tasks, apply_protection, fixed_shares, trained_tasks
+from .data import TaskData
+from .extending import Extension, fixed_shares, prepare_tasks
 from .evaluation import evaluate_tasks, select_metric, stream_embeddings
 from .freezing import apply_freezing, frozen_modules, frozen_names, set_train_mode
 from .frozen_cache import NO_CUT, FrozenFeatures, find_cut
@@ -38,7 +38,7 @@ from .sampler import TaskBatchSampler, steps_per_epoch
 from .clock import RunClock
 from .results import RunSummary, record_results
 from .step_tally import StepTally
-from .streams import tokenize_streams
+from .streams import length_event, tokenize_streams
 from .stop_signal import StopSignal
 from .trackers import TrackerBridge, hyperparameters, prepare_tracker_storage
 from .training_module import TrainingModule, build_model
@@ -102,20 +102,12 @@ class Trainer:
                 raise InputError(f"{self.run_dir} has no checkpoint to resume from", field="output_dir")
 
         # Everything that can be wrong with the data fails here, before any training.
-        self.start = add_saved_tasks(config)
-        self.task_data = {name: (task_data or {}).get(name) or load_task_data(name, task, base_dir) for name, task in config.tasks.items()}
-        if self.start is not None:
-            apply_protection(config, self.start, {name: data.size("train") for name, data in self.task_data.items()})
-        self.train_data = {name: self.task_data[name] for name in trained_tasks(config)}
-        if not self.train_data:
-            raise InputError("no task trains: every task has share 0", field="tasks")
+        self.start, self.task_data, self.train_data = prepare_tasks(config, task_data or {}, base_dir)
         set_seed(t.seed)
         self.model = build_model(config, self.task_data, acc.device)
         self.balancer = LossBalancer(list(self.train_data), t.loss_weighting, {n: c.weight for n, c in config.tasks.items()})
         self.module = TrainingModule(self.model, self.balancer).to(acc.device)
-        self.extension = Extension(config, self.start, self.task_data, self.train_data, self.run_dir, self.main, acc.device) if self.start else None
-        if self.extension is not None:
-            self.module.distiller = self.extension.distiller()
+        self.extension = Extension.begin(config, self.start, self.task_data, self.train_data, self.run_dir, self.main, self.module)
         self.parts = model_parts(self.module, "model.encoder.", "model.heads.")
         self.rates = LearningRates(t.learning_rate, t.pooler_learning_rate or t.head_learning_rate, t.head_learning_rate, t.layer_decay)
 
@@ -183,15 +175,10 @@ class Trainer:
 
     def report_lengths(self) -> None:
         """Per task and split: texts cut at max_seq_length and token length percentiles, so truncation is never silent."""
-        from ..truncation import length_report, length_summary_lines
-
-        encoder = self.model.encoder
-        texts = {name: {split: data.texts.get(split, []) for split in ("train", "validation", "test")} for name, data in self.task_data.items()}
-        report = length_report(texts, self.tokenizer.token_lengths, encoder.max_seq_length)
-        self.log.write({"type": "lengths", "step": 0, "max_seq_length": encoder.max_seq_length, "truncation": encoder.truncation,
-                        "tasks": report})
+        event, lines = length_event(self.task_data, self.tokenizer.token_lengths, self.model.encoder)
+        self.log.write(event)
         if self.main:
-            print("\n".join(length_summary_lines(report, encoder.max_seq_length, encoder.truncation, encoder._model_max_length())))
+            print(lines)
 
     # ------------------------------------------------------------------ phases
     def enter_phase(self, phase: Phase, resumed: bool = False) -> None:
@@ -361,8 +348,7 @@ class Trainer:
         if t.report_to:
             self.accelerator.end_training()
         if failures:
-            raise TrainingError("the guard check failed, the new model is kept apart in "
-                                f"{self.run_dir / 'model.rejected'} and {self.start.path} is untouched:\n  " + "\n  ".join(failures))
+            raise TrainingError(self.extension.failure_message(failures, self.run_dir))
         return TrainResult(self.run_dir, model_dir, self.state.step, training_time, cpu_time, self.stop_reason,
                            self.state.best_step, test_metrics, self.validation)
 

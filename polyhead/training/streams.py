@@ -39,3 +39,14 @@ def tokenize_streams(task_data: dict[str, TaskData], tokenizer, specs: dict) -> 
     sizes = {name: len(ids[name]) for name in task_data}
     lengths = {name: [max(row) for row in zip(*([len(x) for x in ids[s]] for s in data.streams()))] for name, data in task_data.items()}
     return TrainStreams(ids, targets, truncated, sizes, lengths)
+
+
+def length_event(task_data: dict[str, TaskData], token_lengths, encoder) -> tuple[dict, str]:
+    """The run's `lengths` event (per task and split: texts cut at max_seq_length, token length percentiles) and its
+    printed summary, so truncation is never silent."""
+    from ..truncation import length_report, length_summary_lines
+
+    texts = {name: {split: data.texts.get(split, []) for split in ("train", "validation", "test")} for name, data in task_data.items()}
+    report = length_report(texts, token_lengths, encoder.max_seq_length)
+    event = {"type": "lengths", "step": 0, "max_seq_length": encoder.max_seq_length, "truncation": encoder.truncation, "tasks": report}
+    return event, "\n".join(length_summary_lines(report, encoder.max_seq_length, encoder.truncation, encoder._model_max_length()))

@@ -141,3 +141,19 @@ def test_integer_valued_floats_are_the_same_class_as_integers(tmp_path):
     (tmp_path / "v.csv").write_text("text,label\nc,1\nd,2\n")
     data = load_task_data("t", TaskConfig(data=DataFiles(train="train.jsonl", validation="v.csv")), tmp_path)
     assert data.label_names == ["1", "2"]
+
+
+def test_model_from_is_read_relative_to_the_config_and_a_misspelt_protect_key_is_named(tmp_path):
+    config = tmp_path / "sub" / "run.yaml"
+    config.parent.mkdir()
+    config.write_text("model:\n  from: ../runs/base/model\ntasks:\n  new: {data: rotten_tomatoes:subjectivity}\n"
+                      "protect:\n  strategy: isolate\n  rehersal_share: 0.2\n", encoding="utf-8")
+    with pytest.raises(InputError, match="did you mean 'rehearsal_share'") as error:
+        load_config(config)
+    assert error.value.line == 7
+    config.write_text("model:\n  from: ../runs/base/model\ntasks:\n  new: {data: rotten_tomatoes:subjectivity}\n", encoding="utf-8")
+    loaded = load_config(config)
+    assert loaded.model.start_from == str((tmp_path / "runs" / "base" / "model").resolve())
+    assert loaded.to_dict()["model"]["from"] == loaded.model.start_from  # config.yaml writes it back under its own key
+    with pytest.raises(InputError, match="did you mean 'from'"):
+        load_config(config, ["model.fromm=x"])

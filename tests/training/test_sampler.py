@@ -108,3 +108,17 @@ def test_grouped_epochs_cover_every_example_exactly_once_even_when_a_pool_is_lar
     batches = [stream[b : b + 32] for b in range(0, len(stream) - 32, 32)]
     spread = sorted(max(lengths[i] for i in b) - min(lengths[i] for i in b) for b in batches)
     assert spread[len(spread) // 2] <= 10, "most batches hold texts of similar length"
+
+
+def test_fixed_shares_take_their_probability_and_the_other_tasks_share_the_rest():
+    from polyhead.training.sampler import steps_per_epoch
+
+    sizes = {"new": 600, "old_a": 300, "old_b": 100}
+    probabilities = mixing_probabilities(sizes, "proportional", shares={"old_a": 0.2, "old_b": 0.1})
+    assert probabilities == pytest.approx({"new": 0.7, "old_a": 0.2, "old_b": 0.1})
+    sampler = TaskBatchSampler(sizes, batch_size=4, strategy="round_robin", seed=0, shares={"old_a": 0.2, "old_b": 0.1})
+    drawn = [sampler.next_batch()[0] for _ in range(3000)]
+    assert drawn.count("old_a") / 3000 == pytest.approx(0.2, abs=0.03)
+    # An epoch is one pass over the tasks without a fixed share; the rehearsed batches come on top.
+    assert steps_per_epoch(sizes, 10, {"old_a": 0.2, "old_b": 0.1}) == pytest.approx(600 / 10 / 0.7)
+    assert steps_per_epoch(sizes, 10) == pytest.approx(100)
