@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import copy
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -91,6 +92,7 @@ class MultiTaskModel(nn.Module):
         self.heads.to(encoder.device)
         self.adapter_settings: dict[str, dict] = {}
         """Per-task LoRA adapters in the encoder: name -> rank, alpha, dropout (see polyhead.task_adapters)."""
+        self._group_encoders: dict[str | None, tuple] = {}
 
     @property
     def device(self) -> torch.device:
@@ -134,6 +136,23 @@ class MultiTaskModel(nn.Module):
 
         return use_adapter(self.encoder.backbone, self.tasks[task].adapter)
 
+    def group_encoder(self, adapter: str | None):
+        """For inference: the encoder a group of tasks sees as plain weights (its adapter merged, or none), so every
+        fast path applies. Built on first use and again whenever the weights have changed since (training)."""
+        if not self.adapter_settings:
+            return self.encoder
+        from .inference.runners import weights_key
+        from .task_adapters import plain_copy
+
+        key = weights_key(self.encoder)
+        cached = self._group_encoders.get(adapter)
+        if cached is None or cached[0] != key:
+            with torch.inference_mode(False), torch.no_grad():  # ordinary tensors, even when called under inference mode
+                encoder = copy.deepcopy(self.encoder)
+                encoder.backbone = plain_copy(self.encoder.backbone, adapter)
+            cached = self._group_encoders[adapter] = (key, encoder.eval())
+        return cached[1]
+
     def adapter_groups(self, tasks: list[str]) -> dict[str | None, list[str]]:
         """The tasks grouped by the adapter their texts go through: one encoder pass per group."""
         groups: dict[str | None, list[str]] = {}
@@ -163,8 +182,17 @@ class MultiTaskModel(nn.Module):
         else:
             batch = self.encoder.tokenize(check_texts(texts_or_batch))
         batch = {k: v.to(self.device) for k, v in batch.items()}
-        embeddings = self.encoder(batch["input_ids"], batch["attention_mask"])
-        return MultiTaskOutput(embeddings, self.head_logits(embeddings, names))
+        if not self.adapter_settings:
+            embeddings = self.encoder(batch["input_ids"], batch["attention_mask"])
+            return MultiTaskOutput(embeddings, self.head_logits(embeddings, names))
+        from .task_adapters import use_adapter
+
+        passes = {}  # adapter -> embeddings: one pass per group, and the shared encoder's for `embeddings`
+        for adapter in dict.fromkeys([None, *self.adapter_groups(names)]):
+            with use_adapter(self.encoder.backbone, adapter):
+                passes[adapter] = self.encoder(batch["input_ids"], batch["attention_mask"])
+        logits = {name: self.heads[name](passes[self.tasks[name].adapter]) for name in names}
+        return MultiTaskOutput(passes[None], logits)
 
     def head_logits(self, embeddings: torch.Tensor, tasks: list[str]) -> dict[str, torch.Tensor]:
         return {name: self.heads[name](embeddings) for name in tasks}
@@ -183,9 +211,9 @@ class MultiTaskModel(nn.Module):
         names = self._check_tasks(tasks)
         outputs = {}
         with eval_mode(self):
-            for group in self.adapter_groups(names).values():
-                with self.routed(group[0]):
-                    embeddings = self.encoder.encode(texts, batch_size=batch_size, output="torch", show_progress=False, **encode_options)
+            for adapter, group in self.adapter_groups(names).items():
+                embeddings = self.group_encoder(adapter).encode(texts, batch_size=batch_size, output="torch", show_progress=False,
+                                                                **encode_options)
                 outputs.update(self.task_outputs(embeddings.to(self.device), group))
         return {name: outputs[name] for name in names}
 
@@ -213,10 +241,10 @@ class MultiTaskModel(nn.Module):
         firsts, seconds = check_texts([a for a, _ in pairs]), check_texts([b for _, b in pairs])
         outputs = {}
         with eval_mode(self):
-            for group in self.adapter_groups(names).values():
-                with self.routed(group[0]):
-                    columns = [self.encoder.encode(texts, batch_size=batch_size, output="torch", show_progress=False,
-                                                   **encode_options).to(self.device) for texts in (firsts, seconds)]
+            for adapter, group in self.adapter_groups(names).items():
+                encoder = self.group_encoder(adapter)
+                columns = [encoder.encode(texts, batch_size=batch_size, output="torch", show_progress=False, **encode_options).to(self.device)
+                           for texts in (firsts, seconds)]
                 outputs.update({name: self.tasks[name].task_kind.answer_tensor(self.heads[name], columns, self.tasks[name])
                                 for name in group})
         return predictions_from_outputs({name: outputs[name] for name in names}, self.tasks)

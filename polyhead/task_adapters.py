@@ -91,6 +91,19 @@ def unload_adapters(module: nn.Module, merge: bool) -> nn.Module:
     return module
 
 
+def plain_copy(backbone: nn.Module, adapter: str | None) -> nn.Module:
+    """A copy of the backbone as plain layers: adapter `adapter` merged into the weights, or none (None).
+
+    For inference: a plain backbone gets every fast path (bf16 twin, ONNX) and no adapter products.
+    """
+    copied = copy.deepcopy(backbone)
+    if adapter is not None:
+        for layer in _tuner_layers(copied):
+            layer.enable_adapters(True)
+            layer.set_adapter(adapter)
+    return unload_adapters(copied, merge=adapter is not None)
+
+
 def without_adapters(backbone: nn.Module) -> nn.Module:
     """A copy of the backbone as it is without its adapters (to save the shared weights unchanged)."""
     return unload_adapters(copy.deepcopy(backbone), merge=False)

@@ -6,7 +6,6 @@ a plain encoder or sentence-transformers directory serves embeddings only.
 
 from __future__ import annotations
 
-import contextlib
 import math
 import time
 from dataclasses import dataclass, field
@@ -18,7 +17,6 @@ import torch
 from ..assets import DEFAULT_MODEL_NAME, default_model_path
 from ..encoder import SentenceEncoder
 from ..model import MODEL_CONFIG, MultiTaskModel
-from ..task_adapters import use_adapter
 
 
 WARM_UP_TEXTS = [
@@ -54,12 +52,11 @@ class ServedModel:
         options = {"backend": self.backend} if self.backend is not None else {}
         parts = []
         # A model with per-task adapters: one pass per encoder group, side by side (the shared encoder's first).
-        groups = self.multitask.encoder_groups if self.multitask is not None else [None]
-        for adapter in groups:
-            with use_adapter(self.encoder.backbone, adapter) if len(groups) > 1 else contextlib.nullcontext():
-                parts.append(self.encoder.encode(
-                    texts, batch_size=self._batch_size(len(texts)), normalize=False, show_progress=False, output="torch", **options
-                ).float().cpu())
+        for adapter in self.multitask.encoder_groups if self.multitask is not None else [None]:
+            encoder = self.multitask.group_encoder(adapter) if self.multitask is not None else self.encoder
+            parts.append(encoder.encode(
+                texts, batch_size=self._batch_size(len(texts)), normalize=False, show_progress=False, output="torch", **options
+            ).float().cpu())
         return torch.cat(parts, dim=1) if len(parts) > 1 else parts[0], tokens
 
     def _batch_size(self, texts: int) -> int:

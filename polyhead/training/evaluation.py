@@ -29,8 +29,9 @@ def evaluate_tasks(
         if not data.has(split):
             continue
         spec = model.tasks[name]
-        with torch.inference_mode(), eval_mode(model), model.routed(name):
-            vectors = [embeddings[stream] if embeddings and stream in embeddings else _embed(model, texts, batch_size)
+        encoder = model.group_encoder(spec.adapter)
+        with torch.inference_mode(), eval_mode(model):
+            vectors = [embeddings[stream] if embeddings and stream in embeddings else _embed(encoder, texts, batch_size)
                        for stream, texts in zip(data.streams(), data.columns(split))]
             values = spec.task_kind.answer_tensor(model.heads[name], [v.to(model.device) for v in vectors], spec).float().cpu().numpy()
         if tune is True or (tune and name in tune):
@@ -45,17 +46,18 @@ def stream_embeddings(model: MultiTaskModel, task_data: dict[str, TaskData], spl
     with torch.inference_mode(), eval_mode(model):
         for name, data in task_data.items():
             if data.has(split):
-                with model.routed(name):
-                    result.update({stream: _embed(model, texts, batch_size).float() for stream, texts in zip(data.streams(), data.columns(split))})
+                # A task the model does not have (a teacher embedding a new task's texts) sees the shared encoder.
+                encoder = model.group_encoder(model.tasks[name].adapter if name in model.tasks else None)
+                result.update({stream: _embed(encoder, texts, batch_size).float() for stream, texts in zip(data.streams(), data.columns(split))})
     return result
 
 
-def _embed(model: MultiTaskModel, texts: list[str], batch_size: int) -> torch.Tensor:
+def _embed(encoder, texts: list[str], batch_size: int) -> torch.Tensor:
     with warnings.catch_warnings():
         # Truncation is counted once in the run's start event, not at every evaluation.
         warnings.simplefilter("ignore", TruncationWarning)
         # The exact fp32 path: metrics must not depend on whether a machine has bf16 hardware.
-        return model.encoder.encode(texts, batch_size=batch_size, output="torch", show_progress=False, backend="torch")
+        return encoder.encode(texts, batch_size=batch_size, output="torch", show_progress=False, backend="torch")
 
 
 def select_metric(metrics: dict[str, dict], metric: str) -> float:
