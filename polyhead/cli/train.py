@@ -83,8 +83,23 @@ def run(args: argparse.Namespace) -> int:
     else:
         print(f"no task has test data; validation metrics of the last evaluation (model: {result.model_dir}):")
         print(format_metrics_table(result.validation_metrics))
+    _print_guard(result.run_dir)
     print(f"report: {result.run_dir / 'report.md'}")
     return 0
+
+
+def _print_guard(run_dir: Path) -> None:
+    """A run that extended a trained model: its old tasks before and after (the guard passed to get here)."""
+    guard = run_dir / "guard.json"
+    if not guard.is_file():
+        return
+    data = json.loads(guard.read_text(encoding="utf-8"))
+    print(f"old tasks of {data['starting_model']} ({data['metric']}, test split; before -> after):")
+    for row in data["rows"]:
+        if row["split"] == "test":
+            print(f"  {row['task']:<14} {row['before']:.4f} -> {row['after']:.4f}  (drop {row['drop']:+.4f})")
+    lee = data["lee_spearman"]
+    print(f"  {'lee (embed.)':<14} {lee['before']:.4f} -> {lee['after']:.4f}  (drop {lee['before'] - lee['after']:+.4f})")
 
 
 def _check_not_finished(run_dir: Path, config, overrides: list[str]) -> None:

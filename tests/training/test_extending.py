@@ -143,3 +143,18 @@ def test_config_errors_say_what_is_wrong(base_model, tmp_path):
     missing = copy.deepcopy(extend(tmp_path / "nowhere", tmp_path / "run", "isolate"))
     with pytest.raises(InputError, match="no such directory"):
         train(config_from_dict(missing))
+
+
+def test_cli_prints_the_old_tasks_before_and_after_and_a_failed_guard_exits_1(base_model, tmp_path):
+    from tests.training.conftest import run_polyhead, write_config
+
+    config = write_config(tmp_path / "extend.yaml", extend(base_model, tmp_path / "run", "isolate"))
+    done = run_polyhead("train", str(config))
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "old tasks of" in done.stdout and "topic" in done.stdout and "(drop +0.0000)" in done.stdout
+    failing = extend(base_model, tmp_path / "run2", "isolate", guard={"lee_max_drop": 0.0})
+    (tmp_path / "run2").mkdir()
+    write_json(tmp_path / "run2" / "guard_before.json", {"tasks": {"validation": {}, "test": {}}, "lee_spearman": 1.0})
+    done = run_polyhead("train", str(write_config(tmp_path / "failing.yaml", failing)))
+    assert done.returncode == 1
+    assert "guard check failed" in done.stderr and "lee Spearman fell" in done.stderr
