@@ -15,11 +15,10 @@ from torch import nn
 from . import __version__
 from .encoder import SentenceEncoder, check_texts
 from .fileio import atomic_directory, read_json, write_json
-from .task_spec import TaskSpec
+from .task_spec import MODEL_CONFIG, TaskSpec
 from .model_card import write_model_card
 from .modes import eval_mode
 
-MODEL_CONFIG = "polyhead_model.json"
 HEADS_WEIGHTS = "heads.safetensors"
 FORMAT_VERSION = 1
 

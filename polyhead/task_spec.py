@@ -7,6 +7,9 @@ from dataclasses import dataclass, field
 from .head_config import HeadConfig
 from .tasks import TaskKind, get_kind
 
+MODEL_CONFIG = "polyhead_model.json"
+"""A saved MultiTaskModel's description (tasks, labels, heads, adapters): readable without torch."""
+
 
 @dataclass
 class TaskSpec:

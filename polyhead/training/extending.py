@@ -12,7 +12,7 @@ from pathlib import Path
 from ..errors import InputError
 from ..fileio import read_json
 from ..head_config import HeadConfig
-from ..task_spec import TaskSpec
+from ..task_spec import MODEL_CONFIG, TaskSpec
 from .config import RunConfig, TaskConfig
 from .data import TaskData
 from .freezing import FreezeConfig
@@ -32,8 +32,6 @@ class StartingPoint:
 
 def starting_point(config: RunConfig) -> StartingPoint | None:
     """The model named by `model.from`, checked; None for a run that starts from a backbone."""
-    from ..model import MODEL_CONFIG
-
     if config.model.start_from is None:
         return None
     path = Path(config.model.start_from)

@@ -288,6 +288,7 @@ def test_help_argument_and_config_errors_never_load_torch(tmp_path):
     (tmp_path / "badfile.yaml").write_text("tasks:\n  a:\n    data:\n      train: t.csv\n      label_column: stars\n")
     (tmp_path / "hftypo.yaml").write_text("tasks:\n  a:\n    data:\n      hf: imdb\n      text_colum: review\n")
     (tmp_path / "hfsplit.yaml").write_text("tasks:\n  a:\n    data:\n      hf: imdb\n      splits: {train: train, dev: test}\n")
+    (tmp_path / "fromnowhere.yaml").write_text("model:\n  from: runs/none/model\ntasks:\n  a: {data: jeopardy}\n")
     cases = [
         (["--help"], 0, "usage: polyhead"),
         (["train", "--help"], 0, "usage: polyhead train"),
@@ -298,6 +299,7 @@ def test_help_argument_and_config_errors_never_load_torch(tmp_path):
         (["train", "typo.yaml"], 2, "typo.yaml:5, field 'tasks.a.data.text_colum'"),
         (["train", "typo.yaml", "training.max_steps=abc"], 2, "typo.yaml:5"),
         (["train", "nofile.yaml"], 2, "missing.csv: file not found"),
+        (["train", "fromnowhere.yaml"], 2, "field 'model.from'"),
         (["train", "badfile.yaml"], 2, "field 'stars': missing column"),
         (["train", "hftypo.yaml"], 2, "hftypo.yaml:5, field 'tasks.a.data.text_colum': unknown key (did you mean 'text_column'?)"),
         (["train", "hfsplit.yaml"], 2, "hfsplit.yaml:3, field 'tasks.a.data': splits: unknown split 'dev'"),
