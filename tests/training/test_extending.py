@@ -158,3 +158,16 @@ def test_cli_prints_the_old_tasks_before_and_after_and_a_failed_guard_exits_1(ba
     done = run_polyhead("train", str(write_config(tmp_path / "failing.yaml", failing)))
     assert done.returncode == 1
     assert "guard check failed" in done.stderr and "lee Spearman fell" in done.stderr
+
+
+@pytest.mark.parametrize("strategy", ["adapter", "distillation"])
+def test_an_extension_run_resumes_from_its_checkpoint(base_model, tmp_path, strategy):
+    config = extend(base_model, tmp_path / "run", strategy)
+    first = train(config_from_dict(config))
+    assert first.steps == 6
+    config["training"]["max_steps"] = 9
+    resumed = train(config_from_dict(config), resume=True)
+    assert resumed.steps == 9
+    if strategy == "adapter":  # the resumed adapter still leaves the old tasks exactly as they were
+        assert predictions(MultiTaskModel.load(resumed.model_dir)) == predictions(MultiTaskModel.load(base_model))
+    assert read_json(tmp_path / "run" / "guard.json")["passed"]
