@@ -164,14 +164,22 @@ class MultiTaskModel(nn.Module):
         """The encoder passes that serve every task: the shared encoder as it is, then each adapter."""
         return [None, *self.adapter_settings]
 
-    def grouped_outputs(self, rows: torch.Tensor, tasks: list[str], normalize: bool) -> dict[str, torch.Tensor]:
-        """Task outputs from rows that hold one embedding per encoder group side by side (the server's batches)."""
+    def grouped_outputs(self, columns: list[torch.Tensor], tasks: list[str], normalize: bool) -> dict[str, torch.Tensor]:
+        """Task outputs from rows that hold one embedding per encoder group side by side (the server's batches);
+        `columns`: such rows per text column (one, or two for the texts of pairs)."""
         dim, outputs = self.encoder.embedding_dim, {}
         for adapter, group in self.adapter_groups(tasks).items():
             index = self.encoder_groups.index(adapter)
-            embeddings = rows[:, index * dim:(index + 1) * dim]
-            outputs.update(self.task_outputs(F.normalize(embeddings, p=2, dim=-1) if normalize else embeddings, group))
+            embeddings = [rows[:, index * dim:(index + 1) * dim] for rows in columns]
+            embeddings = [F.normalize(e, p=2, dim=-1) if normalize else e for e in embeddings]
+            outputs.update({name: self.tasks[name].task_kind.answer_tensor(self.heads[name], embeddings, self.tasks[name])
+                            for name in group})
         return {name: outputs[name] for name in tasks}
+
+    @property
+    def pair_tasks(self) -> list[str]:
+        """The tasks that answer a pair of texts (`predict_pairs`, the server's /v1/predict_pairs)."""
+        return [name for name, spec in self.tasks.items() if spec.task_kind.answers_pairs]
 
     def forward(self, texts_or_batch: list[str] | dict[str, torch.Tensor], tasks: list[str] | None = None) -> MultiTaskOutput:
         """Embeddings and the logits of the requested tasks (all when `tasks` is None)."""
@@ -230,11 +238,10 @@ class MultiTaskModel(nn.Module):
     def predict_pairs(self, pairs: list[tuple[str, str]], tasks: list[str] | None = None, batch_size: int = 32,
                       **encode_options) -> list[dict[str, TaskPrediction]]:
         """Per (text, text) pair, each pair task's answer: a label with probabilities, or a similarity."""
-        names = [t for t in self.tasks if self.tasks[t].task_kind.answers_pairs] if tasks is None else list(tasks)
-        wrong = [t for t in names if t not in self.tasks or not self.tasks[t].task_kind.answers_pairs]
+        names = self.pair_tasks if tasks is None else list(tasks)
+        wrong = [t for t in names if t not in self.pair_tasks]
         if wrong:
-            raise KeyError(f"task(s) {wrong} do not answer text pairs; pair tasks: "
-                           f"{[t for t in self.tasks if self.tasks[t].task_kind.answers_pairs]}")
+            raise KeyError(f"task(s) {wrong} do not answer text pairs; pair tasks: {self.pair_tasks}")
         if not pairs or not names:
             return []
         firsts, seconds = check_texts([a for a, _ in pairs]), check_texts([b for _, b in pairs])

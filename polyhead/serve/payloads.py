@@ -53,7 +53,19 @@ def predictions_body(rows: torch.Tensor, tokens: int, *, model: str, multitask: 
     The heads see what `MultiTaskModel.predict` gives them: the encoder's embedding,
     normalized when the encoder normalizes.
     """
-    outputs = multitask.grouped_outputs(rows.to(multitask.device), tasks, multitask.encoder.normalize)
+    return _predictions_json(multitask.grouped_outputs([rows.to(multitask.device)], tasks, multitask.encoder.normalize), tokens,
+                             model, multitask)
+
+
+@torch.inference_mode()
+def pair_predictions_body(rows: torch.Tensor, tokens: int, *, model: str, multitask: MultiTaskModel, tasks: list[str]) -> bytes:
+    """Per pair, per pair task: its answer. The batch held every pair's first texts, then their second texts."""
+    half = len(rows) // 2
+    columns = [rows[:half].to(multitask.device), rows[half:].to(multitask.device)]
+    return _predictions_json(multitask.grouped_outputs(columns, tasks, multitask.encoder.normalize), tokens, model, multitask)
+
+
+def _predictions_json(outputs: dict[str, torch.Tensor], tokens: int, model: str, multitask: MultiTaskModel) -> bytes:
     per_text = predictions_from_outputs(outputs, multitask.tasks)
     data = [
         {"object": "prediction", "index": i, "predictions": {name: p.to_dict() for name, p in row.items()}}

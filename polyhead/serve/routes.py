@@ -9,8 +9,9 @@ from fastapi.responses import JSONResponse, Response
 
 from .errors import ApiError
 from .inputs import request_texts
-from .payloads import embeddings_body, predictions_body
-from .schemas import EmbeddingsRequest, EmbeddingsResponse, ErrorBody, Health, ModelList, PredictRequest, PredictResponse
+from .payloads import embeddings_body, pair_predictions_body, predictions_body
+from .schemas import (EmbeddingsRequest, EmbeddingsResponse, ErrorBody, Health, ModelList, PairPredictRequest, PredictRequest,
+                      PredictResponse)
 from .state import ServerState
 
 router = APIRouter()
@@ -71,13 +72,43 @@ async def predict(body: PredictRequest, request: Request) -> Response:
     model, batcher = state.ready()
     if model.multitask is None:
         raise ApiError(404, f"model {model.name!r} has no task heads: /v1/predict needs a MultiTaskModel directory (with polyhead_model.json)")
-    tasks = model.task_names if body.tasks is None else body.tasks
-    unknown = [t for t in tasks if t not in model.multitask.tasks]
-    if unknown or not tasks:
-        raise ApiError(422, f"unknown task(s) {unknown}; the model has {model.task_names}" if unknown else "'tasks' must not be empty", param="tasks")
+    tasks = _requested_tasks(body.tasks, model.task_names, model.multitask.pair_tasks, "/v1/predict_pairs")
     texts = request_texts(body.input, max_items=state.config.max_items, max_chars=state.config.max_chars)
-    finish = functools.partial(predictions_body, model=model.name, multitask=model.multitask, tasks=list(dict.fromkeys(tasks)))
+    finish = functools.partial(predictions_body, model=model.name, multitask=model.multitask, tasks=tasks)
     return _json(await batcher.submit(texts, finish, **_waiting(request)))
+
+
+@router.post("/v1/predict_pairs", response_model=PredictResponse, responses={**ERRORS, 404: {"model": ErrorBody}}, tags=["predictions"])
+async def predict_pairs(body: PairPredictRequest, request: Request) -> Response:
+    """Per pair of texts and pair task (pair_classification, pair_regression): a label with probabilities, or a similarity."""
+    state = _state(request)
+    model, batcher = state.ready()
+    if model.multitask is None or not model.multitask.pair_tasks:
+        raise ApiError(404, f"model {model.name!r} has no pair tasks: /v1/predict_pairs needs a model trained with a "
+                       "pair_classification or pair_regression task")
+    tasks = _requested_tasks(body.tasks, model.multitask.pair_tasks, model.task_names, "/v1/predict")
+    odd = next((i for i, pair in enumerate(body.input) if len(pair) != 2), None)
+    if odd is not None:
+        raise ApiError(422, f"input[{odd}] has {len(body.input[odd])} texts; a pair has 2", param="input")
+    limits = {"max_items": state.config.max_items, "max_chars": state.config.max_chars}
+    firsts = request_texts([a for a, _ in body.input], **limits)
+    seconds = request_texts([b for _, b in body.input], **limits)
+    finish = functools.partial(pair_predictions_body, model=model.name, multitask=model.multitask, tasks=tasks)
+    return _json(await batcher.submit(firsts + seconds, finish, **_waiting(request)))
+
+
+def _requested_tasks(asked: list[str] | None, served: list[str], elsewhere: list[str], other_route: str) -> list[str]:
+    """The tasks a request asks for, checked against those this route answers (422 naming the others' route)."""
+    tasks = served if asked is None else list(dict.fromkeys(asked))
+    if not tasks:
+        raise ApiError(422, "'tasks' must not be empty" if asked is not None else "the model has no task this route answers", param="tasks")
+    moved = [t for t in tasks if t in elsewhere]
+    if moved:
+        raise ApiError(422, f"task(s) {moved} are answered by {other_route}; this route answers {served}", param="tasks")
+    unknown = [t for t in tasks if t not in served]
+    if unknown:
+        raise ApiError(422, f"unknown task(s) {unknown}; the model has {served}", param="tasks")
+    return tasks
 
 
 @router.get("/v1/stats", responses=ERRORS, tags=["server"])

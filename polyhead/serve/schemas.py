@@ -55,6 +55,16 @@ class PredictRequest(BaseModel):
     model: str | None = Field(default=None, description="Accepted for symmetry with /v1/embeddings; ignored.")
 
 
+class PairPredictRequest(BaseModel):
+    """POST /v1/predict_pairs: pairs of texts in, one answer per pair task out."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    input: list[list[str]] = Field(description="Pairs of texts, each a list of two: [[text, text], ...].")
+    tasks: list[str] | None = Field(default=None, description="Pair tasks to answer; default: all of the model's pair tasks.")
+    model: str | None = Field(default=None, description="Accepted for symmetry with /v1/embeddings; ignored.")
+
+
 class TaskPredictionBody(BaseModel):
     """One task's answer; which fields it has depends on the task's kind."""
 
@@ -64,6 +74,7 @@ class TaskPredictionBody(BaseModel):
     labels: list[str] | None = Field(default=None, description="multilabel: every label at or above its tuned threshold.")
     value: float | None = Field(default=None, description="regression with one target: the predicted value, in the target's units.")
     values: dict[str, float] | None = Field(default=None, description="regression: each target's predicted value.")
+    similarity: float | None = Field(default=None, description="pair_regression: the pair's predicted similarity.")
 
 
 class Prediction(BaseModel):
