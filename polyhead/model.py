@@ -140,7 +140,7 @@ class MultiTaskModel(nn.Module):
         fast path applies. Built on first use and again whenever the weights have changed since (training)."""
         if not self.adapter_settings:
             return self.encoder
-        from .inference.runners import weights_key
+        from .modes import weights_key
         from .task_adapters import plain_copy
 
         key = weights_key(self.encoder)

@@ -1,4 +1,4 @@
-"""Train/eval mode switched for a while and put back module by module."""
+"""Module state: train/eval mode switched for a while and put back module by module; a fingerprint of the weights."""
 
 from __future__ import annotations
 
@@ -22,3 +22,8 @@ def eval_mode(module: nn.Module) -> Iterator[None]:
     finally:
         for m, training in modes:
             m.training = training
+
+
+def weights_key(module: nn.Module) -> tuple:
+    """Changes whenever any parameter is replaced, moved or modified in place (what caches built from weights check)."""
+    return tuple((p.data_ptr(), p._version) for p in module.parameters())

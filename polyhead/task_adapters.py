@@ -21,7 +21,7 @@ ADAPTER_MARK = "lora_"
 
 def adapter_targets(backbone: nn.Module) -> list[str]:
     """Names of the linear layers inside the transformer blocks (found from the structure, any backbone family)."""
-    from .training.parts import find_layer_list
+    from .layer_list import find_layer_list
 
     path, layers = find_layer_list(backbone)
     return [f"{path}.{index}.{name}" for index, layer in enumerate(layers)

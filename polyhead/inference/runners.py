@@ -8,8 +8,6 @@ optimizer step, `load_state_dict` or `.to()` makes the next `encode` rebuild the
 
 from __future__ import annotations
 
-from ..task_adapters import ADAPTER_MARK
-
 import contextlib
 import tempfile
 import threading
@@ -21,8 +19,10 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..modes import weights_key
 from ..runner_registry import register_runner_cache
 from ..similarity import row_cosines
+from ..task_adapters import ADAPTER_MARK
 from .backends import MIN_AUTO_COSINE, auto_backend, check_backend
 from .batching import BatchRunner
 
@@ -38,11 +38,6 @@ class LossyBackendWarning(UserWarning):
 
 class AutoFallbackWarning(UserWarning):
     """The automatic choice fell back to fp32 because bf16 drifted too far on this model."""
-
-
-def weights_key(module: nn.Module) -> tuple:
-    """Changes whenever any parameter is replaced, moved or modified in place."""
-    return tuple((p.data_ptr(), p._version) for p in module.parameters())
 
 
 class TorchRunner:

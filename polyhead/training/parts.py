@@ -12,6 +12,10 @@ from dataclasses import dataclass
 
 from torch import nn
 
+from ..layer_list import find_layer_list
+
+__all__ = ["ModelParts", "find_layer_list", "model_parts"]
+
 
 @dataclass
 class ModelParts:
@@ -33,19 +37,6 @@ class ModelParts:
     @property
     def num_layers(self) -> int:
         return len(self.layers)
-
-
-def find_layer_list(backbone: nn.Module) -> tuple[str, nn.ModuleList]:
-    """The backbone's transformer block list: the longest homogeneous ModuleList."""
-    best: tuple[str, nn.ModuleList] | None = None
-    for name, module in backbone.named_modules():
-        if isinstance(module, nn.ModuleList) and len(module) > 0:
-            kinds = {type(child) for child in module}
-            if len(kinds) == 1 and (best is None or len(module) > len(best[1])):
-                best = (name, module)
-    if best is None:
-        raise ValueError(f"cannot find the transformer layers of {type(backbone).__name__}")
-    return best
 
 
 def model_parts(module: nn.Module, encoder_prefix: str = "encoder.", heads_prefix: str = "heads.") -> ModelParts:
