@@ -196,6 +196,8 @@ def build_strategies(base: RunConfig, names: list[str], num_layers: int, budget:
             choices = [*PRESETS, "single_task", "single_task:TASK", "recipe:NAME", "protect:STRATEGY", JOINT_FROM_SCRATCH]
             raise InputError(f"unknown strategy {name!r}; choose from {', '.join(choices)}", field="--strategies")
         description, apply, starts_from = PRESETS[name]
+        if name == "pretrained" and base.model.start_from is not None:
+            description = "the starting model as it is (old tasks before; the new task's head untrained)"
         config, evals = apply(config, num_layers, budget)
         strategies.append(Strategy(name, description, config, evals, starts_from))
     return strategies
