@@ -220,6 +220,8 @@ def _extending(config: RunConfig, name: str, budget: Budget) -> Strategy:
 
     if config.model.start_from is None:
         raise InputError(f"{name} extends a trained model: give a config with model.from", field="--strategies")
+    # The study reports every run's drops side by side; a tolerance would stop the study at the first run over it.
+    config.guard.max_drop = config.guard.lee_max_drop = None
     if name == JOINT_FROM_SCRATCH:
         config.model.start_from = None
         for task in config.tasks.values():

@@ -22,6 +22,9 @@ class ProtectConfig:
     isolate: encoder and old heads frozen, only new heads train (cached embeddings); rehearsal: old tasks' training data
     mixed back in at `rehearsal_share`; distillation: the starting model's outputs on the new texts kept as soft targets;
     adapter: the encoder frozen, each new task gets its own LoRA adapter and head, old tasks run on the unchanged encoder."""
+    old_head_learning_rate: float | None = None
+    """Rate of old heads that train (rehearsal, or old tasks listed under plain); None: training.learning_rate,
+    since a trained head needs no fresh head's large rate (which would first pull it away from what it knows)."""
     rehearsal_share: float = 0.3
     """rehearsal: share of training batches drawn from the old tasks (split among them by size)."""
     distillation_weight: float = 1.0

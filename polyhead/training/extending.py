@@ -107,6 +107,14 @@ def prepare_tasks(config: RunConfig, given: dict[str, TaskData], base_dir: Path
     return start, task_data, train_data
 
 
+def old_head_rates(config: RunConfig, start: StartingPoint | None) -> dict[str, float]:
+    """The learning rate of each old head (those that train at all): a trained head gets no fresh head's rate."""
+    if start is None:
+        return {}
+    rate = config.protect.old_head_learning_rate or config.training.learning_rate
+    return {name: rate for name in config.tasks if name in start.old_tasks}
+
+
 def trained_tasks(config: RunConfig) -> list[str]:
     """The tasks that get training batches (a share of 0 evaluates a task only)."""
     return [name for name, task in config.tasks.items() if task.share != 0]

@@ -24,7 +24,7 @@ from .checkpoint import (CheckpointStore, TrainerState, checkpoint_step_text, lo
                          rng_state, save_model_copy)
 from .config import RunConfig, save_config
 from .data import TaskData
-from .extending import Extension, fixed_shares, prepare_tasks
+from .extending import Extension, fixed_shares, old_head_rates, prepare_tasks
 from .evaluation import evaluate_tasks, select_metric, stream_embeddings
 from .freezing import apply_freezing, frozen_modules, frozen_names, set_train_mode
 from .frozen_cache import NO_CUT, FrozenFeatures, find_cut
@@ -109,7 +109,8 @@ class Trainer:
         self.module = TrainingModule(self.model, self.balancer).to(acc.device)
         self.extension = Extension.begin(config, self.start, self.task_data, self.train_data, self.run_dir, self.main, self.module)
         self.parts = model_parts(self.module, "model.encoder.", "model.heads.")
-        self.rates = LearningRates(t.learning_rate, t.pooler_learning_rate or t.head_learning_rate, t.head_learning_rate, t.layer_decay)
+        self.rates = LearningRates(t.learning_rate, t.pooler_learning_rate or t.head_learning_rate, t.head_learning_rate, t.layer_decay,
+                                   old_head_rates(config, self.start))
 
         self.tokenizer = self.model.encoder.text_tokenizer
         streams = tokenize_streams(self.train_data, self.tokenizer, self.model.tasks)
@@ -140,8 +141,7 @@ class Trainer:
         self.trainable = 0
         self.stop_reason = "max_steps"
         self.validation: dict[str, dict] = {}
-        self.tally = StepTally()
-        self.clock = RunClock()
+        self.tally, self.clock = StepTally(), RunClock()
 
         if self.main:
             self.run_dir.mkdir(parents=True, exist_ok=True)

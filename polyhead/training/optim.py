@@ -7,7 +7,7 @@ pooler, heads) and biases, LayerNorm weights and other 1-d parameters get no wei
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from torch import nn
@@ -39,6 +39,8 @@ class LearningRates:
     """Task heads and learned loss weights."""
     layer_decay: float = 1.0
     """Layer l of L (1 = lowest) gets backbone * layer_decay^(L - l); embeddings get backbone * layer_decay^L."""
+    head_overrides: dict[str, float] = field(default_factory=dict)
+    """Task -> its head's rate where it differs from `heads` (a starting model's trained heads)."""
 
 
 def part_learning_rates(parts: ModelParts, rates: LearningRates) -> dict[str, tuple[str, float]]:
@@ -56,7 +58,7 @@ def part_learning_rates(parts: ModelParts, rates: LearningRates) -> dict[str, tu
         table[name] = ("pooler", rates.pooler)
     for task, names in parts.heads.items():
         for name in names:
-            table[name] = (f"head.{task}", rates.heads)
+            table[name] = (f"head.{task}", rates.head_overrides.get(task, rates.heads))
     for name in parts.other:
         table[name] = ("other", rates.heads)
     return table

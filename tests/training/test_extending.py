@@ -88,6 +88,10 @@ def test_rehearsal_mixes_the_old_tasks_back_in_at_the_stated_share(base_model, t
     shares = start["mixing_probabilities"]
     assert shares["topic"] + shares["sentiment"] == pytest.approx(0.4)
     assert shares["subjectivity"] == pytest.approx(0.6)
+    events = [__import__("json").loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    rates = {g["name"]: g["lr"] for e in events if e.get("message") == "training" for g in e["param_groups"]}
+    # Trained heads learn at the backbone's rate, the fresh one at the heads' rate.
+    assert rates["head.topic"] == rates["layer.1"] == pytest.approx(5e-5) and rates["head.subjectivity"] == pytest.approx(1e-2)
 
 
 def test_distillation_and_plain_train_the_encoder_but_no_old_head(base_model, tmp_path):
