@@ -120,9 +120,10 @@ class MultiTaskModel(nn.Module):
 
     def add_task_adapter(self, task: str, rank: int = 8, alpha: float = 16.0, dropout: float = 0.1) -> int:
         """Give `task` its own LoRA adapter in the shared encoder (the other tasks keep the encoder as it is)."""
-        from .task_adapters import inject_lora
+        from .task_adapters import adapters_off, inject_lora
 
         added = inject_lora(self.encoder.backbone, rank, alpha, dropout, task)
+        adapters_off(self.encoder.backbone)
         self.adapter_settings[task] = {"rank": rank, "alpha": alpha, "dropout": dropout}
         self.tasks[task].adapter = task
         return added

@@ -46,6 +46,19 @@ def _tuner_layers(module: nn.Module) -> list:
     return [m for m in module.modules() if isinstance(m, BaseTunerLayer)]
 
 
+def adapters_off(backbone: nn.Module) -> None:
+    """The backbone as the shared encoder by default (every adapter off); `use_adapter` turns one on for its task.
+
+    peft leaves a freshly inserted or loaded adapter on: without this, `model.encoder` (embeddings,
+    the `lee` benchmark, /v1/embeddings) would answer with the last adapter's view.
+    """
+    trainable = {p: p.requires_grad for p in backbone.parameters()}
+    for layer in _tuner_layers(backbone):
+        layer.enable_adapters(False)
+    for parameter, flag in trainable.items():
+        parameter.requires_grad_(flag)
+
+
 @contextlib.contextmanager
 def use_adapter(backbone: nn.Module, name: str | None) -> Iterator[None]:
     """Run the backbone with adapter `name` on, or with every adapter off (None); restored afterwards.
@@ -125,3 +138,4 @@ def load_adapters(backbone: nn.Module, settings: dict[str, dict], path: Path, de
     if unexpected or absent:
         raise ValueError(f"{path / ADAPTERS_WEIGHTS} does not match the adapters in polyhead_model.json "
                          f"(unexpected {unexpected[:3]}, missing {absent[:3]})")
+    adapters_off(backbone)

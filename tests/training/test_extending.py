@@ -56,6 +56,7 @@ def test_old_tasks_predict_exactly_as_before_after_extending_and_saving_again(ba
     assert [row["subjectivity"] for row in reloaded.predict(TEXTS)] == [row["subjectivity"] for row in extended.predict(TEXTS)]
     guard = read_json(result.run_dir / "guard.json")
     assert guard["passed"] and all(row["drop"] == 0 for row in guard["rows"])
+    assert guard["lee_spearman"]["before"] == guard["lee_spearman"]["after"]  # the shared encoder's embedding space
     assert "Old tasks before and after" in (result.run_dir / "report.md").read_text()
 
 
@@ -67,6 +68,8 @@ def test_adapter_task_has_its_own_adapter_and_the_shared_encoder_is_unchanged(ba
     base = MultiTaskModel.load(base_model)
     shared = {k: v for k, v in base.encoder.backbone.state_dict().items()}
     saved = MultiTaskModel.load(result.model_dir)
+    # Unrouted, the loaded encoder is the shared one (embeddings, lee, /v1/embeddings), not the adapter's view.
+    assert torch.equal(saved.encoder.encode(TEXTS, output="torch"), base.encoder.encode(TEXTS, output="torch"))
     with saved.routed("topic"):
         assert torch.equal(saved.encoder.encode(TEXTS, output="torch"), base.encoder.encode(TEXTS, output="torch"))
     with saved.routed("subjectivity"):
