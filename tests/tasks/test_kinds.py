@@ -139,3 +139,19 @@ def test_pair_classification_head_sees_u_v_difference_and_product():
 
     assert pair_features([u, v]).tolist() == [[1.0, 2.0, 3.0, 3.0, 2.0, 1.0, 2.0, 0.0, 2.0, 3.0, 4.0, 3.0]]
     assert kind.logits(head, [u, v]).shape == (1, 2) and not kind.answers_single_texts
+
+
+def test_each_kind_has_a_distillation_loss_that_is_zero_only_at_the_teacher():
+    import torch
+
+    from polyhead.task_spec import TaskSpec
+
+    torch.manual_seed(0)
+    for kind_name, outputs in (("classification", 3), ("multilabel", 4), ("regression", 2)):
+        kind, spec = get_kind(kind_name), TaskSpec("t", [f"o{i}" for i in range(outputs)], kind=kind_name)
+        teacher = torch.randn(8, outputs)
+        same = kind.distillation_loss(teacher.clone(), teacher, spec, 2.0)
+        moved = kind.distillation_loss(teacher + torch.randn(8, outputs), teacher, spec, 2.0)
+        assert moved > same + 1e-3, kind_name
+        if kind_name != "multilabel":  # soft binary targets keep their own entropy: the minimum is not 0
+            assert float(same) == pytest.approx(0.0, abs=1e-6), kind_name
