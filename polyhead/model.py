@@ -128,6 +128,15 @@ class MultiTaskModel(nn.Module):
         self.tasks[task].adapter = task
         return added
 
+    def load_task_adapters(self, path: Path, settings: dict[str, dict] | None) -> None:
+        """The per-task adapters a saved model at `path` records (`settings`: its polyhead_model.json's `adapters`)."""
+        if not settings:
+            return
+        from .task_adapters import load_adapters
+
+        load_adapters(self.encoder.backbone, settings, path, self.device)
+        self.adapter_settings = dict(settings)
+
     def routed(self, task: str):
         """The encoder as `task` sees it: with its adapter on, or with every adapter off."""
         if not self.adapter_settings:
@@ -303,11 +312,7 @@ class MultiTaskModel(nn.Module):
             raise ValueError(f"{config_file}: unsupported format {config.get('format')!r}")
         encoder = SentenceEncoder(path, device=device, truncation=config.get("truncation", "head"))
         model = cls(encoder, [TaskSpec.from_dict(t) for t in config["tasks"]])
-        if config.get("adapters"):
-            from .task_adapters import load_adapters
-
-            load_adapters(encoder.backbone, config["adapters"], path, model.device)
-            model.adapter_settings = dict(config["adapters"])
+        model.load_task_adapters(path, config.get("adapters"))
         model.heads.load_state_dict(load_file(str(path / HEADS_WEIGHTS), device=str(model.device)))
         model.eval()
         return model

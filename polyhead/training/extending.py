@@ -160,14 +160,15 @@ class Extension:
         return build_distiller(self.start.path, list(self.old_data), self.new_data, self.config.protect, self.device,
                                self.config.training.eval_batch_size)
 
-    def finish(self, final_model, run_dir: Path) -> list[str]:
-        """Measure the final model as the starting one was; write the guard's report; the failures on every process."""
+    def finish(self, final_model, run_dir: Path, test_metrics: dict[str, dict]) -> list[str]:
+        """Measure the final model as the starting one was (its test metrics are the run's own); write the guard's
+        report; the failures on every process."""
         from accelerate.utils import broadcast_object_list
 
         from .guard import finish_guard, measure
 
         failures: list[str] = []
         if self.main:
-            after = measure(final_model, self.old_data, self.config.training.eval_batch_size)
+            after = measure(final_model, self.old_data, self.config.training.eval_batch_size, {"test": test_metrics})
             failures = finish_guard(run_dir, self.start.path, self.before, after, self.config.guard)
         return broadcast_object_list([failures])[0]

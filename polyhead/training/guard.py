@@ -35,12 +35,15 @@ class GuardRow:
         return self.before - self.after
 
 
-def measure(model, task_data: dict[str, TaskData], batch_size: int) -> dict:
-    """The old tasks' metrics on validation and test, and lee Spearman, of one model."""
+def measure(model, task_data: dict[str, TaskData], batch_size: int, known: dict[str, dict] | None = None) -> dict:
+    """The old tasks' metrics on validation and test, and lee Spearman, of one model; `known`: split -> metrics
+    per task already measured (the run's test metrics), not evaluated again."""
     from ..similarity import evaluate_similarity
     from .evaluation import evaluate_tasks
 
-    splits = {split: evaluate_tasks(model, task_data, split, batch_size) for split in SPLITS}
+    known = known or {}
+    splits = {split: {name: known[split][name] for name in task_data if name in known[split]} if split in known
+              else evaluate_tasks(model, task_data, split, batch_size) for split in SPLITS}
     return {"tasks": splits, "lee_spearman": float(evaluate_similarity(model.encoder).spearman)}
 
 

@@ -343,7 +343,7 @@ class Trainer:
             record_results(self.run_dir, model_dir, final_model, self.config.to_dict(), RunSummary(
                 self.state.step, self.state.best_step, self.stop_reason, training_time, cpu_time, self.trainable,
                 test_metrics, dict(self.sampler.consumed)))
-        failures = self.extension.finish(final_model, self.run_dir) if self.extension is not None else []
+        failures = self.extension.finish(final_model, self.run_dir, test_metrics) if self.extension is not None else []
         self.accelerator.wait_for_everyone()
         if t.report_to:
             self.accelerator.end_training()

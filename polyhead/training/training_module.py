@@ -85,12 +85,7 @@ def build_model(config: RunConfig, task_data: dict[str, TaskData], device: torch
 def keep_saved_adapters(model: MultiTaskModel, path: Path) -> None:
     """A starting model's per-task adapters come with it (their tasks keep routing through them)."""
     config_file = path / MODEL_CONFIG
-    settings = read_json(config_file).get("adapters") if config_file.is_file() else None
-    if settings:
-        from ..task_adapters import load_adapters
-
-        load_adapters(model.encoder.backbone, settings, path, model.device)
-        model.adapter_settings = dict(settings)
+    model.load_task_adapters(path, read_json(config_file).get("adapters") if config_file.is_file() else None)
 
 
 def keep_saved_heads(model: MultiTaskModel, path: Path, extend: dict[str, bool] | None = None) -> list[str]:
