@@ -80,3 +80,10 @@ def wait_ready(server: ServerProcess, timeout: float = READY_TIMEOUT_S) -> None:
                 return
             time.sleep(0.05)
     raise TimeoutError(f"server not ready after {timeout} s:\n{server.log()}")
+
+
+def serve_model_dir(directory: Path, log_dir: Path):
+    """A module fixture's body: a server on a saved model directory (fp32: exact), stopped cleanly afterwards."""
+    running = start_server([str(directory), "--backend", "torch"], log_dir / "server.log")
+    yield running
+    assert running.stop() == 0, running.log()

@@ -8,7 +8,7 @@ import httpx
 import pytest
 import torch
 
-from .server_process import ServerProcess, start_server
+from .server_process import ServerProcess, serve_model_dir
 
 TOLERANCE = 1e-5
 
@@ -26,9 +26,7 @@ def multitask_dir(tmp_path_factory, encoder):
 
 @pytest.fixture(scope="module")
 def multitask_server(multitask_dir, tmp_path_factory) -> Iterator[ServerProcess]:
-    running = start_server([str(multitask_dir), "--backend", "torch"], tmp_path_factory.mktemp("serve-mt") / "server.log")
-    yield running
-    assert running.stop() == 0, running.log()
+    yield from serve_model_dir(multitask_dir, tmp_path_factory.mktemp("serve-mt"))
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ import httpx
 import pytest
 import torch
 
-from .server_process import ServerProcess, start_server
+from .server_process import ServerProcess, serve_model_dir
 
 TOLERANCE = 1e-5
 PAIRS = [["A man plays a guitar on stage.", "Someone is making music."], ["The cat sleeps.", "The cat sleeps."],
@@ -38,9 +38,7 @@ def routed_dir(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def routed_server(routed_dir, tmp_path_factory) -> Iterator[ServerProcess]:
-    running = start_server([str(routed_dir), "--backend", "torch"], tmp_path_factory.mktemp("serve-routed") / "server.log")
-    yield running
-    assert running.stop() == 0, running.log()
+    yield from serve_model_dir(routed_dir, tmp_path_factory.mktemp("serve-routed"))
 
 
 @pytest.fixture(scope="module")
