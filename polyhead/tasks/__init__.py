@@ -5,8 +5,8 @@
 """
 
 from . import classification, contrastive, multilabel, pairs, regression  # noqa: F401  (registers the built-in kinds)
-from .base import KINDS, TargetColumns, TaskKind, Where, get_kind, register_kind, summary_tables
+from .base import KINDS, TargetColumns, TaskKind, Where, check_loss, get_kind, register_kind, summary_tables
 
 KIND_NAMES = tuple(KINDS)
 
-__all__ = ["KINDS", "KIND_NAMES", "TargetColumns", "TaskKind", "Where", "get_kind", "register_kind", "summary_tables"]
+__all__ = ["KINDS", "KIND_NAMES", "TargetColumns", "TaskKind", "Where", "check_loss", "get_kind", "register_kind", "summary_tables"]

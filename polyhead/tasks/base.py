@@ -14,6 +14,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from ..errors import InputError
+
 
 @dataclass(frozen=True)
 class Where:
@@ -62,6 +64,8 @@ class TaskKind:
     """Whether `predict`, the server and the exported graph answer this task for one text (a pair objective does not)."""
     stratify: ClassVar[bool] = False
     """Whether an automatic validation split keeps each target's share (only one class per text allows it)."""
+    losses: ClassVar[tuple[str, ...]] = ()
+    """The losses a task of this kind may choose (`tasks.NAME.loss`), the default first; empty: one fixed loss."""
 
     hub_task_type: ClassVar[str] = "text-classification"
     """The Hugging Face task type a model card's results are filed under."""
@@ -166,6 +170,13 @@ def _cell(value: Any) -> str:
 
 
 KINDS: dict[str, TaskKind] = {}
+
+
+def check_loss(kind: TaskKind, loss: str, field: str) -> None:
+    """A chosen loss must be one the kind offers: the error names the field and the choices."""
+    if loss not in kind.losses:
+        offered = f"choose one of {', '.join(kind.losses)}" if kind.losses else "it has one fixed loss; leave `loss` out"
+        raise InputError(f"a {kind.name} task has no loss {loss!r}: {offered}", field=field)
 
 
 def register_kind(cls: type[TaskKind]) -> type[TaskKind]:

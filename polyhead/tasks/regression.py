@@ -1,9 +1,11 @@
-"""Regression: one or more real-valued targets, MSE on standardized targets, answers in the targets' units.
+"""Regression: one or more real-valued targets, MSE (or Huber) on standardized targets, answers in the targets' units.
 
 The head learns standardized targets (each column's training mean and standard deviation,
 saved with the model), so one learning rate suits a target in dollars and one in [0, 1];
 `outputs` undoes the scaling, so predictions, the server and the exported graph all speak
-the original units.
+the original units. Huber (`loss: huber`) is quadratic within one standard deviation of the
+target and linear beyond, so a few extreme targets (a $10,000 clue among $200-$2,000 ones) do not
+dominate the gradient as they do under MSE.
 """
 
 from __future__ import annotations
@@ -15,6 +17,9 @@ import numpy as np
 
 from ..errors import InputError
 from .base import TargetColumns, TaskKind, Where, register_kind
+
+HUBER_DELTA = 1.0
+"""Where Huber turns from quadratic to linear, in standard deviations of the target (the loss sees standardized targets)."""
 
 PLOT_POINTS = 300
 """(true, predicted) pairs kept per target in the metrics, for the report's predicted-vs-true plot."""
@@ -39,6 +44,7 @@ class Regression(TaskKind):
     table_metrics = (("rmse", "RMSE"), ("mae", "MAE"), ("pearson", "Pearson"), ("spearman", "Spearman"), ("r2", "R²"),
                      ("support", "support"))
     hub_task_type = "text-regression"
+    losses = ("mse", "huber")
     outputs_meaning = "predicted values in the targets' own units, one per target column"
     output_noun = "targets"
     plot_file = "predicted_vs_true"
@@ -71,7 +77,10 @@ class Regression(TaskKind):
         import torch.nn.functional as F
 
         mean, std = self._scale(spec, logits)
-        return F.mse_loss(logits.float(), (targets.float() - mean) / std)
+        standardized = (targets.float() - mean) / std
+        if spec.state.get("loss") == "huber":
+            return F.huber_loss(logits.float(), standardized, delta=HUBER_DELTA)
+        return F.mse_loss(logits.float(), standardized)
 
     def outputs(self, logits, spec):
         mean, std = self._scale(spec, logits)

@@ -143,15 +143,19 @@ class TaskConfig:
     share: float | None = None
     """A fixed share of the training batches for this task; 0 evaluates it without training it. None: tasks share
     what fixed shares leave by `training.mixing`."""
+    loss: str | None = None
+    """The kind's loss where it offers a choice (regression: `mse`, the default, or `huber`); None: the kind's default."""
     extend_labels: bool = False
     """Starting from a saved model whose head for this task knows fewer labels: keep its rows for the labels it
     knows and add rows for the new ones (off: a changed label set is an error)."""
 
     def __post_init__(self) -> None:
-        from ..tasks import KIND_NAMES
+        from ..tasks import KIND_NAMES, check_loss, get_kind
 
         if self.kind is not None and self.kind not in KIND_NAMES:
             raise InputError(f"unknown task kind {self.kind!r}; choose one of {', '.join(KIND_NAMES)}", field="kind")
+        if self.kind is not None and self.loss is not None:
+            check_loss(get_kind(self.kind), self.loss, "loss")
 
 
 @dataclass

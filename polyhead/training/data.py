@@ -19,7 +19,7 @@ from typing import Any
 from .. import datasets
 from ..datasets import SPLIT_SEED, TextClassificationSplit, stratified_splits
 from ..errors import InputError
-from ..tasks import TargetColumns, TaskKind, Where, get_kind
+from ..tasks import TargetColumns, TaskKind, Where, check_loss, get_kind
 from ..textio import iter_records
 from .config import DataFiles, HFDataset, TaskConfig
 
@@ -185,6 +185,9 @@ def load_task_data(name: str, task: TaskConfig, base: Path = Path(".")) -> TaskD
         kind = get_kind(task.kind)
         label_names, state, splits, source = _from_files(task.data, base, kind)
         spec = {k: (str((base / v).resolve()) if k in ("train", "validation", "test") and v else v) for k, v in dataclasses.asdict(task.data).items()}
+    if task.loss is not None:  # the kind of a built-in dataset is known only now
+        check_loss(kind, task.loss, f"tasks.{name}.loss")
+        state = {**state, "loss": task.loss}
     limits = {"train": task.max_train_examples, "validation": task.max_eval_examples, "test": task.max_eval_examples}
     texts, pairs, targets = {}, {}, {}
     for split_name, split in splits.items():

@@ -32,6 +32,16 @@ def test_regression_with_two_targets_loads_numbers(tmp_path):
     assert all(len(target) == 2 for target in data.targets["train"])
 
 
+def test_a_chosen_loss_travels_in_the_tasks_state_and_is_checked_against_a_builtin_datasets_kind(tmp_path):
+    rows = [{"text": f"t{i}", "a": i} for i in range(20)]
+    files = DataFiles(train=_jsonl(tmp_path / "train.jsonl", rows), label_column="a")
+    data = load_task_data("price", TaskConfig(data=files, kind="regression", loss="huber"), tmp_path)
+    assert data.state["loss"] == "huber"
+    with pytest.raises(InputError, match="classification task has no loss 'huber'") as caught:
+        load_task_data("topic", TaskConfig(data="rotten_tomatoes:sentiment", loss="huber"))
+    assert caught.value.field == "tasks.topic.loss"
+
+
 def test_an_unknown_label_in_a_multilabel_list_names_its_line(tmp_path):
     train = _jsonl(tmp_path / "train.jsonl", [{"text": "a", "tags": ["x"]}, {"text": "b", "tags": ["x", "y"]}, {"text": "c", "tags": []}])
     test = _jsonl(tmp_path / "test.jsonl", [{"text": "d", "tags": ["y"]}, {"text": "e", "tags": ["x", "z"]}])

@@ -45,6 +45,29 @@ def test_regression_learns_standardized_targets_and_answers_in_their_units():
     assert kind.answer([4.0], spec) == {"value": 4.0, "values": {"value": 4.0}}
 
 
+def test_regression_huber_loss_is_linear_beyond_one_standard_deviation():
+    kind = get_kind("regression")
+    spec = TaskSpec("price", ["value"], kind="regression", state={"mean": [2.0], "std": [2.0], "loss": "huber"})
+    logits, targets = torch.tensor([[0.0], [1.0], [0.0]]), torch.tensor([[2.0], [6.0], [10.0]])
+    # standardized errors 0, 1 and 4: Huber (delta 1) gives 0, 0.5 * 1 = 0.5 and 1 * (4 - 0.5) = 3.5
+    assert kind.loss(logits, targets, spec).item() == pytest.approx((0 + 0.5 + 3.5) / 3)
+    spec.state["loss"] = "mse"
+    assert kind.loss(logits, targets, spec).item() == pytest.approx((0 + 1 + 16) / 3)
+
+
+def test_a_loss_the_kind_does_not_offer_is_an_error_naming_the_field():
+    from polyhead.errors import InputError
+    from polyhead.training.config import config_from_dict
+
+    with pytest.raises(InputError, match="no loss 'huber'.*one fixed loss") as caught:
+        config_from_dict({"tasks": {"t": {"kind": "classification", "loss": "huber"}}})
+    assert "loss" in str(caught.value)
+    with pytest.raises(InputError, match="choose one of mse, huber"):
+        config_from_dict({"tasks": {"t": {"kind": "regression", "loss": "l1"}}})
+    config = config_from_dict({"tasks": {"t": {"kind": "regression", "loss": "huber"}}})
+    assert config.tasks["t"].loss == "huber"
+
+
 def test_regression_fit_scales_each_target_and_refuses_a_constant_one():
     from polyhead.errors import InputError
     from polyhead.tasks import TargetColumns, Where
