@@ -61,16 +61,27 @@ def predictions_from_outputs(outputs: dict[str, torch.Tensor], tasks: dict[str, 
     return [{name: TaskPrediction(tasks[name].task_kind.answer(tables[name][row], tasks[name])) for name in names} for row in range(rows)]
 
 
+def split_pairs(pairs: list[tuple[str, str]]) -> tuple[list[str], list[str]]:
+    """The first and the second texts of (text, text) pairs, each checked as `encode` checks texts."""
+    odd = next((i for i, pair in enumerate(pairs) if isinstance(pair, str) or len(pair) != 2), None)
+    if odd is not None:
+        raise ValueError(f"pairs[{odd}] is not a pair of two texts: {pairs[odd]!r}")
+    return check_texts([a for a, _ in pairs]), check_texts([b for _, b in pairs])
+
+
 class TaskOutputs(nn.Module):
-    """A task's head followed by its kind's outputs: what an exported graph computes per task."""
+    """A task's head followed by its kind's outputs: what an exported graph computes per task.
+
+    It takes one embedding per text column: one for most kinds, the pair's two for pair kinds.
+    """
 
     def __init__(self, head: nn.Module, spec: TaskSpec) -> None:
         super().__init__()
         self.head = head
         self.spec = spec
 
-    def forward(self, embeddings: torch.Tensor) -> torch.Tensor:
-        return self.spec.task_kind.answer_tensor(self.head, [embeddings], self.spec)
+    def forward(self, *embeddings: torch.Tensor) -> torch.Tensor:
+        return self.spec.task_kind.answer_tensor(self.head, list(embeddings), self.spec)
 
 
 class MultiTaskModel(nn.Module):
@@ -191,6 +202,13 @@ class MultiTaskModel(nn.Module):
         """The tasks that answer a pair of texts (`predict_pairs`, the server's /v1/predict_pairs)."""
         return [name for name, spec in self.tasks.items() if spec.task_kind.answers_pairs]
 
+    def _check_pair_tasks(self, tasks: list[str] | None) -> list[str]:
+        names = self.pair_tasks if tasks is None else list(tasks)
+        wrong = [t for t in names if t not in self.pair_tasks]
+        if wrong:
+            raise KeyError(f"task(s) {wrong} do not answer text pairs; pair tasks: {self.pair_tasks}")
+        return names
+
     def forward(self, texts_or_batch: list[str] | dict[str, torch.Tensor], tasks: list[str] | None = None) -> MultiTaskOutput:
         """Embeddings and the logits of the requested tasks (all when `tasks` is None)."""
         names = self._check_tasks(tasks)
@@ -218,9 +236,9 @@ class MultiTaskModel(nn.Module):
         """Each task's answer in its own terms (class probabilities, values in the target's units, label probabilities)."""
         return {name: self.tasks[name].task_kind.answer_tensor(self.heads[name], [embeddings], self.tasks[name]) for name in tasks}
 
-    def output_modules(self) -> dict[str, TaskOutputs]:
-        """Per task, head and outputs as one module (the exporter traces these)."""
-        return {name: TaskOutputs(self.heads[name], self.tasks[name]) for name in self.answering_tasks}
+    def output_modules(self, pairs: bool = False) -> dict[str, TaskOutputs]:
+        """Per task that answers one text (or, with `pairs`, two), head and outputs as one module (the exporter traces these)."""
+        return {name: TaskOutputs(self.heads[name], self.tasks[name]) for name in (self.pair_tasks if pairs else self.answering_tasks)}
 
     @torch.inference_mode()
     def predict_outputs(self, texts: list[str], tasks: list[str] | None = None, batch_size: int = 32, **encode_options) -> dict[str, torch.Tensor]:
@@ -248,13 +266,10 @@ class MultiTaskModel(nn.Module):
     def predict_pairs(self, pairs: list[tuple[str, str]], tasks: list[str] | None = None, batch_size: int = 32,
                       **encode_options) -> list[dict[str, TaskPrediction]]:
         """Per (text, text) pair, each pair task's answer: a label with probabilities, or a similarity."""
-        names = self.pair_tasks if tasks is None else list(tasks)
-        wrong = [t for t in names if t not in self.pair_tasks]
-        if wrong:
-            raise KeyError(f"task(s) {wrong} do not answer text pairs; pair tasks: {self.pair_tasks}")
+        names = self._check_pair_tasks(tasks)
         if not pairs or not names:
             return []
-        firsts, seconds = check_texts([a for a, _ in pairs]), check_texts([b for _, b in pairs])
+        firsts, seconds = split_pairs(pairs)
         outputs = {}
         with eval_mode(self):
             for adapter, group in self.adapter_groups(names).items():

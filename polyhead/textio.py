@@ -140,18 +140,38 @@ def _check_columns(path: Path, present: list[str], required: tuple[str, ...], li
 def iter_text_chunks(path: str | Path, text_column: str = "text", chunk_size: int = DEFAULT_CHUNK) -> Iterator[list[str]]:
     """Texts of a file in chunks: one text a line for .txt, the `text_column` otherwise."""
     path = Path(path)
-    suffix = _suffix(path)
-    chunk: list[str] = []
-    if suffix == ".txt":
+    if _suffix(path) == ".txt":
         _open_checked(path).close()
-        source: Iterator[tuple[int, Any]] = ((n, line) for n, line in _lines(path))
+        rows: Iterator[tuple[str, ...]] = ((line,) for _, line in _lines(path))
     else:
-        source = ((n, record[text_column]) for n, record in iter_records(path, (text_column,)))
+        rows = _text_rows(path, (text_column,))
+    for chunk in _chunks(rows, chunk_size, path):
+        yield [text for text, in chunk]
+
+
+def iter_pair_chunks(path: str | Path, text_column: str = "text", pair_column: str = "text_pair",
+                     chunk_size: int = DEFAULT_CHUNK) -> Iterator[list[tuple[str, str]]]:
+    """(text, pair) rows of a .csv/.jsonl/.parquet file in chunks, for the tasks that answer pairs of texts."""
+    path = Path(path)
+    if _suffix(path) == ".txt":
+        raise InputError(f"a pair of texts needs two columns ({text_column}, {pair_column}): give a .csv, .jsonl or .parquet file",
+                         file=path)
+    yield from _chunks(_text_rows(path, (text_column, pair_column)), chunk_size, path)
+
+
+def _text_rows(path: Path, columns: tuple[str, ...]) -> Iterator[tuple[str, ...]]:
+    for number, record in iter_records(path, columns):
+        for column in columns:
+            if not isinstance(record[column], str):
+                raise InputError(f"expected a string, got {type(record[column]).__name__}", file=path, line=number, field=column)
+        yield tuple(record[column] for column in columns)
+
+
+def _chunks(rows: Iterator[tuple[str, ...]], chunk_size: int, path: Path) -> Iterator[list[tuple[str, ...]]]:
+    chunk: list[tuple[str, ...]] = []
     count = 0
-    for number, text in source:
-        if not isinstance(text, str):
-            raise InputError(f"expected a string, got {type(text).__name__}", file=path, line=number, field=text_column)
-        chunk.append(text)
+    for row in rows:
+        chunk.append(row)
         count += 1
         if len(chunk) >= chunk_size:
             yield chunk

@@ -124,8 +124,9 @@ def load_task_model(path: Path, backend: str | None, max_int8_loss: float | None
 
     if is_exported_dir(path):
         from ..inference import OnnxEncoder, OnnxModel
+        from ..inference.onnx_model import has_task_heads
 
-        if not OnnxEncoder(path).manifest.tasks:
+        if not has_task_heads(OnnxEncoder(path).manifest):
             raise InputError("holds an exported encoder without task heads; embed with `polyhead encode --model DIR`", file=path)
         model = OnnxModel(path, **({"backend": backend} if backend else {}))
         if max_int8_loss is not None:

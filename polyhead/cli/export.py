@@ -84,6 +84,10 @@ def run(args: argparse.Namespace) -> int:
     print(f"  fused ops: {fused}; largest difference from PyTorch: {fp32.max_abs_diff:.2g}", file=sys.stderr)
     for task_index, task in enumerate(manifest.tasks):
         print(f"  probabilities_{task_index}: task {task['name']!r} ({', '.join(task['labels'])})", file=sys.stderr)
+    if manifest.pair_graph is not None:
+        print(f"wrote {result.directory / manifest.pair_graph.file}: pair task(s) "
+              f"{', '.join(t['name'] for t in manifest.pair_tasks)} on two embeddings; largest difference from PyTorch: "
+              f"{manifest.pair_graph.max_abs_diff:.2g}", file=sys.stderr)
     int8 = manifest.graphs.get("int8")
     if int8 is not None and int8.cost is not None:
         cost = int8.cost

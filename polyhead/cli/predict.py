@@ -1,4 +1,4 @@
-"""`polyhead predict MODEL_DIR TEXT... | --input FILE`: JSON lines of per-task predictions."""
+"""`polyhead predict MODEL_DIR TEXT... | --input FILE`: JSON lines of per-task predictions (`--pairs`: of text pairs)."""
 
 from __future__ import annotations
 
@@ -20,6 +20,10 @@ def register(subparsers) -> None:
     parser.add_argument("texts", nargs="*", metavar="TEXT", help="texts to classify")
     parser.add_argument("--input", help="read texts from this .txt/.csv/.jsonl/.parquet file")
     parser.add_argument("--text-column", default="text", help="column holding the text (default: text)")
+    parser.add_argument("--pairs", action="store_true",
+                        help="answer the pair tasks (pair_classification, pair_regression): TEXT arguments are taken two at a "
+                        "time, or --input rows give --text-column and --pair-column")
+    parser.add_argument("--pair-column", default="text_pair", help="with --pairs and --input: the second text's column (default: text_pair)")
     parser.add_argument("--tasks", help="comma-separated tasks to predict (default: all)")
     parser.add_argument("--all-probabilities", action="store_true", help="include every class's (or label's) probability")
     parser.add_argument("--batch-size", type=int, default=32, help="texts per forward pass (default: 32)")
@@ -29,25 +33,41 @@ def register(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..errors import InputError
-    from ..textio import iter_text_chunks
+    from ..textio import iter_pair_chunks, iter_text_chunks
     from .common import apply_threads, existing_file, load_task_model, task_model_dir
 
     if bool(args.texts) == bool(args.input):
         raise InputError("give either TEXT arguments or --input FILE")
+    if args.pairs and len(args.texts) % 2:
+        raise InputError(f"--pairs takes TEXT arguments two at a time (first, second), got {len(args.texts)}")
     if args.input:
         existing_file(args.input)
     model_dir = task_model_dir(args.model_dir, allow_exported=True)
     apply_threads(args)
     model = load_task_model(model_dir, args.backend, args.max_int8_loss)
     tasks = [t.strip() for t in args.tasks.split(",")] if args.tasks else None
+    offered = model.pair_tasks if args.pairs else model.answering_tasks
     if tasks:
         unknown = [t for t in tasks if t not in model.tasks]
         if unknown:
             raise InputError(f"unknown task(s) {unknown}; the model has {model.task_names}", field="--tasks")
-    chunks = [args.texts] if args.texts else iter_text_chunks(args.input, args.text_column, chunk_size=4096)
+    elif not offered:
+        other = "tasks of single texts: leave out --pairs" if args.pairs else f"pair tasks ({', '.join(model.pair_tasks)}): add --pairs"
+        raise InputError(f"the model has no {'pair tasks' if args.pairs else 'tasks that answer one text'}; it has {other}",
+                         file=model_dir)
+    wrong = [t for t in tasks or [] if t not in offered]
+    if wrong:
+        hint = "they answer single texts: leave out --pairs" if args.pairs else "they answer pairs of texts: add --pairs"
+        raise InputError(f"task(s) {wrong}: {hint}", field="--tasks")
+    if args.pairs:
+        chunks = ([list(zip(args.texts[::2], args.texts[1::2]))] if args.texts
+                  else iter_pair_chunks(args.input, args.text_column, args.pair_column, chunk_size=4096))
+    else:
+        chunks = [args.texts] if args.texts else iter_text_chunks(args.input, args.text_column, chunk_size=4096)
     for chunk in chunks:
-        for text, prediction in zip(chunk, model.predict(chunk, tasks=tasks, batch_size=args.batch_size)):
-            record: dict = {"text": text}
+        answers = (model.predict_pairs if args.pairs else model.predict)(chunk, tasks=tasks, batch_size=args.batch_size)
+        for item, prediction in zip(chunk, answers):
+            record: dict = {"text": item[0], "text_pair": item[1]} if args.pairs else {"text": item}
             for task, result in prediction.items():
                 answer = result.to_dict()
                 record[task] = answer if args.all_probabilities else {k: v for k, v in answer.items() if k != "probabilities"}

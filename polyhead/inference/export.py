@@ -1,8 +1,8 @@
 """`export_onnx`: a SentenceEncoder or MultiTaskModel -> a directory ONNX Runtime can serve alone.
 
 The directory holds `model.onnx` (fp32: transformer, pooling, normalization, task heads),
-optionally `model_int8.onnx` (calibrated static int8 by default, see `static_int8.py`), the
-tokenizer files and `polyhead_onnx.json`. The graph is checked against PyTorch before it is
+optionally `model_int8.onnx` (calibrated static int8 by default, see `static_int8.py`),
+`pair_heads.onnx` for pair tasks (see `pair_graph.py`), the tokenizer files and `polyhead_onnx.json`. The graph is checked against PyTorch before it is
 written; the directory appears only when complete.
 """
 
@@ -79,8 +79,22 @@ class ExportResult:
     manifest: OnnxManifest
 
 
-def model_parts(model: object) -> tuple[nn.Module, dict[str, nn.Module], list[dict]]:
-    """(encoder, each task's head + outputs, [{name, kind, labels, state}]) of a SentenceEncoder, MultiTaskModel or directory."""
+@dataclass
+class ExportParts:
+    """What an export traces: the encoder, and the tasks' heads with their outputs."""
+
+    encoder: nn.Module
+    heads: dict[str, nn.Module] = field(default_factory=dict)
+    """Tasks that answer one text: head + outputs on the embedding (the main graph)."""
+    tasks: list[dict] = field(default_factory=list)
+    """[{name, kind, labels, state, head}] of `heads`, in output order."""
+    pair_heads: dict[str, nn.Module] = field(default_factory=dict)
+    """Tasks that answer two texts: head + outputs on both embeddings (the pair graph)."""
+    pair_tasks: list[dict] = field(default_factory=list)
+
+
+def model_parts(model: object) -> ExportParts:
+    """The parts of a SentenceEncoder, MultiTaskModel or model directory that an export traces."""
     from ..encoder import SentenceEncoder
     from ..model import MODEL_CONFIG, MultiTaskModel
 
@@ -97,10 +111,13 @@ def model_parts(model: object) -> tuple[nn.Module, dict[str, nn.Module], list[di
             raise InputError(f"task(s) {', '.join(model.adapter_settings)} run through their own adapters, and an exported graph "
                              "has one encoder pass; serve this model with `polyhead serve` (it routes each task through its "
                              "adapter), or train the new task with protect.strategy isolate, rehearsal or distillation to export it")
-        tasks = [model.tasks[name].to_dict() | {"data": None} for name in model.answering_tasks]
-        return model.encoder, dict(model.output_modules()), tasks
+        def described(names: list[str]) -> list[dict]:
+            return [model.tasks[name].to_dict() | {"data": None} for name in names]
+
+        return ExportParts(model.encoder, dict(model.output_modules()), described(model.answering_tasks),
+                           dict(model.output_modules(pairs=True)), described(model.pair_tasks))
     if isinstance(model, SentenceEncoder):
-        return model, {}, []
+        return ExportParts(model)
     raise TypeError(f"cannot export a {type(model).__name__}; pass a SentenceEncoder, a MultiTaskModel or a model directory")
 
 
@@ -111,13 +128,14 @@ def export_onnx(model: object, output_dir: str | Path, options: ExportOptions | 
         from .calibration import task_data_names
 
         options = replace(options, calibration_data=task_data_names(model))
-    encoder, heads, tasks = model_parts(model)
+    parts = model_parts(model)
     with atomic_directory(output_dir) as tmp:
-        manifest = write_export(encoder, heads, tasks, tmp, options)
+        manifest = write_export(parts.encoder, parts.heads, parts.tasks, tmp, options, parts.pair_heads, parts.pair_tasks)
     return ExportResult(Path(output_dir), manifest)
 
 
-def write_export(encoder, heads: dict[str, nn.Module], tasks: list[dict], directory: Path, options: ExportOptions) -> OnnxManifest:
+def write_export(encoder, heads: dict[str, nn.Module], tasks: list[dict], directory: Path, options: ExportOptions,
+                 pair_heads: dict[str, nn.Module] | None = None, pair_tasks: list[dict] | None = None) -> OnnxManifest:
     """Trace, fuse, check and (optionally) quantize into an existing empty directory."""
     graph = ExportGraph(encoder, heads)
     tokenizer = encoder.text_tokenizer
@@ -142,6 +160,9 @@ def write_export(encoder, heads: dict[str, nn.Module], tasks: list[dict], direct
         graphs={"fp32": info},
         polyhead_version=__version__,
     )
+    if pair_heads:
+        manifest.pair_tasks = list(pair_tasks or [])
+        manifest.pair_graph = _pair_graph(pair_heads, expected[0][0], directory, options.opset)
     if options.quantize:
         from .int8_graph import int8_graph
 
@@ -151,6 +172,16 @@ def write_export(encoder, heads: dict[str, nn.Module], tasks: list[dict], direct
         raw.unlink()
     manifest.save(directory)
     return manifest
+
+
+def _pair_graph(pair_heads: dict[str, nn.Module], embeddings: np.ndarray, directory: Path, opset: int) -> GraphInfo:
+    """The pair tasks' graph, checked against PyTorch on pairs of the check sentences' embeddings."""
+    from .pair_graph import PAIR_FILE, write_pair_graph
+
+    difference = write_pair_graph(pair_heads, embeddings, directory / PAIR_FILE, opset)
+    if difference > TOLERANCE:
+        raise ExportError(f"the pair tasks' ONNX graph differs from PyTorch by {difference:.3g}")
+    return GraphInfo(file=PAIR_FILE, precision="fp32", optimized=False, max_abs_diff=difference)
 
 
 def _reference_outputs(graph: ExportGraph, tokenizer) -> tuple[list[tuple[np.ndarray, np.ndarray]], list[list[np.ndarray]]]:

@@ -130,6 +130,10 @@ class OnnxManifest:
     tasks: list[dict] = field(default_factory=list)
     """[{name, labels}] in output order; empty for a plain encoder."""
     graphs: dict[str, GraphInfo] = field(default_factory=dict)
+    pair_tasks: list[dict] = field(default_factory=list)
+    """The tasks that answer two texts (pair_classification, pair_regression), in the pair graph's output order."""
+    pair_graph: GraphInfo | None = None
+    """The pair tasks' graph (their heads on two embeddings), beside the main one; None without pair tasks."""
     format: int = FORMAT_VERSION
     polyhead_version: str = ""
 
@@ -142,7 +146,8 @@ class OnnxManifest:
         for name, info in data.get("graphs", {}).items():
             cost = info.get("cost")
             graphs[name] = GraphInfo(**{**info, "cost": QuantizationCost(**cost) if cost else None})
-        return cls(**{**data, "graphs": graphs})
+        pair_graph = GraphInfo(**data["pair_graph"]) if data.get("pair_graph") else None
+        return cls(**{**data, "graphs": graphs, "pair_graph": pair_graph})
 
     def save(self, directory: Path) -> None:
         write_json(directory / MANIFEST, self.to_dict())
