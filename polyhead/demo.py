@@ -22,13 +22,18 @@ from .training import load_config, train
 CONFIG = Path(__file__).resolve().parent.parent / "configs" / "topic_sentiment_quick.yaml"
 EXAMPLES: list[tuple[str, dict[str, str]]] = [
     ("A tender, funny and beautifully acted film that stays with you.", {"sentiment": "fresh"}),
-    ("Two hours of my life I will never get back.", {"sentiment": "rotten"}),
     ("A dull, lifeless script that wastes a talented cast.", {"sentiment": "rotten"}),
+    ("Boring, predictable and far too long.", {"sentiment": "rotten"}),
     ("This river flows through Vienna, Budapest and Belgrade before reaching the Black Sea.", {}),
     ("He wrote 'The Old Man and the Sea' and won the Nobel Prize in 1954.", {}),
     ("This element, atomic number 79, has the chemical symbol Au.", {}),
 ]
-"""Showcase texts with the sentiment a reader would give them (topic labels are left to the model)."""
+"""Plain showcase texts with the sentiment a reader would give them (topic labels are left to the model)."""
+
+HARDER_EXAMPLES: list[tuple[str, dict[str, str]]] = [
+    ("Two hours of my life I will never get back.", {"sentiment": "rotten"}),
+]
+"""Reviews whose sentiment carries no sentiment word (an idiom): shown apart, as what a small model may still miss."""
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -50,10 +55,9 @@ def main(argv: list[str] | None = None) -> int:
 
     model = load(result.model_dir)
     print("\npredictions (✓/✗: against the label a reader would give):")
-    texts = [text for text, _ in EXAMPLES]
-    for (text, expected), prediction in zip(EXAMPLES, model.predict(texts)):
-        labels = ", ".join(f"{task}={p.label} ({p.probability:.2f}){_mark(expected.get(task), p.label)}" for task, p in prediction.items())
-        print(f"  {text[:70]:<70}  {labels}")
+    _show_predictions(model, EXAMPLES)
+    print("harder: an idiom, no sentiment word")
+    _show_predictions(model, HARDER_EXAMPLES)
 
     before = evaluate_similarity(SentenceEncoder())
     after = evaluate_similarity(model.encoder)
@@ -61,6 +65,12 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nreport: {result.run_dir / 'report.md'}   model: {result.model_dir}")
     print(f"try:    .venv/bin/polyhead predict {result.model_dir} \"an unforgettable performance\"")
     return 0
+
+
+def _show_predictions(model, examples: list[tuple[str, dict[str, str]]]) -> None:
+    for (text, expected), prediction in zip(examples, model.predict([text for text, _ in examples])):
+        labels = ", ".join(f"{task}={p.label} ({p.probability:.2f}){_mark(expected.get(task), p.label)}" for task, p in prediction.items())
+        print(f"  {text[:70]:<70}  {labels}")
 
 
 def _test_sizes(metrics: dict[str, dict]) -> dict[str, int]:
