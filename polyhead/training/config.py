@@ -108,8 +108,11 @@ class HFDataset:
     test where the dataset has them. Without validation a stratified 10% of train is carved out."""
     text_column: str = "text"
     """Column holding the text."""
-    label_column: str = "label"
-    """Column holding the label: a ClassLabel keeps its class names (in its order), other values are class names as text."""
+    label_column: str | list[str] = "label"
+    """Column holding the target as the task's kind reads it (a class, a list of labels, a number; a regression task
+    may name several columns); a ClassLabel (or a list of ClassLabels) keeps its class names, in its order."""
+    pair_column: str = "text_pair"
+    """Column holding the second text of a pair task (a contrastive task's positive)."""
     download: bool = False
     """Let a hub name be fetched from the Hugging Face Hub (network); off, only local directories and the cache are read."""
 

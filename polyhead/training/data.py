@@ -14,6 +14,7 @@ import sys
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from collections.abc import Iterable
 from typing import Any
 
 from .. import datasets
@@ -70,7 +71,7 @@ def target_columns(files: DataFiles | HFDataset) -> TargetColumns:
     return TargetColumns(tuple(columns), getattr(files, "label_separator", "|"), getattr(files, "pair_column", "text_pair"))
 
 
-def _text(record: dict, column: str, path: Path, line: int) -> str:
+def _text(record: dict, column: str, path: str | Path, line: int) -> str:
     text = record[column]
     if not isinstance(text, str):
         raise InputError(f"expected a string, got {type(text).__name__}", file=path, line=line, field=column)
@@ -79,20 +80,62 @@ def _text(record: dict, column: str, path: Path, line: int) -> str:
     return text
 
 
-def read_file_split(path: Path, files: DataFiles, kind: TaskKind) -> tuple[list, list[Any], list[int]]:
+def read_records(records: Iterable[tuple[int, dict[str, Any]]], files: DataFiles | HFDataset, kind: TaskKind,
+                 file: str | Path) -> tuple[list, list[Any], list[int]]:
     """Texts (a (text, pair) tuple for kinds that read two), targets as the kind parses them, and each record's line."""
     columns = target_columns(files)
-    text_columns = (files.text_column, files.pair_column)[: kind.text_columns]
-    target_fields = columns.columns if kind.reads_label_column else ()
     texts, targets, lines = [], [], []
-    for line, record in iter_records(path, (*text_columns, *target_fields)):
-        items = tuple(_text(record, column, path, line) for column in text_columns)
-        targets.append(kind.parse(record, columns, Where(path, line, columns.columns[0])))
+    for line, record in records:
+        items = tuple(_text(record, column, file, line) for column in text_columns(files, kind))
+        targets.append(kind.parse(record, columns, Where(file, line, columns.columns[0])))
         texts.append(items if len(items) > 1 else items[0])
         lines.append(line)
     if not texts:
-        raise InputError("no records", file=path)
+        raise InputError("no records", file=file)
     return texts, targets, lines
+
+
+def text_columns(files: DataFiles | HFDataset, kind: TaskKind) -> tuple[str, ...]:
+    return (files.text_column, files.pair_column)[: kind.text_columns]
+
+
+def read_file_split(path: Path, files: DataFiles, kind: TaskKind) -> tuple[list, list[Any], list[int]]:
+    """One split's file, read as `read_records` reads records."""
+    target_fields = target_columns(files).columns if kind.reads_label_column else ()
+    return read_records(iter_records(path, (*text_columns(files, kind), *target_fields)), files, kind, path)
+
+
+SplitRead = tuple[list, list[Any], list[int]]
+"""(texts, targets, lines) of one split, as `read_records` returns them."""
+
+
+def fit_splits(kind: TaskKind, files: DataFiles | HFDataset, read: dict[str, SplitRead], where: dict[str, str | Path],
+               label_order: list[str] | None = None) -> tuple[list[str], dict, dict[str, TextClassificationSplit]]:
+    """The kind fitted on the training split, the other splits checked against it, validation carved when missing.
+
+    `where` names each split's source for errors; `label_order` (a dataset's own class list) replaces the
+    fitted order when it holds every fitted label, so output i is the source's label id i.
+    """
+    columns = target_columns(files)
+    train_texts, train_targets, train_lines = read["train"]
+    label_names, state = kind.fit(train_targets, columns, Where(where["train"], None, columns.columns[0]), train_lines)
+    if label_order is not None and set(label_names) <= set(label_order):
+        label_names = list(label_order)
+    splits: dict[str, TextClassificationSplit] = {}
+    for split in ("validation", "test"):
+        if split not in read:
+            continue
+        texts, targets, lines = read[split]
+        for target, line in zip(targets, lines):
+            kind.check(target, label_names, Where(where[split], line, columns.columns[0]))
+        splits[split] = TextClassificationSplit(texts, targets)
+    if "validation" in splits:
+        splits["train"] = TextClassificationSplit(train_texts, train_targets)
+    else:
+        carved = carve_validation(train_texts, train_targets, where["train"], kind)
+        splits["train"] = TextClassificationSplit(carved["train"].texts + carved["test"].texts, carved["train"].labels + carved["test"].labels)
+        splits["validation"] = carved["validation"]
+    return label_names, state, splits
 
 
 def _from_files(files: DataFiles, base: Path, kind: TaskKind) -> tuple[list[str], dict, dict[str, TextClassificationSplit], str]:
@@ -100,27 +143,10 @@ def _from_files(files: DataFiles, base: Path, kind: TaskKind) -> tuple[list[str]
         path = Path(p)
         return path if path.is_absolute() else base / path
 
-    columns = target_columns(files)
-    train_path = resolve(files.train)
-    train_texts, train_targets, train_lines = read_file_split(train_path, files, kind)
-    label_names, state = kind.fit(train_targets, columns, Where(train_path, None, columns.columns[0]), train_lines)
-    splits: dict[str, TextClassificationSplit] = {}
-    for split in ("validation", "test"):
-        given = getattr(files, split)
-        if given is None:
-            continue
-        path = resolve(given)
-        texts, targets, lines = read_file_split(path, files, kind)
-        for target, line in zip(targets, lines):
-            kind.check(target, label_names, Where(path, line, columns.columns[0]))
-        splits[split] = TextClassificationSplit(texts, targets)
-    if "validation" in splits:
-        splits["train"] = TextClassificationSplit(train_texts, train_targets)
-    else:
-        carved = carve_validation(train_texts, train_targets, train_path, kind)
-        splits["train"] = TextClassificationSplit(carved["train"].texts + carved["test"].texts, carved["train"].labels + carved["test"].labels)
-        splits["validation"] = carved["validation"]
-    return label_names, state, splits, str(train_path)
+    paths = {split: resolve(getattr(files, split)) for split in ("train", "validation", "test") if getattr(files, split)}
+    read = {split: read_file_split(path, files, kind) for split, path in paths.items()}
+    label_names, state, splits = fit_splits(kind, files, read, paths)
+    return label_names, state, splits, str(paths["train"])
 
 
 def carve_validation(texts: list[str], labels: list, path: Path | str, kind: TaskKind | None = None) -> dict[str, TextClassificationSplit]:
@@ -173,11 +199,7 @@ def load_task_data(name: str, task: TaskConfig, base: Path = Path(".")) -> TaskD
         from .hf_data import read_hf_task  # imports `datasets` only for a task that uses it
 
         kind = get_kind(task.kind)
-        if kind.name != "classification":
-            raise InputError(f"Hugging Face datasets are read for classification tasks; for a {kind.name} task, save the splits "
-                             "as JSONL or parquet files (dataset.to_json) and give them as files", field=f"tasks.{name}.data")
-        label_names, splits, source, spec = read_hf_task(name, task.data, base)
-        state: dict = {}
+        label_names, state, splits, source, spec = read_hf_task(name, task.data, base, kind)
     elif isinstance(task.data, str):
         kind, label_names, state, splits, source = _builtin(name, task)
         spec = task.data

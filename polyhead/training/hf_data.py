@@ -2,9 +2,10 @@
 
 `datasets` is an optional extra (`pip install 'polyhead[datasets]'`) imported only when a task
 uses it, so `polyhead --help` and config errors stay fast. Every row is checked as a file's
-records are, and an error names the dataset, split, row (0-based, as `dataset[split][row]`) and
-field. A ClassLabel column keeps its class names in its own order, so class i of the head is
-the dataset's label id i.
+records are, by the task's kind (any kind: classification, regression, multi-label, pairs,
+contrastive), and an error names the dataset, split, row (0-based, as `dataset[split][row]`) and
+field. A ClassLabel column (or a list of ClassLabels) keeps its class names in its own order, so
+output i of the head is the dataset's label id i.
 """
 
 from __future__ import annotations
@@ -18,9 +19,9 @@ from typing import Any
 
 from ..datasets import TextClassificationSplit
 from ..errors import InputError
+from ..tasks import TaskKind
 from .config import HF_IN_MEMORY, HF_SPLITS, HFDataset
-from ..tasks.classification import label_text as _label_text
-from .data import carve_validation
+from .data import fit_splits, read_records, target_columns, text_columns
 
 EXTRA = "pip install 'polyhead[datasets]'"
 
@@ -34,38 +35,37 @@ def _import_datasets(task: str) -> ModuleType:
     return datasets
 
 
-def read_hf_task(task: str, source: HFDataset, base: Path) -> tuple[list[str], dict[str, TextClassificationSplit], str, dict | None]:
-    """(label names, splits with string labels, a readable source, the spec the saved model records)."""
+def read_hf_task(task: str, source: HFDataset, base: Path, kind: TaskKind
+                 ) -> tuple[list[str], dict, dict[str, TextClassificationSplit], str, dict | None]:
+    """(output names, the kind's fitted state, splits, a readable source, the spec the saved model records).
+
+    Rows are read, parsed and checked by the task's kind exactly as a file's records are; an error's
+    place is the dataset, split and row.
+    """
     hf = _import_datasets(task)
     dataset, shown, spec = _open(task, source, base, hf)
     chosen = _choose_splits(dataset, source, shown)
-    read = {split: _read_split(dataset[name], f"dataset {shown}, split {name}", source, hf) for split, name in chosen.items()}
-    train_texts, train_labels, class_names = read["train"]
-    seen = set(train_labels)
-    label_names = list(class_names) if class_names is not None else sorted(seen)
-    if len(seen) < 2:
-        raise InputError(f"task {task!r} needs at least 2 distinct labels in training, found {sorted(seen)}",
-                         file=f"dataset {shown}, split {chosen['train']}", field=source.label_column)
-    if class_names is None:
-        _check_fractional(train_labels, f"dataset {shown}, split {chosen['train']}", source.label_column)
-    splits: dict[str, TextClassificationSplit] = {"train": TextClassificationSplit(train_texts, train_labels)}
-    known = set(label_names)
-    for split in ("validation", "test"):
-        if split not in read:
-            continue
-        texts, labels, _ = read[split]
-        for row, label in enumerate(labels):
-            if label not in known:
-                raise InputError(f"label {label!r} never appears in the training split ({chosen['train']}); known labels: {', '.join(label_names)}",
-                                 file=f"dataset {shown}, split {chosen[split]}, row {row}", field=source.label_column)
-        splits[split] = TextClassificationSplit(texts, labels)
-    if "validation" not in splits:
-        carved = carve_validation(train_texts, train_labels, f"dataset {shown}")  # type: ignore[arg-type]
-        splits["train"] = TextClassificationSplit(carved["train"].texts + carved["test"].texts, carved["train"].labels + carved["test"].labels)
-        splits["validation"] = carved["validation"]
+    where = {split: f"dataset {shown}, split {name}" for split, name in chosen.items()}
+    with _rows_named():
+        read, orders = {}, {}
+        for split, name in chosen.items():
+            records, orders[split] = _records(dataset[name], where[split], source, kind, hf)
+            read[split] = read_records(records, source, kind, where[split])
+        label_names, state, splits = fit_splits(kind, source, read, where, orders["train"])
     if spec is not None:
         spec["splits"] = dict(chosen)
-    return label_names, splits, shown, spec
+    return label_names, state, splits, shown, spec
+
+
+@contextlib.contextmanager
+def _rows_named() -> Iterator[None]:
+    """A dataset's records are rows, not lines: "dataset X, split Y, row N" instead of "dataset X, split Y:N"."""
+    try:
+        yield
+    except InputError as error:
+        if error.line is None or error.file is None:
+            raise
+        raise InputError(error.reason, file=f"{error.file}, row {error.line}", field=error.field) from None
 
 
 def _open(task: str, source: HFDataset, base: Path, hf: ModuleType) -> tuple[Any, str, dict | None]:
@@ -76,7 +76,8 @@ def _open(task: str, source: HFDataset, base: Path, hf: ModuleType) -> tuple[Any
     if source.hf == HF_IN_MEMORY:
         raise InputError(f"task {task!r} was trained on a dataset passed from Python, which config.yaml cannot hold; "
                          "resume from Python: polyhead.training.train(config, resume=True) with the same dataset in the config", field=where)
-    spec = {"hf": source.hf, "config": source.config, "splits": None, "text_column": source.text_column, "label_column": source.label_column}
+    spec = {"hf": source.hf, "config": source.config, "splits": None, "text_column": source.text_column, "label_column": source.label_column,
+            "pair_column": source.pair_column}
     path = Path(source.hf).expanduser()
     path = path if path.is_absolute() else base / path
     if path.is_dir():
@@ -161,45 +162,41 @@ def _choose_splits(dataset: Any, source: HFDataset, shown: str) -> dict[str, str
     return dict(source.splits)
 
 
-def _read_split(split: Any, where: str, source: HFDataset, hf: ModuleType) -> tuple[list[str], list[str], list[str] | None]:
-    """Texts, labels as class names, and the ClassLabel's names when the label column is one."""
-    for column in (source.text_column, source.label_column):
+def _records(split: Any, where: str, source: HFDataset, kind: TaskKind, hf: ModuleType
+             ) -> tuple[Iterator[tuple[int, dict[str, Any]]], list[str] | None]:
+    """The split's rows as records (0-based row numbers), class ids as class names; and the ClassLabel's names, if any."""
+    label_fields = target_columns(source).columns if kind.reads_label_column else ()
+    needed = (*text_columns(source, kind), *label_fields)
+    for column in needed:
         if column not in split.column_names:
             raise InputError(f"missing column; the split has {', '.join(split.column_names)}", file=where, field=column)
     if len(split) == 0:
         raise InputError("no rows", file=where)
     table = split.with_format("arrow")  # whole columns at once: row by row is ~100 times slower
-    texts, raw = table[source.text_column].to_pylist(), table[source.label_column].to_pylist()
-    feature = split.features[source.label_column]
-    names = list(feature.names) if isinstance(feature, hf.ClassLabel) else None
-    labels: list[str] = []
-    for row, (text, label) in enumerate(zip(texts, raw)):
-        at = f"{where}, row {row}"
-        if not isinstance(text, str):
-            raise InputError(f"expected a string, got {type(text).__name__}", file=at, field=source.text_column)
-        if not text.strip():
-            raise InputError("empty text", file=at, field=source.text_column)
-        if names is not None:
-            if label is None or not 0 <= label < len(names):
-                raise InputError(f"no class label ({label}; -1 marks an unlabelled row, as in many hub test splits): "
-                                 "map only labelled splits in splits", file=at, field=source.label_column)
-            labels.append(names[label])
-            continue
-        if label is None or (isinstance(label, str) and not label.strip()):
-            raise InputError("empty label", file=at, field=source.label_column)
-        if isinstance(label, (dict, list)):
-            raise InputError(f"a label must be a single value, got {type(label).__name__}", file=at, field=source.label_column)
-        labels.append(_label_text(label))
-    return texts, labels, names
+    values = {column: table[column].to_pylist() for column in dict.fromkeys(needed)}
+    names = {column: _class_names(split.features[column], hf) for column in label_fields}
+    for column, classes in names.items():
+        if classes is not None:
+            values[column] = [_class_name(value, classes, f"{where}, row {row}", column) for row, value in enumerate(values[column])]
+    records = ({column: values[column][row] for column in values} for row in range(len(split)))
+    order = next((classes for classes in names.values() if classes is not None), None)
+    return enumerate(records), order
 
 
-def _check_fractional(labels: list[str], where: str, column: str) -> None:
-    """As for files: fractional numbers are a regression target, which a classification head cannot learn."""
-    try:
-        values = [float(label) for label in labels]
-    except ValueError:
-        return
-    for row, (value, label) in enumerate(zip(values, labels)):
-        if not value.is_integer():
-            raise InputError(f"label {label!r} is a fractional number: this looks like a regression target, and polyhead's tasks "
-                             "are classification; bin the values into classes or round them", file=f"{where}, row {row}", field=column)
+def _class_names(feature: Any, hf: ModuleType) -> list[str] | None:
+    """A ClassLabel's names, or those of a list of ClassLabels (multi-label); None for other columns."""
+    inner = getattr(feature, "feature", None)
+    if isinstance(feature, hf.ClassLabel):
+        return list(feature.names)
+    if isinstance(inner, hf.ClassLabel) or isinstance(feature, list) and feature and isinstance(feature[0], hf.ClassLabel):
+        return list((inner if isinstance(inner, hf.ClassLabel) else feature[0]).names)
+    return None
+
+
+def _class_name(value: Any, classes: list[str], at: str, column: str) -> Any:
+    if isinstance(value, list):
+        return [_class_name(v, classes, at, column) for v in value]
+    if value is None or not 0 <= value < len(classes):
+        raise InputError(f"no class label ({value}; -1 marks an unlabelled row, as in many hub test splits): "
+                         "map only labelled splits in splits", file=at, field=column)
+    return classes[value]

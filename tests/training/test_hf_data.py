@@ -150,3 +150,44 @@ def test_without_the_package_the_error_says_how_to_install_it(monkeypatch):
     monkeypatch.setitem(sys.modules, "datasets", None)  # what Python does for a package that is not installed
     with pytest.raises(InputError, match=r"needs the optional package 'datasets': pip install 'polyhead\[datasets\]'"):
         load_task_data("s", TaskConfig(data=HFDataset("imdb")))
+
+
+def test_every_kind_reads_a_dataset_as_it_reads_files():
+    """Real clues with their dollar values (regression), real aid requests with their categories as a list of
+    ClassLabels (multi-label, the dataset's label order kept) and real question -> answer pairs (contrastive)."""
+    value = load_task_data("value", TaskConfig(data="jeopardy:value", max_train_examples=60, max_eval_examples=20))
+    values = datasets.DatasetDict({split: datasets.Dataset.from_dict({"clue": value.texts[split], "dollars": [t for t, in value.targets[split]]})
+                                   for split in ("train", "validation")})
+    read = load_task_data("v", TaskConfig(data=HFDataset(values, text_column="clue", label_column="dollars"), kind="regression"))
+    dollars = [t for t, in value.targets["train"]]
+    assert read.targets["train"] == value.targets["train"] and read.state["mean"] == pytest.approx([sum(dollars) / len(dollars)])
+
+    aid = load_task_data("aid", TaskConfig(data="disaster_response", max_train_examples=80, max_eval_examples=30))
+    order = list(reversed(aid.label_names))  # not the sorted order a file would give
+    features = datasets.Features({"message": datasets.Value("string"), "needs": datasets.Sequence(datasets.ClassLabel(names=order))})
+    def ids(split):  # the dataset's ids of each text's labels
+        return [[order.index(aid.label_names[i]) for i in row] for row in aid.targets[split]]
+    tagged = datasets.DatasetDict({split: datasets.Dataset.from_dict({"message": aid.texts[split], "needs": ids(split)}, features=features)
+                                   for split in ("train", "validation")})
+    read = load_task_data("aid", TaskConfig(data=HFDataset(tagged, text_column="message", label_column="needs"), kind="multilabel"))
+    assert read.label_names == order
+    assert [sorted(read.label_names[i] for i in row) for row in read.targets["train"]] == [sorted(order[i] for i in row) for row in ids("train")]
+
+    qa = load_task_data("qa", TaskConfig(data="jeopardy:answer", max_train_examples=40, max_eval_examples=20))
+    pairs = datasets.DatasetDict({split: datasets.Dataset.from_dict({"question": qa.texts[split], "answer": qa.pair_texts[split]})
+                                  for split in ("train", "validation")})
+    read = load_task_data("qa", TaskConfig(data=HFDataset(pairs, text_column="question", pair_column="answer"), kind="contrastive"))
+    assert read.texts["train"] == qa.texts["train"] and read.pair_texts["validation"] == qa.pair_texts["validation"]
+
+    where = "dataset 'v' (passed from Python), split validation, row 4, field 'dollars': expected a number, got 'abc'"
+    bad = [t for t, in value.targets["validation"]]
+    bad[4] = "abc"
+    values["validation"] = datasets.Dataset.from_dict({"clue": value.texts["validation"], "dollars": [str(v) for v in bad]})
+    with pytest.raises(InputError) as caught:
+        load_task_data("v", TaskConfig(data=HFDataset(values, text_column="clue", label_column="dollars"), kind="regression"))
+    assert str(caught.value) == where
+    missing = list(qa.pair_texts["train"])
+    missing[2] = None
+    pairs["train"] = datasets.Dataset.from_dict({"question": qa.texts["train"], "answer": missing})
+    with pytest.raises(InputError, match=r"split train, row 2, field 'answer'"):
+        load_task_data("qa", TaskConfig(data=HFDataset(pairs, text_column="question", pair_column="answer"), kind="contrastive"))
