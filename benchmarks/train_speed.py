@@ -12,7 +12,7 @@ one task per batch, tasks mixed in proportion to their size; AdamW (backbone 5e-
 heads 1e-2, weight decay 0.01 except biases and LayerNorm), 6% linear warm-up then
 linear decay, gradient clipping at 1.0.
 
-The anchor is the loop users write (`train_plain` below; it uses none of polyhead's
+The anchor is the loop users write (`train_plain` in plain_loop.py; it uses none of polyhead's
 training code): `AutoModel` / `AutoTokenizer`, tokenization per batch with
 `padding=True`, random batches, fp32, `get_linear_schedule_with_warmup`, and frozen parts
 set to `requires_grad_(False)` and `.eval()` but still run forward at every step. polyhead
@@ -54,20 +54,14 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
-import torch.nn.functional as F  # noqa: E402
-from torch import nn  # noqa: E402
 
-from encode_speed import flops_per_token, measured_clock_ghz, peak_description, print_table  # noqa: E402
+from encode_speed import flops_per_token, measured_clock_ghz, peak_description  # noqa: E402
 
-# ---------------------------------------------------------------------------- the shared setup
-TASKS = {"topic": "jeopardy", "sentiment": "rotten_tomatoes:sentiment"}
-"""Task name -> built-in dataset, as in configs/topic_sentiment.yaml."""
-MAX_SEQ_LENGTH = 128
-HEAD_HIDDEN, HEAD_DROPOUT = 192, 0.1
-BATCH_SIZE = 32
-BACKBONE_LR, HEAD_LR, WEIGHT_DECAY = 5e-5, 1e-2, 0.01
-WARMUP_RATIO, MAX_GRAD_NORM = 0.06, 1.0
-EVAL_BATCH_SIZE = 64
+from train_speed_summary import print_summary, summarise  # noqa: E402
+from plain_loop import (  # noqa: E402
+    BACKBONE_LR, BATCH_SIZE, EVAL_BATCH_SIZE, HEAD_DROPOUT, HEAD_HIDDEN, HEAD_LR, MAX_GRAD_NORM, MAX_SEQ_LENGTH, TASKS, WARMUP_RATIO, WEIGHT_DECAY,
+    PlainMultiTask, evaluate_plain, freeze_plain, plain_batches, task_scores, train_plain,
+)
 
 
 @dataclass(frozen=True)
@@ -90,7 +84,6 @@ SETUPS = {
     "lower_half": Setup("lower_half", "embeddings + lowest 3 of 6 layers frozen", {"embeddings": True, "lower": 3}, 3, 3, 3.0),
     "frozen": Setup("frozen", "whole encoder frozen (heads only)", {"backbone": True}, 6, 5, 20.0),
 }
-ACCURACY_TOLERANCE_PT = 0.5
 
 
 @dataclass
@@ -209,119 +202,6 @@ def run_polyhead(setup: Setup, seed: int, args: argparse.Namespace, mean_lengths
     return RunFigures("polyhead", seed, seconds, wall, examples, tokens, result.steps, result.elapsed_s, task_scores(result.test_metrics))
 
 
-def task_scores(metrics: dict[str, dict]) -> dict[str, dict[str, float]]:
-    return {task: {"accuracy": float(m["accuracy"]), "macro_f1": float(m["macro_f1"])} for task, m in metrics.items()}
-
-
-# ---------------------------------------------------------------------------- the plain loop (the anchor)
-class PlainMultiTask(nn.Module):
-    """What a user writes: a transformers backbone, mean pooling + L2 normalization, an MLP head per task."""
-
-    def __init__(self, backbone: nn.Module, num_labels: dict[str, int]) -> None:
-        super().__init__()
-        self.backbone = backbone
-        width = backbone.config.hidden_size
-        self.heads = nn.ModuleDict({
-            task: nn.Sequential(
-                nn.Dropout(HEAD_DROPOUT), nn.Linear(width, HEAD_HIDDEN), nn.GELU(), nn.Dropout(HEAD_DROPOUT), nn.Linear(HEAD_HIDDEN, n)
-            )
-            for task, n in num_labels.items()
-        })
-
-    def forward(self, task: str, **inputs: torch.Tensor) -> torch.Tensor:
-        hidden = self.backbone(**inputs).last_hidden_state
-        mask = inputs["attention_mask"].unsqueeze(-1).float()
-        pooled = (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1e-9)
-        return self.heads[task](F.normalize(pooled, p=2, dim=1))
-
-
-def freeze_plain(backbone: nn.Module, layers: int) -> list[nn.Module]:
-    """requires_grad_(False) on the frozen parts; returned so the loop keeps them in eval mode."""
-    if layers == 0:
-        return []
-    blocks = backbone.encoder.layer
-    parts = [backbone] if layers >= len(blocks) else [backbone.embeddings, *blocks[:layers]]
-    for part in parts:
-        part.requires_grad_(False)
-    return parts
-
-
-def adamw_groups(module: nn.Module, lr: float) -> list[dict]:
-    """The usual two groups: weight decay on matrices, none on biases and LayerNorm weights."""
-    decay, no_decay = [], []
-    for name, param in module.named_parameters():
-        if param.requires_grad:
-            (no_decay if name.endswith("bias") or "LayerNorm" in name else decay).append(param)
-    groups = [{"params": decay, "lr": lr, "weight_decay": WEIGHT_DECAY}, {"params": no_decay, "lr": lr, "weight_decay": 0.0}]
-    return [g for g in groups if g["params"]]
-
-
-def plain_batches(sizes: dict[str, int], epochs: float, rng: random.Random) -> list[tuple[str, list[int]]]:
-    """Per epoch: shuffle each task's examples, cut them into batches, shuffle all tasks' batches together.
-
-    Shuffling whole batches mixes the tasks in proportion to their size. Stops after
-    epochs x (all examples), so a fractional epoch count is a cut-off last epoch.
-    """
-    target = round(epochs * sum(sizes.values()))
-    batches: list[tuple[str, list[int]]] = []
-    count = 0
-    while count < target:
-        epoch = []
-        for task, size in sizes.items():
-            order = list(range(size))
-            rng.shuffle(order)
-            epoch += [(task, order[i : i + BATCH_SIZE]) for i in range(0, size, BATCH_SIZE)]
-        rng.shuffle(epoch)
-        for task, indices in epoch:
-            indices = indices[: target - count]
-            batches.append((task, indices))
-            count += len(indices)
-            if count >= target:
-                break
-    return batches
-
-
-def train_plain(model: PlainMultiTask, tokenizer, data: dict, batches: list, frozen: list[nn.Module]) -> float:
-    """The training loop; returns its seconds from the first batch to the last optimizer step."""
-    from transformers import get_linear_schedule_with_warmup
-
-    optimizer = torch.optim.AdamW(adamw_groups(model.backbone, BACKBONE_LR) + adamw_groups(model.heads, HEAD_LR))
-    scheduler = get_linear_schedule_with_warmup(optimizer, int(WARMUP_RATIO * len(batches)), len(batches))
-    trainable = [p for p in model.parameters() if p.requires_grad]
-    labels = {task: torch.tensor(d.targets["train"]) for task, d in data.items()}
-    model.train()
-    for part in frozen:
-        part.eval()
-    start = time.perf_counter()
-    for task, indices in batches:
-        texts = [data[task].texts["train"][i] for i in indices]
-        inputs = tokenizer(texts, padding=True, truncation=True, max_length=MAX_SEQ_LENGTH, return_tensors="pt")
-        loss = F.cross_entropy(model(task, **inputs), labels[task][indices])
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(trainable, MAX_GRAD_NORM)
-        optimizer.step()
-        scheduler.step()
-        optimizer.zero_grad()
-    return time.perf_counter() - start
-
-
-def evaluate_plain(model: PlainMultiTask, tokenizer, data: dict) -> dict[str, dict[str, float]]:
-    """Test accuracy and macro-F1 in eval mode without gradients (scored by the same function as polyhead's)."""
-    from polyhead.metrics import classification_metrics
-
-    model.eval()
-    metrics = {}
-    with torch.no_grad():
-        for task, d in data.items():
-            texts, predicted = d.texts["test"], []
-            for i in range(0, len(texts), EVAL_BATCH_SIZE):
-                batch = texts[i : i + EVAL_BATCH_SIZE]
-                inputs = tokenizer(batch, padding=True, truncation=True, max_length=MAX_SEQ_LENGTH, return_tensors="pt")
-                predicted += model(task, **inputs).argmax(dim=-1).tolist()
-            metrics[task] = classification_metrics(d.targets["test"], predicted, d.label_names)
-    return task_scores(metrics)
-
-
 def run_plain(setup: Setup, seed: int, args: argparse.Namespace, data: dict, lengths: dict[str, np.ndarray]) -> RunFigures:
     """Load, train and test the plain loop; tokens are counted exactly from the batches trained on."""
     from transformers import AutoModel, AutoTokenizer
@@ -372,84 +252,6 @@ def run_setup(setup: Setup, args: argparse.Namespace, data: dict, lengths: dict[
             flush=True,
         )
     return rounds
-
-
-def summarise(setup: Setup, rounds: list[dict[str, RunFigures]], peaks: dict[str, float], train_flops_per_token: float) -> dict:
-    """Medians, the ratio, PASS/FAIL and accuracy statistics of one setup."""
-    summary: dict = {"sides": {}, "tasks": {}}
-    for side in ("plain", "polyhead"):
-        runs = [r[side] for r in rounds]
-        figures = {
-            "examples_per_s": statistics.median(r.examples_per_s for r in runs),
-            "tokens_per_s": statistics.median(r.tokens_per_s for r in runs),
-            "seconds": statistics.median(r.seconds for r in runs),
-            "wall_s": statistics.median(r.wall_s for r in runs),
-            "examples": statistics.median(r.examples for r in runs),
-        }
-        if setup.frozen_layers == 0:  # 6N FLOPs/token holds only when every layer trains
-            precisions = ("fp32", "bf16") if side == "polyhead" else ("fp32",)
-            figures["peak_share"] = {p: figures["tokens_per_s"] * train_flops_per_token / peaks[p] for p in precisions}
-        summary["sides"][side] = figures
-    ratios = [r["polyhead"].examples_per_s / r["plain"].examples_per_s for r in rounds]
-    summary["ratios"], summary["ratio"] = ratios, statistics.median(ratios)
-    with_validation = [r["polyhead"].examples / r["polyhead"].with_validation_s / r["plain"].examples_per_s
-                       for r in rounds if r["polyhead"].with_validation_s]
-    summary["ratio_with_final_validation"] = statistics.median(with_validation) if with_validation else None
-    summary["target"], summary["passed"] = setup.target, summary["ratio"] >= setup.target
-    for task in rounds[0]["plain"].tasks:
-        entry = {side: {metric: mean_std([r[side].tasks[task][metric] for r in rounds]) for metric in ("accuracy", "macro_f1")}
-                 for side in ("plain", "polyhead")}
-        difference = 100 * (entry["polyhead"]["accuracy"]["mean"] - entry["plain"]["accuracy"]["mean"])
-        entry["accuracy_difference_pt"] = difference
-        entry["within_tolerance"] = difference >= -ACCURACY_TOLERANCE_PT
-        # Seed noise of the difference of two means over len(rounds) seeds each.
-        stds = [entry[side]["accuracy"]["std"] for side in ("plain", "polyhead")]
-        entry["difference_standard_error_pt"] = 100 * (sum(sd**2 for sd in stds) / len(rounds)) ** 0.5
-        entry["beyond_noise"] = len(rounds) > 1 and abs(difference) > 2 * entry["difference_standard_error_pt"]
-        summary["tasks"][task] = entry
-    return summary
-
-
-def mean_std(values: list[float]) -> dict[str, float]:
-    return {"mean": statistics.fmean(values), "std": statistics.stdev(values) if len(values) > 1 else 0.0}
-
-
-def print_summary(setup: Setup, summary: dict) -> None:
-    sides = summary["sides"]
-    peak_columns = "peak_share" in sides["plain"]
-    header = ["side", "examples/s", "tokens/s", "train s", "whole run s"] + (["% fp32 peak", "% bf16 peak"] if peak_columns else [])
-    rows = [header]
-    for side, figures in sides.items():
-        row = [side, f"{figures['examples_per_s']:.1f}", f"{figures['tokens_per_s']:.0f}"]
-        row += [f"{figures['seconds']:.1f}", f"{figures['wall_s']:.1f}"]
-        if peak_columns:
-            shares = figures["peak_share"]
-            row += [f"{shares['fp32']:.1%}", f"{shares['bf16']:.1%}" if "bf16" in shares else "-"]
-        rows.append(row)
-    print()
-    print_table(rows)
-    verdict = "PASS" if summary["passed"] else "FAIL"
-    print(f"ratio polyhead / plain (median of per-round ratios): {summary['ratio']:.2f}x; target >= {setup.target:g}x: {verdict}")
-    with_validation = summary["ratio_with_final_validation"]
-    if with_validation is not None:
-        print(f"  (with polyhead's final validation, checkpoint and best-model save counted too: {with_validation:.2f}x)")
-    rows = [["task", "side", "accuracy", "macro-F1"]]
-    for task, entry in summary["tasks"].items():
-        for side in ("plain", "polyhead"):
-            rows.append([task, side, _pm(entry[side]["accuracy"]), _pm(entry[side]["macro_f1"])])
-    print()
-    print_table(rows)
-    for task, entry in summary["tasks"].items():
-        tolerance = ACCURACY_TOLERANCE_PT
-        note = f"within {tolerance} pt or better" if entry["within_tolerance"] else f"lower by more than {tolerance} pt"
-        noise = entry["difference_standard_error_pt"]
-        verdict = "beyond" if entry["beyond_noise"] else "within"
-        print(f"{task}: accuracy polyhead - plain = {entry['accuracy_difference_pt']:+.2f} pt ({note}); "
-              f"standard error of the difference {noise:.2f} pt, so the gap is {verdict} seed noise (2 standard errors)")
-
-
-def _pm(stats: dict[str, float]) -> str:
-    return f"{stats['mean']:.4f} +- {stats['std']:.4f}"
 
 
 # ---------------------------------------------------------------------------- main
