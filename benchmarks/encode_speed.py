@@ -48,6 +48,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from polyhead.similarity import row_cosines  # noqa: E402
+from machine_figures import flops_per_token, measured_clock_ghz, peak_description, print_table, version  # noqa: E402,F401
 
 PATHS = ("auto", "torch", "onnx", "onnx-int8", "int8-dynamic", "int8-static-loose")
 PRECISION = {"torch": "fp32", "torch-bf16": "bf16", "onnx": "fp32", "onnx-int8": "int8", "int8-dynamic": "int8", "int8-static-loose": "int8"}
@@ -89,39 +90,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--loose-budget", default="0.98:0.99", metavar="MIN:MEAN",
                         help="min:mean cosine budget of the int8-static-loose path (default: 0.98:0.99)")
     return parser.parse_args(argv)
-
-
-# ---------------------------------------------------------------------------- peak FLOP rate
-def flops_per_token(encoder) -> float:
-    """2 x the backbone's non-embedding parameters (the pooler, unused for embeddings, excluded)."""
-    backbone = encoder.backbone
-    skipped = {id(p) for name in ("embeddings", "pooler") if getattr(backbone, name, None) is not None for p in getattr(backbone, name).parameters()}
-    return 2.0 * sum(p.numel() for p in backbone.parameters() if id(p) not in skipped)
-
-
-def measured_clock_ghz(per_cycle: int) -> float:
-    """Clock a core must at least run at, from a 1-thread fp32 GEMM: GFLOP/s / FLOPs per cycle."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    a = torch.randn(1024, 1024)
-    best = float("inf")
-    for _ in range(5):
-        start = time.perf_counter()
-        a @ a
-        best = min(best, time.perf_counter() - start)
-    torch.set_num_threads(threads)
-    return 2 * 1024**3 / best / 1e9 / per_cycle
-
-
-def peak_description(info, clock: float, nominal: float, measured: float) -> list[str]:
-    lines = [f"CPU: {info.model}; {info.cores} usable cores; flags: " + ", ".join(f for f in ("avx512f", "avx512_bf16", "avx512_vnni", "amx_bf16") if f in info.flags)]
-    lines.append(
-        f"clock: {clock:.2f} GHz (OS reports {nominal:.2f} GHz; a 1-thread fp32 GEMM implies >= {measured:.2f} GHz; the larger is used)"
-    )
-    for precision, per_cycle in (("fp32", info.fp32_flops_per_cycle()), ("bf16", info.bf16_flops_per_cycle()), ("int8", info.int8_ops_per_cycle())):
-        peak = info.peak_flops(precision, clock)
-        lines.append(f"peak {precision}: {info.cores} cores x {clock:.2f} GHz x {per_cycle} FLOPs/cycle = {peak / 1e9:.0f} GFLOP/s")
-    return lines
 
 
 # ---------------------------------------------------------------------------- timing
@@ -310,8 +278,8 @@ def main(argv: list[str] | None = None) -> int:
 
     print(f"command: {' '.join([Path(sys.executable).name, *sys.argv])}")
     print(
-        f"python {platform.python_version()}, torch {torch.__version__}, onnxruntime {_version('onnxruntime')}, "
-        f"sentence-transformers {_version('sentence-transformers')}; torch threads {torch.get_num_threads()}, "
+        f"python {platform.python_version()}, torch {torch.__version__}, onnxruntime {version('onnxruntime')}, "
+        f"sentence-transformers {version('sentence-transformers')}; torch threads {torch.get_num_threads()}, "
         f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', '(unset)')}; load average at start {os.getloadavg()[0]:.1f}"
     )
     print(
@@ -384,20 +352,6 @@ def main(argv: list[str] | None = None) -> int:
         }
         args.json.write_text(json.dumps(payload, indent=2))
     return 0
-
-
-def print_table(rows: list[list[str]]) -> None:
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    for index, row in enumerate(rows):
-        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
-        if index == 0:
-            print("  ".join("-" * width for width in widths))
-
-
-def _version(package: str) -> str:
-    import importlib.metadata
-
-    return importlib.metadata.version(package)
 
 
 if __name__ == "__main__":

@@ -55,7 +55,7 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from encode_speed import flops_per_token, measured_clock_ghz, peak_description  # noqa: E402
+from machine_figures import flops_per_token, measured_clock_ghz, peak_description, version  # noqa: E402
 
 from train_speed_summary import print_summary, summarise  # noqa: E402
 from plain_loop import (  # noqa: E402
@@ -285,7 +285,7 @@ def main(argv: list[str] | None = None) -> int:
 
     print(f"command: {' '.join([Path(sys.executable).name, *sys.argv])}")
     print(
-        f"python {platform.python_version()}, torch {torch.__version__}, transformers {_version('transformers')}; "
+        f"python {platform.python_version()}, torch {torch.__version__}, transformers {version('transformers')}; "
         f"torch threads {torch.get_num_threads()}, OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', '(unset)')}; "
         f"load average at start {os.getloadavg()[0]:.1f}"
     )
@@ -327,12 +327,6 @@ def main(argv: list[str] | None = None) -> int:
         }
         args.json.write_text(json.dumps(payload, indent=2))
     return 0
-
-
-def _version(package: str) -> str:
-    import importlib.metadata
-
-    return importlib.metadata.version(package)
 
 
 if __name__ == "__main__":

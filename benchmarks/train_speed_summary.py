@@ -5,7 +5,7 @@ from __future__ import annotations
 import statistics
 from typing import Any
 
-from encode_speed import print_table
+from machine_figures import print_table
 
 ACCURACY_TOLERANCE_PT = 0.5
 """polyhead's mean test accuracy may be at most this many points under the plain loop's."""
