@@ -28,6 +28,8 @@ def register(subparsers) -> None:
     parser.add_argument("--data", action="append", default=[], metavar="TASK=FILE",
                         help="evaluate TASK on this .csv/.jsonl/.parquet file instead (repeatable); writes MODEL_DIR/eval_TASK-FILENAME.json")
     parser.add_argument("--text-column", default="text", help="text column of --data files (default: text)")
+    parser.add_argument("--pair-column", default="text_pair",
+                        help="second text column of --data files for pair and contrastive tasks (default: text_pair)")
     parser.add_argument("--label-column", default="label",
                         help="label (target) column of --data files, or several separated by commas for a regression task (default: label)")
     parser.add_argument("--label-map", metavar="A=B,...|FILE",
@@ -123,7 +125,7 @@ def run(args: argparse.Namespace) -> int:
         if targets:
             raise InputError(f"--label-map maps to {targets}, which task {task!r} does not know (it knows {', '.join(specs[task].labels)})")
     file_data = {task: read_eval_file(specs[task], path, args.split, args.text_column, _label_columns(args.label_column), label_map,
-                                      args.max_examples) for task, path in data_files.items()}
+                                      args.max_examples, args.pair_column) for task, path in data_files.items()}
 
     from ..fileio import sha256_file, write_json
     from ..tasks.tables import format_classification_report, format_metrics_table
@@ -157,7 +159,8 @@ def run(args: argparse.Namespace) -> int:
     if file_data:
         record["data"] = {
             task: {"file": str(path.resolve()), "sha256": sha256_file(path), "examples": data[task].size(args.split),
-                   "text_column": args.text_column, "label_column": args.label_column, "label_map": label_map}
+                   "text_column": args.text_column, "label_column": args.label_column, "label_map": label_map,
+                   **({"pair_column": args.pair_column} if specs[task].task_kind.text_columns > 1 else {})}
             for task, path in data_files.items()
         }
         default_output = model_dir / _output_name(data_files)

@@ -50,9 +50,9 @@ def recorded_source(spec: TaskSpec, hint: str) -> str | DataFiles | HFDataset:
 
 
 def read_eval_file(spec: TaskSpec, path: Path, split: str, text_column: str = "text", label_column: str | list[str] = "label",
-                   label_map: dict[str, str] | None = None, max_examples: int | None = None) -> TaskData:
+                   label_map: dict[str, str] | None = None, max_examples: int | None = None, pair_column: str = "text_pair") -> TaskData:
     """A file of texts and targets for one of the model's tasks; a target the model cannot answer names its line."""
-    files = DataFiles(train=str(path), text_column=text_column, label_column=label_column)
+    files = DataFiles(train=str(path), text_column=text_column, label_column=label_column, pair_column=pair_column)
     texts, targets, lines = read_file_split(path, files, spec.task_kind)
     if label_map:
         targets = [_renamed(target, label_map) for target in targets]

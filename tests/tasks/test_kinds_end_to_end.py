@@ -178,3 +178,22 @@ def test_pair_tasks_answer_pairs_of_texts(tiny_st_dir):
     with pytest.raises(KeyError, match="do not answer text pairs"):
         model.predict_pairs(pairs, tasks=["sentiment"])
     assert set(model.predict(["A cat sleeps."], backend="torch")[0]) == {"sentiment"}
+
+
+def test_evaluate_reads_a_pair_tasks_file_with_its_own_columns(kinds_model_dir, tmp_path, capsys):
+    import json
+
+    from scipy.stats import spearmanr
+
+    from polyhead import load
+    from polyhead.cli import main
+
+    ratings = [0.6, 1.0, 0.1]
+    (tmp_path / "sim.csv").write_text("first,second,rating\n" + "".join(f"{a},{b},{r}\n" for (a, b), r in zip(PAIRS, ratings)))
+    output = tmp_path / "sim.json"
+    assert main(["evaluate", str(kinds_model_dir), "--data", f"sim={tmp_path / 'sim.csv'}", "--text-column", "first",
+                 "--pair-column", "second", "--label-column", "rating", "--backend", "torch", "-o", str(output)]) == 0, capsys.readouterr().err
+    record = json.loads(output.read_text())
+    assert record["data"]["sim"]["pair_column"] == "second" and record["tasks"]["sim"]["support"] == 3
+    cosines = [a["sim"].similarity for a in load(kinds_model_dir, device="cpu").predict_pairs(PAIRS, backend="torch")]
+    assert record["tasks"]["sim"]["spearman"] == pytest.approx(spearmanr(ratings, cosines)[0], abs=1e-6)
