@@ -241,7 +241,7 @@ def write_study_report(results: dict, study_dir: Path, command: str = "") -> Pat
         f"Reproduce: `{command or results.get('command', '')}`",
         "",
         (f"**Incomplete: {missing} of {len(wanted)} runs still to go**; re-running the command continues the study. "
-         if missing else "") + f"Training time of the runs so far: {total_wall / 3600:.1f} h.",
+         if missing else "") + f"Training time of the runs {'so far' if missing else f'(all {len(wanted)})'}: {total_wall / 3600:.1f} h.",
         "",
         f"Tasks: {', '.join(results['tasks'])}; training examples: {sizes}; batch size {results['batch_size']}, "
         f"max_seq_length {results['max_seq_length']}; seeds {', '.join(map(str, seeds))}. Each strategy trains up to "
