@@ -60,9 +60,27 @@ def _chosen_command(argv: Sequence[str]) -> str | None:
     return next((a for a in argv if not a.startswith("-")), None)
 
 
+def parse_arguments(argv: list[str]) -> argparse.Namespace:
+    """The command line, options and positionals in any order after the subcommand.
+
+    Plain `parse_args` ends a `nargs='*'` positional at the first option, so
+    `polyhead predict MODEL --backend torch "a text"` would refuse its text; the chosen
+    subcommand's own parser reads its arguments intermixed instead.
+    """
+    parser = build_parser(argv)
+    if argv and not argv[0].startswith("-"):
+        (subparsers,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+        command = subparsers.choices.get(argv[0])
+        if command is not None:
+            args = command.parse_intermixed_args(argv[1:])
+            args.command = argv[0]
+            return args
+    return parser.parse_args(argv)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    args = build_parser(argv).parse_args(argv)
+    args = parse_arguments(argv)
     try:
         return int(args.func(args) or 0)
     except (InputError, MissingPackageError) as error:

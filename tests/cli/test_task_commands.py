@@ -123,3 +123,9 @@ def test_predict_on_an_exported_directory(capsys, tmp_path, task_model_dir):
     assert exported["sentiment"]["label"] == reference["sentiment"]["label"]
     for label, probability in reference["sentiment"]["probabilities"].items():
         assert abs(exported["sentiment"]["probabilities"][label] - probability) < 1e-4
+
+
+def test_options_and_texts_mix_in_any_order(capsys, task_model_dir):
+    assert main(["predict", str(task_model_dir), "--backend", "torch", "a fine film", "--batch-size", "2", "a dull one"]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [row["text"] for row in rows] == ["a fine film", "a dull one"]
