@@ -80,7 +80,7 @@ def test_each_kind_answers_in_its_own_terms(reference):
         assert prediction["aid"].labels == [name for name, p, t in zip(["food", "shelter", "water"], row, [0.3, 0.5, 0.7]) if p >= t]
 
 
-def test_saved_state_survives_save_and_load(kinds_model_dir, reference, tmp_path):
+def test_saved_state_survives_save_and_load(kinds_model_dir, reference, pair_reference, tmp_path):
     import polyhead
 
     model, predictions, _ = reference
@@ -88,11 +88,7 @@ def test_saved_state_survives_save_and_load(kinds_model_dir, reference, tmp_path
     again = polyhead.load(tmp_path / "again", device="cpu")
     assert again.tasks["aid"].state == {"thresholds": [0.3, 0.5, 0.7]} and again.tasks["value"].kind == "regression"
     _same_answers(again.predict(TEXTS, backend="torch"), predictions)
-    _same_answers(again.predict_pairs(PAIRS, backend="torch"), predictions_of_pairs(again))
-
-
-def predictions_of_pairs(model):
-    return model.predict_pairs(PAIRS, backend="torch")
+    _same_answers(again.predict_pairs(PAIRS, backend="torch"), pair_reference)
 
 
 def test_the_server_answers_like_the_library(kinds_model_dir, reference, pair_reference, tmp_path):
