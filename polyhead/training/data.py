@@ -13,8 +13,8 @@ import random
 import sys
 from collections import Counter
 from dataclasses import dataclass, field
-from pathlib import Path
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 from .. import datasets
@@ -83,10 +83,10 @@ def _text(record: dict, column: str, path: str | Path, line: int) -> str:
 def read_records(records: Iterable[tuple[int, dict[str, Any]]], files: DataFiles | HFDataset, kind: TaskKind,
                  file: str | Path) -> tuple[list, list[Any], list[int]]:
     """Texts (a (text, pair) tuple for kinds that read two), targets as the kind parses them, and each record's line."""
-    columns = target_columns(files)
+    columns, reads = target_columns(files), text_columns(files, kind)
     texts, targets, lines = [], [], []
     for line, record in records:
-        items = tuple(_text(record, column, file, line) for column in text_columns(files, kind))
+        items = tuple(_text(record, column, file, line) for column in reads)
         targets.append(kind.parse(record, columns, Where(file, line, columns.columns[0])))
         texts.append(items if len(items) > 1 else items[0])
         lines.append(line)
@@ -99,10 +99,14 @@ def text_columns(files: DataFiles | HFDataset, kind: TaskKind) -> tuple[str, ...
     return (files.text_column, files.pair_column)[: kind.text_columns]
 
 
+def record_columns(files: DataFiles | HFDataset, kind: TaskKind) -> tuple[str, ...]:
+    """Every column a record must have: its text(s) and, for kinds that read one, its target(s)."""
+    return (*text_columns(files, kind), *(target_columns(files).columns if kind.reads_label_column else ()))
+
+
 def read_file_split(path: Path, files: DataFiles, kind: TaskKind) -> tuple[list, list[Any], list[int]]:
     """One split's file, read as `read_records` reads records."""
-    target_fields = target_columns(files).columns if kind.reads_label_column else ()
-    return read_records(iter_records(path, (*text_columns(files, kind), *target_fields)), files, kind, path)
+    return read_records(iter_records(path, record_columns(files, kind)), files, kind, path)
 
 
 SplitRead = tuple[list, list[Any], list[int]]

@@ -21,7 +21,7 @@ from ..datasets import TextClassificationSplit
 from ..errors import InputError
 from ..tasks import TaskKind
 from .config import HF_IN_MEMORY, HF_SPLITS, HFDataset
-from .data import fit_splits, read_records, target_columns, text_columns
+from .data import fit_splits, read_records, record_columns, target_columns
 
 EXTRA = "pip install 'polyhead[datasets]'"
 
@@ -165,8 +165,8 @@ def _choose_splits(dataset: Any, source: HFDataset, shown: str) -> dict[str, str
 def _records(split: Any, where: str, source: HFDataset, kind: TaskKind, hf: ModuleType
              ) -> tuple[Iterator[tuple[int, dict[str, Any]]], list[str] | None]:
     """The split's rows as records (0-based row numbers), class ids as class names; and the ClassLabel's names, if any."""
+    needed = record_columns(source, kind)
     label_fields = target_columns(source).columns if kind.reads_label_column else ()
-    needed = (*text_columns(source, kind), *label_fields)
     for column in needed:
         if column not in split.column_names:
             raise InputError(f"missing column; the split has {', '.join(split.column_names)}", file=where, field=column)
