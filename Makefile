@@ -47,3 +47,10 @@ bench-serve: $(STAMP)
 .PHONY: bench-train
 bench-train: $(STAMP)
 	OMP_WAIT_POLICY=$${OMP_WAIT_POLICY:-PASSIVE} $(PY) benchmarks/train_speed.py
+
+# On a CUDA machine: training and encoding against their plain-PyTorch and sentence-transformers
+# anchors on the GPU, one command (see ../shared/gpu/README.md for a machine without network).
+.PHONY: bench-gpu
+bench-gpu: $(STAMP)
+	$(PY) benchmarks/train_speed.py --device cuda
+	$(PY) benchmarks/encode_speed.py --device cuda
