@@ -20,9 +20,18 @@ from ..errors import InputError
 
 
 class _Located(dict):
-    """A mapping that remembers the YAML line of each key."""
+    """A mapping that remembers the YAML line of each key, and the word behind each boolean value."""
 
     lines: dict[str, int]
+    words: dict[str, str]
+
+
+MAX_EXPANDED_VALUES = 100_000
+"""Most values a config may grow to through its aliases (`*name`): a few hundred bytes of nested
+aliases (a "billion laughs" file) would otherwise expand to billions of values."""
+
+SCALAR_TAGS = frozenset(f"tag:yaml.org,2002:{name}" for name in ("str", "int", "float", "bool", "null", "timestamp"))
+COLLECTION_TAGS = {yaml.MappingNode: "tag:yaml.org,2002:map", yaml.SequenceNode: "tag:yaml.org,2002:seq"}
 
 
 def compose_with_lines(text: str, path: Path | None) -> Any:
@@ -31,21 +40,77 @@ def compose_with_lines(text: str, path: Path | None) -> Any:
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         raise InputError(f"not valid YAML ({getattr(error, 'problem', error)})", file=path, line=mark.line + 1 if mark else None) from None
-    return _to_python(node) if node is not None else {}
+    if node is None:
+        return {}
+    _check_expansion(node, path)
+    return _to_python(node, path)
 
 
-def _to_python(node: yaml.Node) -> Any:
+def _check_expansion(root: yaml.Node, path: Path | None) -> None:
+    """Refuse recursive aliases and aliases that expand past MAX_EXPANDED_VALUES, without expanding them.
+
+    The composed graph shares one node per anchor, so each node's expanded size is counted once.
+    """
+    sizes: dict[int, int] = {}
+    open_nodes: set[int] = set()
+    aliased = False
+
+    def size(node: yaml.Node) -> int:
+        nonlocal aliased
+        key = id(node)
+        if key in sizes:
+            aliased = True
+            return sizes[key]
+        if key in open_nodes:
+            raise InputError("a YAML alias (*name) refers to a value that contains it", file=path, line=node.start_mark.line + 1)
+        open_nodes.add(key)
+        if isinstance(node, yaml.MappingNode):
+            total = 1 + sum(size(k) + size(v) for k, v in node.value)
+        elif isinstance(node, yaml.SequenceNode):
+            total = 1 + sum(size(item) for item in node.value)
+        else:
+            total = 1
+        open_nodes.discard(key)
+        sizes[key] = total
+        if aliased and total > MAX_EXPANDED_VALUES:
+            raise InputError(
+                f"the YAML aliases (*name) expand to more than {MAX_EXPANDED_VALUES:,} values; write the values out instead",
+                file=path, line=node.start_mark.line + 1,
+            )
+        return total
+
+    size(root)
+
+
+def _shown_tag(tag: str) -> str:
+    return "!!" + tag.removeprefix("tag:yaml.org,2002:") if tag.startswith("tag:yaml.org,2002:") else tag
+
+
+def _check_tag(node: yaml.Node, path: Path | None) -> None:
+    allowed = COLLECTION_TAGS.get(type(node))
+    if (node.tag != allowed) if allowed is not None else (node.tag not in SCALAR_TAGS):
+        raise InputError(
+            f"the YAML tag {_shown_tag(node.tag)} is not allowed in a config: write plain values, lists and mappings",
+            file=path, line=node.start_mark.line + 1,
+        )
+
+
+def _to_python(node: yaml.Node, path: Path | None) -> Any:
+    _check_tag(node, path)
     if isinstance(node, yaml.MappingNode):
         out = _Located()
         out.lines = {}
+        out.words = {}
         for key_node, value_node in node.value:
-            key = yaml.safe_load(yaml.serialize(key_node))
-            out[str(key)] = _to_python(value_node)
-            out.lines[str(key)] = key_node.start_mark.line + 1
+            key = str(_to_python(key_node, path))
+            out[key] = value = _to_python(value_node, path)
+            out.lines[key] = key_node.start_mark.line + 1
+            if isinstance(value, bool):
+                out.words[key] = value_node.value
         return out
     if isinstance(node, yaml.SequenceNode):
-        return [_to_python(n) for n in node.value]
-    return yaml.safe_load(yaml.serialize(node))
+        return [_to_python(n, path) for n in node.value]
+    return yaml.constructor.SafeConstructor().construct_object(node, deep=True)
 
 
 def _type_name(tp: Any) -> str:
@@ -85,8 +150,11 @@ def build_dataclass(cls: Any, data: Any, where: str, file: Path | None, line: in
         shown = sorted({f.metadata.get("key", f.name) for f in dataclasses.fields(cls)})
         kwargs = {}
         lines = getattr(data, "lines", {})
+        words = getattr(data, "words", {})
         for key, value in data.items():
             key_where = f"{where}.{key}" if where else key
+            if key in names:
+                value = _as_written(hints[names[key]], value, words.get(key))
             key_file, key_line = _key_location(lines, key, file, line)
             if key not in names:
                 close = difflib.get_close_matches(key, shown, n=1)
@@ -131,9 +199,23 @@ def build_dataclass(cls: Any, data: Any, where: str, file: Path | None, line: in
         return data
     if cls is bool and isinstance(data, bool):
         return data
+    if cls is str and isinstance(data, bool):
+        raise InputError(
+            f"expected str, got {data!r} (YAML reads unquoted yes/no/on/off/true/false as booleans: quote the word)",
+            file=file, line=line, field=where,
+        )
     if cls in (int, float, str, bool):
         raise InputError(f"expected {cls.__name__}, got {data!r}", file=file, line=line, field=where)
     return data
+
+
+def _as_written(tp: Any, value: Any, word: str | None) -> Any:
+    """The word itself where YAML 1.1 read `no`, `off`, `yes`... as a boolean but the field takes a
+    string and no boolean (`mixed_precision: no` means "no", as in Accelerate)."""
+    if not isinstance(value, bool) or word is None:
+        return value
+    options = typing.get_args(tp) if typing.get_origin(tp) in (typing.Union, types.UnionType) else (tp,)
+    return word if str in options and bool not in options else value
 
 
 def _field_names(tp: Any) -> set[str]:
@@ -202,6 +284,10 @@ def apply_override(data: dict, override: str) -> None:
         target = target[part]
     target[parts[-1]] = value
     _set_line(target, parts[-1], source)
+    if isinstance(value, bool) and isinstance(target, _Located):
+        if not hasattr(target, "words"):
+            target.words = {}  # type: ignore[attr-defined]
+        target.words[parts[-1]] = raw.strip()  # type: ignore[attr-defined]
 
 
 def _set_line(mapping: dict, key: str, source: _Override) -> None:
