@@ -58,9 +58,15 @@ def run(args: argparse.Namespace) -> int:
     seeds = [base.training.seed + i for i in range(args.seeds)]
     budget = Budget(args.epochs, args.probe_epochs, args.evals_per_epoch, args.patience)
     command = "polyhead " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:2] == ["study"] else "polyhead study " + args.config
-    results = run_study(base, names, Path(args.output), config_path.parent, seeds=seeds, budget=budget,
-                        baseline=not args.no_baseline, command=command,
-                        on_progress=lambda partial: write_study_report(partial, Path(args.output), command))
+    from ..study.runner import StudyInterrupted
+
+    try:
+        results = run_study(base, names, Path(args.output), config_path.parent, seeds=seeds, budget=budget,
+                            baseline=not args.no_baseline, command=command,
+                            on_progress=lambda partial: write_study_report(partial, Path(args.output), command))
+    except StudyInterrupted as stopped:
+        print(f"polyhead study: {stopped}: {command}", file=sys.stderr)
+        return 130
     report = write_study_report(results, Path(args.output), command)
     print(report.read_text())
     return 0

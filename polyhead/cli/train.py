@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -17,7 +18,7 @@ def register(subparsers) -> None:
         help="train one encoder with several task heads from a YAML config",
         description="Train the tasks of CONFIG jointly. Overrides are dotted key=value pairs "
         "(training.max_steps=200 tasks.topic.weight=2). Runs on several processes under "
-        "`accelerate launch -m polyhead train ...`.",
+        "`accelerate launch --multi_gpu --num_processes N -m polyhead train ...` (--multi_gpu also on CPUs).",
     )
     parser.add_argument("config", nargs="?", help="YAML run config (not needed with --resume)")
     parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides")
@@ -32,6 +33,7 @@ def run(args: argparse.Namespace) -> int:
     from ..training.data import load_task_data
     from ..training.extending import add_saved_tasks
 
+    _check_launcher()
     overrides = list(args.overrides)
     if args.resume:
         # The run's own resolved config; file paths in it are already absolute.
@@ -86,6 +88,25 @@ def run(args: argparse.Namespace) -> int:
     _print_guard(result.run_dir)
     print(f"report: {result.run_dir / 'report.md'}")
     return 0
+
+
+MULTI_PROCESS_COMMAND = "accelerate launch --multi_gpu --num_processes N -m polyhead train ..."
+
+
+def _check_launcher(environ=None) -> None:
+    """`accelerate launch --num_processes 2` without a multi-process launcher starts ONE process.
+
+    Accelerate picks its multi-process launcher only for --multi_gpu (or a config file saying so);
+    otherwise its simple launcher runs the script once, yet still sets MASTER_PORT for the
+    processes that never start. That combination (no WORLD_SIZE) is caught here, before any work.
+    """
+    env = os.environ if environ is None else environ
+    launched_by_accelerate = "ACCELERATE_MIXED_PRECISION" in env or "ACCELERATE_USE_CPU" in env
+    if launched_by_accelerate and "MASTER_PORT" in env and "WORLD_SIZE" not in env:
+        raise InputError(
+            "accelerate launch was given several processes but started one: add --multi_gpu, Accelerate's "
+            f"multi-process launcher (it also runs CPU processes, over gloo): {MULTI_PROCESS_COMMAND}"
+        )
 
 
 def _print_guard(run_dir: Path) -> None:

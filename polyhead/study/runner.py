@@ -120,18 +120,35 @@ def run_dir_of(study_dir: Path, strategy: str, seed: int) -> Path:
     return study_dir / "runs" / strategy.replace(":", "_") / f"seed-{seed}"
 
 
+class StudyInterrupted(RuntimeError):
+    """A signal stopped the study during a run; that run's checkpoint is kept and re-running the study resumes it."""
+
+
 def _train_resumably(config: RunConfig, base_dir: Path):
-    """Resume the run from its checkpoint when an earlier study was killed during it."""
+    """Resume the run from its checkpoint when an earlier study was killed during it.
+
+    A signal (Ctrl-C, SIGTERM) stops the whole study at once, whether the run was fresh or
+    resumed, and keeps the checkpoint the trainer just wrote; only a checkpoint that cannot be
+    resumed for another reason costs the run a fresh start.
+    """
     from ..training import train
+    from ..training.loop import TrainingInterrupted
 
     run_dir = Path(config.output_dir)
-    if (run_dir / "checkpoints").exists():
-        try:
-            return train(config, resume=True, base_dir=base_dir), True
-        except Exception as error:  # noqa: BLE001 - a checkpoint that cannot be resumed costs one run, not the study
-            print(f"cannot resume {run_dir} ({type(error).__name__}: {error}); starting it again", flush=True)
-    shutil.rmtree(run_dir, ignore_errors=True)
-    return train(config, base_dir=base_dir), False
+    try:
+        if (run_dir / "checkpoints").exists():
+            try:
+                return train(config, resume=True, base_dir=base_dir), True
+            except TrainingInterrupted:
+                raise
+            except Exception as error:  # noqa: BLE001 - a checkpoint that cannot be resumed costs one run, not the study
+                print(f"cannot resume {run_dir} ({type(error).__name__}: {error}); starting it again", flush=True)
+        shutil.rmtree(run_dir, ignore_errors=True)
+        return train(config, base_dir=base_dir), False
+    except TrainingInterrupted as stopped:
+        what = str(stopped).split(". Resume with", 1)[0]  # the trainer's own advice is for `polyhead train`
+        raise StudyInterrupted(f"{what} of {run_dir}, which is kept; run the same `polyhead study` command "
+                               "again to continue the study from there") from None
 
 
 def train_one(strategy: Strategy, seed: int, study_dir: Path, base_dir: Path, sizes: dict[str, int],

@@ -15,6 +15,7 @@ from typing import Any
 
 import yaml
 
+from ..devices import DEVICE_NAME
 from ..errors import InputError
 from ..head_config import HeadConfig
 from ..truncation import TRUNCATION_SIDES
@@ -206,10 +207,20 @@ class TrainingConfig:
     """Gradient clipping by global norm; None turns it off."""
     mixed_precision: str = "auto"
     """auto (bf16 autocast where the CPU has AVX-512 BF16/AMX or the GPU has bf16, else fp32), no, bf16 or fp16 (GPU)."""
+    device: str | None = None
+    """cpu, cuda or cuda:N; None trains on a GPU when one is available, else on the CPU. Several processes
+    (`accelerate launch`, torchrun) take one GPU each, so with them only cpu or cuda (no index) applies."""
     group_by_length: bool = True
     """Batch texts of similar length together (within each task), so batches carry little padding."""
     length_pool_batches: int = 50
     """Batches per length-sorted pool when group_by_length is on (larger pads less, smaller is more random)."""
+    pad_to_multiple: int | None = None
+    """Pad each training batch's width up to a multiple of this (a length bucket, capped at max_seq_length). None: 16 on a
+    GPU, where few distinct shapes let kernels, attention plans and captured graphs be reused; 1 (off) on a CPU, where
+    every padded token costs real arithmetic and there is no per-shape cost to save."""
+    compile: bool = False
+    """torch.compile the trainable part's forward (one graph per length bucket; CUDA graphs on a GPU). Off by default:
+    compiling takes tens of seconds, which a short run does not earn back; a failed compile falls back to eager mode."""
     cache_frozen: bool = True
     """Compute frozen lower parts (the whole encoder, or embeddings + lower layers) once per example and reuse them."""
     cache_memory_mb: int = 1024
@@ -288,6 +299,9 @@ class RunConfig:
             (t.checkpoint_every is None or t.checkpoint_every >= 1, "training.checkpoint_every", "must be >= 1 (or unset: every eval_every steps)"),
             (t.mixed_precision in PRECISIONS, "training.mixed_precision", f"must be one of {', '.join(PRECISIONS)}"),
             (t.length_pool_batches >= 1, "training.length_pool_batches", "must be >= 1"),
+            (t.device is None or DEVICE_NAME.match(str(t.device).strip().lower()) is not None and not str(t.device).strip().lower().startswith("cpu:"),
+             "training.device", "must be cpu, cuda or cuda:N (or unset: a GPU when there is one)"),
+            (t.pad_to_multiple is None or t.pad_to_multiple >= 1, "training.pad_to_multiple", "must be >= 1 (or unset: 16 on a GPU, 1 on a CPU)"),
             (t.cache_memory_mb >= 0, "training.cache_memory_mb", "must be >= 0"),
             (t.mixing in MIXING_STRATEGIES, "training.mixing", f"must be one of {', '.join(MIXING_STRATEGIES)}"),
             (t.loss_weighting in LOSS_WEIGHTINGS, "training.loss_weighting", f"must be one of {', '.join(LOSS_WEIGHTINGS)}"),

@@ -34,6 +34,7 @@ from .optim import LearningRates, build_optimizer, describe_groups, parameter_gr
 from .parts import model_parts
 from .phases import Phase, phase_at, plan_phases, total_phase_steps
 from .precision import forget_previous_precision, resolve_precision
+from .processes import announce_processes, training_device
 from .sampler import TaskBatchSampler, steps_per_epoch
 from .clock import RunClock
 from .results import RunSummary, record_results
@@ -74,17 +75,19 @@ class Trainer:
         from accelerate.utils import DistributedDataParallelKwargs, set_seed
 
         self.config, t = config, config.training
-        self.precision = resolve_precision(t.mixed_precision)
+        device = training_device(t.device, t.mixed_precision)
+        self.precision = resolve_precision(t.mixed_precision, device.type)
         forget_previous_precision()
         self.accelerator = Accelerator(
             mixed_precision=self.precision.used,
-            cpu=not torch.cuda.is_available(),
+            cpu=device.type == "cpu",
             kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)],
             log_with=t.report_to or None,
             project_dir=str(prepare_tracker_storage(t.report_to, Path(config.output_dir))) if t.report_to else None,
         )
         acc = self.accelerator
         self.main, self.rank, self.world = acc.is_main_process, acc.process_index, acc.num_processes
+        announce_processes(acc)
         self.run_dir = Path(config.output_dir)
         self.checkpoints = CheckpointStore(self.run_dir / "checkpoints")
         self.last_dir, self.best_dir = self.checkpoints.pointer, self.run_dir / "checkpoints" / "best"
