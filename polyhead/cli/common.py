@@ -118,10 +118,12 @@ def task_model_dir(path: str | Path, *, allow_exported: bool) -> Path:
     return path
 
 
-def load_task_model(path: Path, backend: str | None, max_int8_loss: float | None = None):
+def load_task_model(path: Path, backend: str | None, max_int8_loss: float | None = None, device=None):
     """A MultiTaskModel, or an OnnxModel for a directory written by `polyhead export` (int8 under auto within `max_int8_loss`)."""
     from ..inference.manifest import is_exported_dir
 
+    if is_exported_dir(path) and device is not None:
+        raise InputError("--device applies to PyTorch models; an exported directory runs on ONNX Runtime's CPU provider", file=path)
     if is_exported_dir(path):
         from ..inference import OnnxEncoder, OnnxModel
         from ..inference.onnx_model import has_task_heads
@@ -142,7 +144,7 @@ def load_task_model(path: Path, backend: str | None, max_int8_loss: float | None
     from ..model import MultiTaskModel
 
     quiet_library_progress()
-    model = MultiTaskModel.load(path)
+    model = MultiTaskModel.load(path, device=device)
     if backend is not None:
         model.encoder.backend = backend
     return model
@@ -182,6 +184,8 @@ def load_encoder(args: argparse.Namespace):
     apply_threads(args)
     exported = bool(args.model and is_exported_dir(args.model))
     max_int8_loss = int8_budget(args, args.model, exported)
+    if exported and getattr(args, "device", None) is not None:
+        raise InputError("--device applies to PyTorch models; an exported directory runs on ONNX Runtime's CPU provider", file=args.model)
     if exported:
         if args.pooling:
             raise InputError("--pooling cannot change an exported model: its pooling is part of the graph", file=args.model)
@@ -206,12 +210,13 @@ def encoder_from_args(args: argparse.Namespace):
 
     if args.model is not None:
         check_model_source(args.model)  # before torch and transformers load
+    device = resolve_cli_device(args)
     from ..encoder import SentenceEncoder
 
     quiet_library_progress()
     try:
         return SentenceEncoder(
-            args.model, pooling=args.pooling, normalize=args.normalize, max_seq_length=args.max_seq_length
+            args.model, pooling=args.pooling, normalize=args.normalize, max_seq_length=args.max_seq_length, device=device
         )
     except (OSError, ValueError) as error:
         if args.model is None:  # the built-in model failing is not the user's input
@@ -229,3 +234,69 @@ def print_table(header: list[str], rows: list[list[str]]) -> None:
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
     for row in [header, ["-" * w for w in widths], *rows]:
         print("  ".join(str(cell).ljust(width) for cell, width in zip(row, widths)).rstrip())
+
+
+def check_input_columns(path: str | Path, *columns: str) -> None:
+    """The input's type, and that `columns` exist (.csv/.jsonl/.parquet): read from its first record, before any model loads."""
+    from ..textio import _suffix, iter_records
+
+    path = existing_file(path)
+    if _suffix(path) == ".txt":
+        return
+    records = iter_records(path, required=tuple(columns))
+    try:
+        next(records, None)
+    finally:
+        records.close()
+
+
+def check_output_suffix(path: str | Path, suffixes: tuple[str, ...], what: str = "output") -> str:
+    """The lower-case suffix of an output file, one of `suffixes`; checked before any work is done."""
+    suffix = Path(path).suffix.lower()
+    if suffix not in suffixes:
+        raise InputError(f"unsupported {what} type {suffix or '(none)'!r}; use {' or '.join(suffixes)}", file=path)
+    return suffix
+
+
+def saved_task_names(model_dir: Path) -> list[str] | None:
+    """The task names a model directory records (polyhead_model.json, or an export's manifest), read without loading weights."""
+    import json
+
+    for name, keys in ((MODEL_CONFIG, ("tasks",)), ("polyhead_onnx.json", ("tasks", "pair_tasks"))):
+        file = model_dir / name
+        if file.is_file():
+            try:
+                data = json.loads(file.read_text(encoding="utf-8"))
+                return [t["name"] for key in keys for t in data.get(key) or []]
+            except (ValueError, KeyError, TypeError, AttributeError):
+                return None  # a damaged file: the model's own loader says what is wrong with it
+    return None
+
+
+def check_task_names(requested: str | None, model_dir: Path) -> list[str] | None:
+    """--tasks split and checked against the names the model directory records."""
+    if not requested:
+        return None
+    tasks = [t.strip() for t in requested.split(",") if t.strip()]
+    known = saved_task_names(model_dir)
+    if known is not None:
+        unknown = [t for t in tasks if t not in known]
+        if unknown:
+            raise InputError(f"unknown task(s) {unknown}; the model has {known}", field="--tasks")
+    return tasks
+
+
+def resolve_cli_device(args: argparse.Namespace):
+    """--device as a torch.device (None when not given); an unavailable GPU is one line."""
+    name = getattr(args, "device", None)
+    if name is None:
+        return None
+    from ..devices import resolve_device
+
+    return resolve_device(name, "--device")
+
+
+def add_device_argument(parser: argparse.ArgumentParser) -> None:
+    from ..devices import DEVICE_HELP
+
+    parser.add_argument("--device", default=None, help=f"where the model runs: {DEVICE_HELP}")

@@ -6,7 +6,7 @@ import argparse
 import sys
 import warnings
 
-from .common import add_encoder_arguments, existing_file, load_encoder, show_progress
+from .common import add_device_argument, add_encoder_arguments, check_input_columns, check_output_suffix, load_encoder, show_progress
 
 
 def register(subparsers) -> None:
@@ -22,11 +22,14 @@ def register(subparsers) -> None:
     parser.add_argument("-o", "--output", required=True, help="output file: .npy or .parquet")
     parser.add_argument("--text-column", default="text", help="column holding the text (default: text)")
     add_encoder_arguments(parser)
+    add_device_argument(parser)
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    existing_file(args.input)  # before the model loads
+    # Everything about the files is checked before the model loads.
+    check_output_suffix(args.output, (".npy", ".parquet"))
+    check_input_columns(args.input, args.text_column)
     from ..encode_file import encode_file
     from ..encoder import TruncationWarning
     from ..inference import LossyBackendWarning

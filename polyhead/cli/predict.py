@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 
-from .common import add_speed_arguments
+from .common import add_device_argument, add_speed_arguments
 
 
 def register(subparsers) -> None:
@@ -27,25 +27,39 @@ def register(subparsers) -> None:
     parser.add_argument("--tasks", help="comma-separated tasks to predict (default: all)")
     parser.add_argument("--all-probabilities", action="store_true", help="include every class's (or label's) probability")
     parser.add_argument("--batch-size", type=int, default=32, help="texts per forward pass (default: 32)")
+    parser.add_argument("-o", "--output", metavar="OUT",
+                        help="with --input: write a table (.csv, .jsonl or .parquet) of the input's columns (ids and all) plus "
+                        "TASK_label, TASK_probability (each kind's answer fields; --all-probabilities adds one column per class) "
+                        "instead of printing JSON lines")
     add_speed_arguments(parser)
+    add_device_argument(parser)
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from ..errors import InputError
     from ..textio import iter_pair_chunks, iter_text_chunks
-    from .common import apply_threads, existing_file, load_task_model, task_model_dir
+    from .common import (apply_threads, check_input_columns, check_output_suffix, check_task_names, load_task_model,
+                         resolve_cli_device, task_model_dir)
+    from .prediction_table import TABLE_SUFFIXES
 
+    # Every argument, file and task name is checked before the model loads.
     if bool(args.texts) == bool(args.input):
         raise InputError("give either TEXT arguments or --input FILE")
     if args.pairs and len(args.texts) % 2:
         raise InputError(f"--pairs takes TEXT arguments two at a time (first, second), got {len(args.texts)}")
+    if args.output and not args.input:
+        raise InputError("-o writes the predictions of an --input file; TEXT arguments are printed", field="--output")
+    if args.output:
+        check_output_suffix(args.output, TABLE_SUFFIXES)
+    columns = (args.text_column, args.pair_column) if args.pairs else (args.text_column,)
     if args.input:
-        existing_file(args.input)
+        check_input_columns(args.input, *columns)
     model_dir = task_model_dir(args.model_dir, allow_exported=True)
+    tasks = check_task_names(args.tasks, model_dir)
+    device = resolve_cli_device(args)
     apply_threads(args)
-    model = load_task_model(model_dir, args.backend, args.max_int8_loss)
-    tasks = [t.strip() for t in args.tasks.split(",")] if args.tasks else None
+    model = load_task_model(model_dir, args.backend, args.max_int8_loss, device=device)
     offered = model.pair_tasks if args.pairs else model.answering_tasks
     if tasks:
         unknown = [t for t in tasks if t not in model.tasks]
@@ -59,17 +73,39 @@ def run(args: argparse.Namespace) -> int:
     if wrong:
         hint = "they answer single texts: leave out --pairs" if args.pairs else "they answer pairs of texts: add --pairs"
         raise InputError(f"task(s) {wrong}: {hint}", field="--tasks")
+    predict = model.predict_pairs if args.pairs else model.predict
+    if args.output:
+        return _write_table(args, predict, columns, tasks)
     if args.pairs:
         chunks = ([list(zip(args.texts[::2], args.texts[1::2]))] if args.texts
                   else iter_pair_chunks(args.input, args.text_column, args.pair_column, chunk_size=4096))
     else:
         chunks = [args.texts] if args.texts else iter_text_chunks(args.input, args.text_column, chunk_size=4096)
     for chunk in chunks:
-        answers = (model.predict_pairs if args.pairs else model.predict)(chunk, tasks=tasks, batch_size=args.batch_size)
+        answers = predict(chunk, tasks=tasks, batch_size=args.batch_size)
         for item, prediction in zip(chunk, answers):
             record: dict = {"text": item[0], "text_pair": item[1]} if args.pairs else {"text": item}
             for task, result in prediction.items():
                 answer = result.to_dict()
                 record[task] = answer if args.all_probabilities else {k: v for k, v in answer.items() if k != "probabilities"}
             sys.stdout.write(json.dumps(record, ensure_ascii=False) + "\n")
+    return 0
+
+
+def _write_table(args: argparse.Namespace, predict, columns: tuple[str, ...], tasks: list[str] | None) -> int:
+    """--input rows with every column kept, each task's answer beside them, to -o."""
+    from pathlib import Path
+
+    from .prediction_table import flat_answer, input_records, table_writer
+
+    answered: dict[str, None] = {}
+    with table_writer(args.output) as writer:
+        for records in input_records(Path(args.input), columns):
+            items = [tuple(r[c] for c in columns) if args.pairs else r[columns[0]] for r in records]
+            for record, prediction in zip(records, predict(items, tasks=tasks, batch_size=args.batch_size)):
+                for task, result in prediction.items():
+                    answered[task] = None
+                    record.update(flat_answer(task, result.to_dict(), args.all_probabilities))
+            writer.write(records)
+    print(f"wrote {writer.rows} rows with the predictions of {', '.join(answered) or 'no task'} to {args.output}", file=sys.stderr)
     return 0

@@ -77,6 +77,18 @@ def _upload(directory: Path, args: argparse.Namespace) -> str:
         status = getattr(error.response, "status_code", None)
         hint = "log in with `hf auth login`, set HF_TOKEN or pass --token" if status in (401, 403) else "check the repository id and your access"
         raise InputError(f"the hub refused the upload (HTTP {status}): {hint}") from None
-    except OSError as error:  # connection refused, DNS failure, timeouts
+    except _network_errors() as error:  # connection refused, DNS failure, timeouts (httpx's own, or OSError)
         raise InputError(f"cannot reach the Hugging Face Hub ({type(error).__name__}): check the network or HF_ENDPOINT") from None
     return str(getattr(commit, "commit_url", None) or f"https://huggingface.co/{args.repo_id}")
+
+
+def _network_errors() -> tuple[type[BaseException], ...]:
+    """What the hub client raises when the network fails: httpx's transport errors (huggingface_hub 1.x) and OSError."""
+    errors: list[type[BaseException]] = [OSError]
+    try:
+        import httpx
+
+        errors.append(httpx.TransportError)
+    except ImportError:  # an older huggingface_hub on requests: its errors are OSErrors
+        pass
+    return tuple(errors)

@@ -1,0 +1,118 @@
+"""Predictions as a table (CSV, JSON Lines, Parquet): the input's own columns, then each task's answer.
+
+The columns come from the shape of each kind's answer (its scalar fields, label lists joined,
+probability maps spread out on request), so a new kind of task gets its columns without
+this module knowing it exists.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from ..errors import InputError
+from ..fileio import atomic_file
+
+TABLE_SUFFIXES = (".csv", ".jsonl", ".parquet")
+LIST_SEPARATOR = "|"
+
+
+def flat_answer(task: str, answer: dict[str, Any], all_probabilities: bool = False) -> dict[str, Any]:
+    """`{task}_{field}` cells of one answer: scalars as they are, lists joined with |, maps only on request."""
+    cells: dict[str, Any] = {}
+    for key, value in answer.items():
+        if isinstance(value, dict):
+            if all_probabilities:
+                cells.update({f"{task}_{key}_{name}": v for name, v in value.items()})
+        elif isinstance(value, (list, tuple)):
+            cells[f"{task}_{key}"] = LIST_SEPARATOR.join(map(str, value))
+        else:
+            cells[f"{task}_{key}"] = value
+    return cells
+
+
+def input_records(path: Path, text_columns: tuple[str, ...], chunk_size: int = 4096) -> Iterator[list[dict[str, Any]]]:
+    """The input's records in chunks, every column kept; a .txt file gives one `text` column a line."""
+    from ..textio import iter_records, iter_text_chunks
+
+    if path.suffix.lower() == ".txt":
+        for texts in iter_text_chunks(path, "text", chunk_size=chunk_size):
+            yield [{"text": text} for text in texts]
+        return
+    chunk: list[dict[str, Any]] = []
+    for line, record in iter_records(path, required=text_columns):
+        for column in text_columns:
+            if not isinstance(record.get(column), str) or not record[column].strip():
+                raise InputError("empty or missing text", file=path, line=line, field=column)
+        chunk.append(record)
+        if len(chunk) >= chunk_size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+class TableWriter:
+    """Appends rows to a .csv/.jsonl/.parquet file; the first rows fix the columns (later new ones are refused)."""
+
+    def __init__(self, handle, suffix: str, path: Path) -> None:
+        self.handle, self.suffix, self.path = handle, suffix, path
+        self.columns: list[str] | None = None
+        self._csv = None
+        self._parquet = None
+        self.rows = 0
+
+    def write(self, rows: list[dict[str, Any]]) -> None:
+        if not rows:
+            return
+        if self.columns is None:
+            self.columns = list(dict.fromkeys(key for row in rows for key in row))
+        rows = [{column: row.get(column) for column in self.columns} for row in rows]
+        if self.suffix == ".jsonl":
+            for row in rows:
+                self.handle.write((json.dumps(row, ensure_ascii=False, default=str) + "\n").encode("utf-8"))
+        elif self.suffix == ".csv":
+            if self._csv is None:
+                import io
+
+                self._text = io.TextIOWrapper(self.handle, encoding="utf-8", newline="", write_through=True)
+                self._csv = csv.DictWriter(self._text, fieldnames=self.columns)
+                self._csv.writeheader()
+            self._csv.writerows(rows)
+        else:
+            import pyarrow as pa
+            import pyarrow.parquet as pq
+
+            if self._parquet is None:
+                table = pa.Table.from_pylist(rows)
+                self._parquet = pq.ParquetWriter(self.handle, table.schema)
+            else:
+                table = pa.Table.from_pylist(rows, schema=self._parquet.schema)
+            self._parquet.write_table(table)
+        self.rows += len(rows)
+
+    def close(self) -> None:
+        if self._parquet is not None:
+            self._parquet.close()
+        if self._csv is not None:
+            self._text.flush()
+            self._text.detach()
+
+
+@contextmanager
+def table_writer(path: str | Path) -> Iterator[TableWriter]:
+    """A TableWriter on `path`, written atomically (a failed run leaves no half file)."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in TABLE_SUFFIXES:
+        raise InputError(f"unsupported output type {suffix or '(none)'!r}; use {', '.join(TABLE_SUFFIXES)}", file=path)
+    with atomic_file(path, "wb") as handle:
+        writer = TableWriter(handle, suffix, path)
+        try:
+            yield writer
+        finally:
+            writer.close()
