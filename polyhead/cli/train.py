@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from ..errors import InputError
-from .common import existing_dir
+from .common import add_device_argument, existing_dir
 
 
 def register(subparsers) -> None:
@@ -25,6 +25,7 @@ def register(subparsers) -> None:
     parser.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR from its last checkpoint")
     parser.add_argument("--output-dir", help="run directory (overrides output_dir)")
     parser.add_argument("--no-progress", action="store_true", help="turn off progress bars")
+    add_device_argument(parser)
     parser.set_defaults(func=run)
 
 
@@ -52,7 +53,10 @@ def run(args: argparse.Namespace) -> int:
         overrides.append(f"output_dir={args.output_dir}")
     if args.no_progress:
         overrides.append("training.progress=false")
+    if args.device:
+        overrides.append(f"training.device={args.device}")
     config = load_config(config_path, overrides)
+    _check_model(config)
     if args.resume:
         _check_not_finished(Path(args.resume), config, overrides)
     # Every data file is read and checked before PyTorch, transformers and the model load (a starting model's
@@ -88,6 +92,21 @@ def run(args: argparse.Namespace) -> int:
     _print_guard(result.run_dir)
     print(f"report: {result.run_dir / 'report.md'}")
     return 0
+
+
+def _check_model(config) -> None:
+    """What can be wrong with the model and where it trains, found before anything loads."""
+    from ..devices import check_precision_on, resolve_device
+    from ..resolve import check_model_source
+    from .common import POOLING_CHOICES
+
+    if config.model.pooling is not None and config.model.pooling not in POOLING_CHOICES:
+        raise InputError(f"unknown pooling {config.model.pooling!r}; choose one of {', '.join(POOLING_CHOICES)}",
+                         field="model.pooling")
+    if config.model.name is not None:
+        check_model_source(config.model.name)  # a name that is neither a directory nor reachable: at once, not after retries
+    device = resolve_device(config.training.device, "training.device")
+    check_precision_on(config.training.mixed_precision, device.type)
 
 
 MULTI_PROCESS_COMMAND = "accelerate launch --multi_gpu --num_processes N -m polyhead train ..."
