@@ -70,13 +70,13 @@ def check_encode_call(texts: object, batch_size: int, output: str) -> tuple[bool
     return single, items  # type: ignore[return-value]
 
 
-def warn_if_truncated(truncated: int, total: int, max_seq_length: int) -> None:
+def warn_if_truncated(truncated: int, total: int, max_seq_length: int, stacklevel: int = 3) -> None:
     """One TruncationWarning per call that cut any text, pointing at the caller of `encode`."""
     if truncated:
         warnings.warn(
             f"{truncated} of {total} texts were longer than max_seq_length={max_seq_length} tokens and were truncated",
             TruncationWarning,
-            stacklevel=3,
+            stacklevel=stacklevel,
         )
 
 
@@ -243,7 +243,9 @@ class SentenceEncoder(nn.Module):
         """Embed texts; returns an array of shape (len(texts), embedding_dim) in input order.
 
         Texts are tokenized once, sorted by length so each batch pads little, and padded
-        per batch; on a CPU, batches run in parallel, one per core. Texts longer than
+        per batch; on a CPU, batches run in parallel, one per core. On a GPU, texts are
+        tokenized on worker threads ahead of the device and batched by tokens
+        (`polyhead.inference.device_pipeline`; `batch_size` applies to the CPU). Texts longer than
         `max_seq_length` tokens are cut: a `TruncationWarning` says how many, and
         `last_encode_stats.truncated` holds the count. `backend` overrides the encoder's
         own (`auto`, `torch`, `torch-bf16`, `onnx`, `onnx-int8`); `progress` is called
@@ -252,11 +254,17 @@ class SentenceEncoder(nn.Module):
         from .inference.batching import run_with_progress
 
         single, items = check_encode_call(texts, batch_size, output)
-        tokenized = self.text_tokenizer.tokenize(items)
-        warn_if_truncated(tokenized.truncated, len(items), self.max_seq_length)
-        result = np.empty((len(items), self.embedding_dim), dtype=np.float32)
         with eval_mode(self):  # no dropout, even when called from inside a training loop
             chosen, runner = self._runners.resolve(self, self.backend if backend is None else backend, items)
+            if items and getattr(runner, "pipeline", None) is not None:
+                on_device = self._encode_pipelined(items, runner, normalize, show_progress, progress, chosen)
+                if output == "torch":
+                    return on_device[0] if single else on_device
+                result = on_device.cpu().numpy()  # the call's one device-to-host copy
+                return result[0] if single else result
+            tokenized = self.text_tokenizer.tokenize(items)
+            warn_if_truncated(tokenized.truncated, len(items), self.max_seq_length)
+            result = np.empty((len(items), self.embedding_dim), dtype=np.float32)
             self.last_encode_stats = EncodeStats(len(items), int(tokenized.lengths.sum()), tokenized.truncated, chosen)
             if items:
                 result = run_with_progress(
@@ -271,6 +279,26 @@ class SentenceEncoder(nn.Module):
         if single:
             result = result[0]
         return torch.from_numpy(result).to(self.device) if output == "torch" else result
+
+    def _encode_pipelined(self, items: list[str], runner, normalize: bool | None, show_progress: bool | None,
+                          progress: Callable[[int, int], None] | None, chosen: str) -> torch.Tensor:
+        """The device path (a GPU): tokenizing overlapped with the device, rows left on the device."""
+        from .inference.batching import ThroughputBar
+        from .inference.device_pipeline import run_pipelined
+
+        enabled = default_show_progress(show_progress, len(items), runner.pipeline.first_chunk_texts)
+        with ThroughputBar(len(items), "encode", enabled) as bar:
+
+            def report(texts: int, tokens: int) -> None:
+                bar.update(texts, tokens)
+                if progress is not None:
+                    progress(texts, tokens)
+
+            result = run_pipelined(items, self.text_tokenizer, runner.device_forward(normalize), self.device,
+                                   self.embedding_dim, runner.pipeline, report)
+        self.last_encode_stats = EncodeStats(len(items), result.tokens, result.truncated, chosen)
+        warn_if_truncated(result.truncated, len(items), self.max_seq_length, stacklevel=4)
+        return result.embeddings
 
     # ------------------------------------------------------------------ save / load
     def save(self, path: str | Path) -> Path:

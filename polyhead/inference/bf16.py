@@ -92,8 +92,12 @@ def _shared_copy(module: nn.Module, keep: list[nn.Module]) -> nn.Module:
     return copy.deepcopy(module, memo=memo)  # configs are copied: each copy has its own attention setting
 
 
-def bf16_twin(backbone: nn.Module, pack: bool) -> Bf16Twin:
-    """A copy of `backbone` sharing every tensor except Linear weights, which become bf16 (once)."""
+def bf16_twin(backbone: nn.Module, pack: bool, short_attention: bool = True) -> nn.Module:
+    """A copy of `backbone` sharing every tensor except Linear weights, which become bf16 (once).
+
+    With `short_attention` (the CPU's choice) a `Bf16Twin` switching attention by width; without
+    (a GPU's: its SDPA kernels win at every width) the plain twin on the backbone's own attention.
+    """
     twin = _shared_copy(backbone, [])
     make = PackedBf16Linear if pack else Bf16Linear
     for parent in list(twin.modules()):
@@ -101,6 +105,8 @@ def bf16_twin(backbone: nn.Module, pack: bool) -> Bf16Twin:
             if type(child) is nn.Linear:
                 setattr(parent, name, make(child))
     short = twin.eval()
+    if not short_attention:
+        return short
     long = _shared_copy(short, [m for m in short.modules() if isinstance(m, (Bf16Linear, PackedBf16Linear))])
     if hasattr(short, "set_attn_implementation"):
         from .attention import register_short_attention

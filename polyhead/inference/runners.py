@@ -24,7 +24,9 @@ from ..runner_registry import register_runner_cache
 from ..similarity import row_cosines
 from ..task_adapters import ADAPTER_MARK
 from .backends import MIN_AUTO_COSINE, auto_backend, check_backend
+from .auto_probe import DecisionStore, ProbeResult, Timer
 from .batching import BatchRunner
+from .device_pipeline import PipelineOptions
 
 PROBE_TEXTS = 16
 """Texts the automatic bf16 choice is checked on (spread over the call's lengths)."""
@@ -41,26 +43,50 @@ class AutoFallbackWarning(UserWarning):
 
 
 class TorchRunner:
-    """The encoder's own forward in fp32, or in bf16 on a twin with bf16 Linear weights."""
+    """The encoder's own forward in fp32, or in bf16 on a twin with bf16 Linear weights.
+
+    On a GPU, `encode` goes through `pipeline` (tokenizing ahead on worker threads, batches by
+    tokens in length buckets, outputs kept on the device) and every forward runs under
+    `attention_backends()`, which keeps cuDNN's per-shape attention plans out.
+    """
 
     def __init__(self, encoder, precision: str) -> None:
         self.encoder = encoder
         self.precision = precision
         self.backbone = encoder.backbone
         self.device = encoder.device
+        self.pipeline: PipelineOptions | None = PipelineOptions.for_device() if self.device.type == "cuda" else None
+        """How `encode` feeds the device; None: the CPU's batch-per-worker path (`run_batches`)."""
         if self.device.type == "cpu":
             from .allocator import keep_freed_memory
 
             keep_freed_memory()
-        if precision == "bf16" and self.device.type == "cpu":
+        if precision == "bf16":
             from .bf16 import bf16_twin, packing_works
 
-            self.backbone = bf16_twin(encoder.backbone, pack=packing_works())
+            # On a GPU: bf16 Linear weights cast once (autocast would cast them on every call), SDPA throughout.
+            on_cpu = self.device.type == "cpu"
+            self.backbone = bf16_twin(encoder.backbone, pack=on_cpu and packing_works(), short_attention=on_cpu)
 
     def _context(self):
+        stack = contextlib.ExitStack()
         if self.precision == "bf16":
-            return torch.autocast(self.device.type, dtype=torch.bfloat16)
-        return contextlib.nullcontext()
+            stack.enter_context(torch.autocast(self.device.type, dtype=torch.bfloat16))
+        if self.device.type == "cuda":
+            from ..sdpa import attention_backends
+
+            stack.enter_context(attention_backends())
+        return stack
+
+    def device_forward(self, normalize: bool | None) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+        """(input_ids, attention_mask) already on the device -> float32 embeddings left on the device."""
+
+        def forward(ids: torch.Tensor, attention: torch.Tensor) -> torch.Tensor:
+            with torch.inference_mode(), self._context():
+                tokens = self.backbone(input_ids=ids, attention_mask=attention)[0]
+                return self.encoder.embed_tokens(tokens.float(), attention, normalize).float()
+
+        return forward
 
     def batch_runner(self, normalize: bool | None) -> BatchRunner:
         def run(input_ids: np.ndarray, mask: np.ndarray) -> dict[str, np.ndarray]:
@@ -145,6 +171,12 @@ class RunnerCache:
         self._runners: dict[str, tuple[tuple, Runner]] = {}
         self._auto: tuple[tuple, str] | None = None
         self._lock = threading.RLock()  # concurrent encode calls build each runner once
+        self.timer: Timer | None = None
+        """The probe's clock; None: the device's (synchronizing on a GPU)."""
+        self.store: DecisionStore | None = None
+        """Where probe decisions are kept; None: the process's shared store."""
+        self.last_probe: ProbeResult | None = None
+        """The probe decision `auto` last used (measured or remembered), for reports."""
 
     # A copied or pickled encoder starts with an empty cache (its runners are derived data).
     def __deepcopy__(self, memo: dict) -> "RunnerCache":
@@ -185,23 +217,66 @@ class RunnerCache:
         return backend, self._get(encoder, backend, key, lambda: GraphRunner(encoder, precision, _probe(texts, INT8_COST_TEXTS)))
 
     def _auto_choice(self, encoder, key: tuple, texts: list[str]) -> str:
-        """bf16 where the hardware has it and this model's bf16 embeddings stay close to fp32."""
+        """Measured where a probe applies (a GPU), else bf16 where the hardware has it; bf16 only within cosine 0.999."""
         if self._auto is not None and self._auto[0] == key:
             return self._auto[1]
-        choice = auto_backend(encoder.device.type)
-        if choice == "torch-bf16":
-            bf16 = self._get(encoder, choice, key, lambda: TorchRunner(encoder, "bf16"))
-            worst = bf16_keeps_accuracy(encoder, bf16, _probe(texts, PROBE_TEXTS))
-            if worst < MIN_AUTO_COSINE:
-                warnings.warn(
-                    f"bf16 embeddings of this model reach only cosine {worst:.4f} of fp32 (< {MIN_AUTO_COSINE}); "
-                    "backend 'auto' uses fp32 for it",
-                    AutoFallbackWarning,
-                    stacklevel=4,
-                )
-                choice = "torch"
+        from .auto_probe import probe_enabled
+
+        if probe_enabled(encoder.device.type) and texts:
+            choice = self._probed_choice(encoder, key, texts)
+        else:
+            choice = auto_backend(encoder.device.type)
+        if choice == "torch-bf16" and not self._bf16_close_enough(encoder, key, texts):
+            choice = "torch"
         self._auto = (key, choice)
         return choice
+
+    def _bf16_close_enough(self, encoder, key: tuple, texts: list[str]) -> bool:
+        bf16 = self._get(encoder, "torch-bf16", key, lambda: TorchRunner(encoder, "bf16"))
+        worst = bf16_keeps_accuracy(encoder, bf16, _probe(texts, PROBE_TEXTS))
+        if worst >= MIN_AUTO_COSINE:
+            return True
+        warnings.warn(
+            f"bf16 embeddings of this model reach only cosine {worst:.4f} of fp32 (< {MIN_AUTO_COSINE}); "
+            "backend 'auto' uses fp32 for it",
+            AutoFallbackWarning,
+            stacklevel=5,
+        )
+        return False
+
+    def _probed_choice(self, encoder, key: tuple, texts: list[str]) -> str:
+        """The probe's choice for this model and device: remembered (memory, optional file) or measured now."""
+        from .auto_probe import device_timer, probe_texts, run_probe, shared_store, store_key
+        from .backends import bf16_available
+
+        device = encoder.device
+        store = self.store if self.store is not None else shared_store()
+        where = store_key(encoder.source, _device_name(device), torch.__version__)
+        known = store.get(where)
+        if known is not None:
+            self.last_probe = known
+            return known.choice  # a bf16 choice is still checked against these weights by the caller
+        candidates = ["torch", "torch-bf16"] if device.type == "cpu" or bf16_available(device.type) else ["torch"]
+
+        def encode_with(name: str):
+            return lambda items: encoder.encode(items, backend=name, show_progress=False)
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # truncation of probe texts is the real call's to report
+            result = run_probe({name: encode_with(name) for name in candidates}, probe_texts(texts),
+                               self.timer or device_timer(device.type), MIN_AUTO_COSINE)
+        store.put(where, result)
+        self.last_probe = result
+        return result.choice
+
+
+def _device_name(device: torch.device) -> str:
+    """The accelerator's model name (a probe's decision holds for that hardware), or the CPU's."""
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    from .hardware import cpu_info
+
+    return f"cpu {cpu_info().model}"
 
 
 register_runner_cache(RunnerCache)
