@@ -12,7 +12,7 @@ import re
 from pathlib import Path
 
 from ..errors import InputError
-from .common import add_speed_arguments
+from .common import add_device_argument, add_speed_arguments
 
 
 def register(subparsers) -> None:
@@ -38,7 +38,11 @@ def register(subparsers) -> None:
     parser.add_argument("--max-examples", type=int, default=None, help="evaluate at most N examples per task")
     parser.add_argument("-o", "--output", help="write the metrics JSON here (default: next to the model, see above)")
     parser.add_argument("--per-class", action="store_true", help="also print each task's per-class report")
+    parser.add_argument("--errors", metavar="FILE",
+                        help="write the misclassified examples (task, text, true and predicted label, confidence; most confident "
+                        "first) to this .csv/.jsonl/.parquet file, and print the worst few")
     add_speed_arguments(parser, int8_budget=False)  # evaluates the PyTorch model, which records no int8 cost
+    add_device_argument(parser)
     parser.set_defaults(func=run)
 
 
@@ -109,6 +113,11 @@ def run(args: argparse.Namespace) -> int:
             raise InputError(f"--data {item!r} is not TASK=FILE")
         task, path = item.split("=", 1)
         data_files[task.strip()] = Path(path)
+    if args.errors:
+        from .common import check_output_suffix
+        from .prediction_table import TABLE_SUFFIXES
+
+        check_output_suffix(args.errors, TABLE_SUFFIXES, "--errors file")
     label_map = parse_label_map(args.label_map)
     if label_map and not data_files:
         raise InputError("--label-map applies to --data files; give --data TASK=FILE too")
@@ -133,9 +142,12 @@ def run(args: argparse.Namespace) -> int:
     from ..training.evaluation import evaluate_tasks
     from .common import quiet_library_progress
 
+    from .common import resolve_cli_device
+
+    device = resolve_cli_device(args)
     quiet_library_progress()
     apply_threads(args)
-    model = MultiTaskModel.load(model_dir)
+    model = MultiTaskModel.load(model_dir, device=device)
     if args.backend is not None:
         model.encoder.backend = args.backend
     if file_data:
@@ -169,4 +181,24 @@ def run(args: argparse.Namespace) -> int:
     output = Path(args.output) if args.output else default_output
     write_json(output, record)
     print(f"\nwrote {output}")
+    if args.errors:
+        _write_errors(model, data, args)
     return 0
+
+
+def _write_errors(model, data: dict, args: argparse.Namespace) -> None:
+    """The misclassified examples to --errors, the worst few printed."""
+    from ..prediction_errors import find_errors, worst_lines
+    from .prediction_table import table_writer
+
+    errors = find_errors(model, data, args.split, args.batch_size)
+    from dataclasses import fields
+
+    from ..prediction_errors import PredictionError
+
+    with table_writer(args.errors, [f.name for f in fields(PredictionError)]) as writer:
+        writer.write([e.to_dict() for e in errors])
+    if errors:
+        print("\nworst errors (the most confident wrong answers; true, predicted (confidence)):")
+        print("\n".join(worst_lines(errors)))
+    print(f"wrote {len(errors)} misclassified examples to {args.errors}")

@@ -59,8 +59,10 @@ def input_records(path: Path, text_columns: tuple[str, ...], chunk_size: int = 4
 class TableWriter:
     """Appends rows to a .csv/.jsonl/.parquet file; the first rows fix the columns (later new ones are refused)."""
 
-    def __init__(self, handle, suffix: str, path: Path) -> None:
+    def __init__(self, handle, suffix: str, path: Path, empty_columns: list[str] | None = None) -> None:
         self.handle, self.suffix, self.path = handle, suffix, path
+        self.empty_columns = empty_columns
+        """The columns of a file that gets no rows."""
         self.columns: list[str] | None = None
         self._csv = None
         self._parquet = None
@@ -95,7 +97,18 @@ class TableWriter:
             self._parquet.write_table(table)
         self.rows += len(rows)
 
+    def _write_empty(self, columns: list[str]) -> None:
+        if self.suffix == ".csv":
+            self.handle.write((",".join(columns) + "\n").encode("utf-8"))
+        elif self.suffix == ".parquet":
+            import pyarrow as pa
+            import pyarrow.parquet as pq
+
+            pq.write_table(pa.table({c: pa.array([], pa.string()) for c in columns}), self.handle)
+
     def close(self) -> None:
+        if self.rows == 0 and self.empty_columns:  # no rows: still a valid file that names its columns
+            self._write_empty(self.empty_columns)
         if self._parquet is not None:
             self._parquet.close()
         if self._csv is not None:
@@ -104,14 +117,14 @@ class TableWriter:
 
 
 @contextmanager
-def table_writer(path: str | Path) -> Iterator[TableWriter]:
+def table_writer(path: str | Path, empty_columns: list[str] | None = None) -> Iterator[TableWriter]:
     """A TableWriter on `path`, written atomically (a failed run leaves no half file)."""
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in TABLE_SUFFIXES:
         raise InputError(f"unsupported output type {suffix or '(none)'!r}; use {', '.join(TABLE_SUFFIXES)}", file=path)
     with atomic_file(path, "wb") as handle:
-        writer = TableWriter(handle, suffix, path)
+        writer = TableWriter(handle, suffix, path, empty_columns)
         try:
             yield writer
         finally:

@@ -1,0 +1,75 @@
+"""What a model got wrong: the misclassified examples of a split, most confident first.
+
+Metrics say how often a model is wrong; these rows say where, which is what one reads next
+(a mislabelled example, a class that needs more data). An example is wrong when its answer's
+`label` differs from the true one, so every kind that answers one label per text takes part
+and kinds whose answer has no single label (values, label sets, pairs) are left out, without
+this module naming any kind.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import asdict, dataclass
+
+import torch
+
+from .encoder import TruncationWarning
+from .modes import eval_mode
+
+
+@dataclass(frozen=True)
+class PredictionError:
+    """One misclassified example."""
+
+    task: str
+    index: int
+    """Position of the example in the evaluated split (0-based, after any --max-examples cut)."""
+    text: str
+    true_label: str
+    predicted_label: str
+    confidence: float
+    """The probability the model gave its (wrong) label: high means confidently wrong."""
+    true_label_probability: float | None
+    """The probability it gave the right label, where the answer lists every class's."""
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def find_errors(model, task_data: dict, split: str, batch_size: int = 64) -> list[PredictionError]:
+    """Every misclassified example of `split`, over all tasks, the most confident mistakes first."""
+    errors: list[PredictionError] = []
+    for name, data in task_data.items():
+        spec = model.tasks.get(name)
+        if spec is None or not data.has(split) or spec.task_kind.text_columns != 1:
+            continue
+        kind = spec.task_kind
+        texts = data.columns(split)[0]
+        encoder = model.group_encoder(spec.adapter)
+        with torch.inference_mode(), eval_mode(model), warnings.catch_warnings():
+            warnings.simplefilter("ignore", TruncationWarning)
+            # The exact fp32 path, as evaluation uses: the errors match the printed metrics.
+            vectors = encoder.encode(texts, batch_size=batch_size, output="torch", show_progress=False, backend="torch")
+            values = kind.answer_tensor(model.heads[name], [vectors.to(model.device)], spec).float().cpu().numpy()
+        truths = kind.names(data.targets[split], spec.labels)
+        for index, (text, row, truth) in enumerate(zip(texts, values, truths)):
+            answer = kind.answer([float(v) for v in row], spec)
+            if "label" not in answer:
+                break  # this kind does not answer one label per text
+            if answer["label"] != truth:
+                probabilities = answer.get("probabilities") or {}
+                errors.append(PredictionError(name, index, text, str(truth), str(answer["label"]),
+                                              float(answer.get("probability", float("nan"))), probabilities.get(truth)))
+    errors.sort(key=lambda e: -e.confidence)
+    return errors
+
+
+def worst_lines(errors: list[PredictionError], per_task: int = 3, width: int = 70) -> list[str]:
+    """The most confident mistakes of each task, one line each, for a report."""
+    lines: list[str] = []
+    for task in dict.fromkeys(e.task for e in errors):
+        for error in [e for e in errors if e.task == task][:per_task]:
+            text = error.text if len(error.text) <= width else error.text[: width - 1] + "…"
+            lines.append(f"  {task}: {text!r}  true {error.true_label}, predicted {error.predicted_label} ({error.confidence:.2f})")
+    return lines
