@@ -47,6 +47,9 @@ class ServeConfig:
     """Most characters in one text."""
     max_body_bytes: int = 4 * 1024 * 1024
     """Largest request body accepted, checked on Content-Length and on the streamed bytes."""
+    max_header_bytes: int = 64 * 1024
+    """Largest request head accepted: the request line and all headers together, so every single line too.
+    Beyond it the client gets 431 and the connection closes; what the head had buffered is freed at once."""
     max_connections: int = 256
     """Open connections at most. At the limit a new connection first closes the oldest one that is idle or
     still sending its request (a stalled client); only when every connection has a request being served
@@ -58,9 +61,10 @@ class ServeConfig:
     """Longest a request may wait for its texts to be encoded; beyond it the texts leave the queue and the
     client gets 504. Texts of a client that disconnects leave the queue at once."""
     allowed_hosts: str | None = None
-    """Comma-separated Host header values accepted ('*': any). Unset: localhost, 127.0.0.1, [::1] and the
-    bound host, and any host when bound to all interfaces (0.0.0.0, ::). Others get 421: this stops a web
-    page from reaching a local server by DNS rebinding."""
+    """Comma-separated Host header values accepted in addition to localhost, 127.0.0.1, [::1] and the bound
+    host, which are always accepted ('*': any host). Unset: those names only, or any host when bound to all
+    interfaces (0.0.0.0, ::). Others get 421: this stops a web page from reaching a local server by DNS
+    rebinding."""
     graceful_timeout_s: float = 30.0
     """On shutdown, how long requests in flight may take to finish before connections are closed."""
     backend: str | None = None
@@ -79,7 +83,7 @@ class ServeConfig:
     """Server log level: critical, error, warning, info or debug."""
 
     def __post_init__(self) -> None:
-        positive = ("max_batch_texts", "slice_texts", "encode_batch_size", "max_queued_texts", "max_items", "max_chars", "max_body_bytes", "max_connections", "threads")
+        positive = ("max_batch_texts", "slice_texts", "encode_batch_size", "max_queued_texts", "max_items", "max_chars", "max_body_bytes", "max_header_bytes", "max_connections", "threads")
         for name in positive:
             if getattr(self, name) is not None and int(getattr(self, name)) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
@@ -88,7 +92,7 @@ class ServeConfig:
         for name in ("read_timeout_s", "request_timeout_s"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
-        if self.allowed_hosts is not None and not self.host_names():
+        if self.allowed_hosts is not None and not self.allowed_hosts.replace(",", "").strip():
             raise ValueError("allowed_hosts must name at least one host (or '*' for any)")
         if self.graceful_timeout_s < 0:
             raise ValueError(f"graceful_timeout_s must be >= 0, got {self.graceful_timeout_s}")
@@ -113,12 +117,11 @@ class ServeConfig:
 
     def host_names(self) -> frozenset[str] | None:
         """Host header values accepted, lower-case without brackets or port; None: any."""
+        local = {"localhost", "127.0.0.1", "::1", self.host.strip("[]").lower()}
         if self.allowed_hosts is None:
-            if self.host in ("0.0.0.0", "::", ""):
-                return None
-            return frozenset({"localhost", "127.0.0.1", "::1", self.host.strip("[]").lower()})
+            return None if self.host in ("0.0.0.0", "::", "") else frozenset(local)
         names = {name.strip().strip("[]").lower() for name in self.allowed_hosts.split(",") if name.strip()}
-        return None if "*" in names else frozenset(names)
+        return None if "*" in names else frozenset(names | local)
 
     @property
     def is_loopback(self) -> bool:

@@ -27,6 +27,7 @@ ERROR_TYPES = {
     415: "invalid_request_error",
     421: "invalid_request_error",
     422: "invalid_request_error",
+    431: "request_header_fields_too_large",
     500: "server_error",
     499: "client_closed_request",
     503: "service_unavailable",

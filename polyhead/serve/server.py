@@ -41,7 +41,7 @@ def serve(config: ServeConfig) -> int:
             port=config.port,
             log_level=config.log_level,
             access_log=config.access_log,
-            http=guarded_protocol(config.max_connections, config.read_timeout_s),
+            http=guarded_protocol(config.max_connections, config.read_timeout_s, config.max_header_bytes),
             limit_concurrency=None,  # the guarded protocol bounds connections, answering in JSON
             timeout_graceful_shutdown=config.graceful_timeout_s,
             server_header=False,
