@@ -3,7 +3,8 @@
 Trains one all-MiniLM-L6-v2 encoder with two heads, Jeopardy! topic (40 classes) and
 Rotten Tomatoes sentiment, on 4,000 training examples of each (configs/topic_sentiment_quick.yaml),
 then prints per-task metrics on the full test splits, a few predictions checked against the
-label a reader would give, and the encoder's similarity score on `lee` before and after training.
+label a reader would give, the test examples it got most confidently wrong, and the encoder's
+similarity score on `lee` before and after training.
 """
 
 from __future__ import annotations
@@ -59,6 +60,8 @@ def main(argv: list[str] | None = None) -> int:
     print("harder: an idiom, no sentiment word")
     _show_predictions(model, HARDER_EXAMPLES)
 
+    _show_worst_errors(model, result.run_dir, max(t.max_eval_examples or 0 for t in config.tasks.values()) or None)
+
     before = evaluate_similarity(SentenceEncoder())
     after = evaluate_similarity(model.encoder)
     print(f"\nlee similarity (Spearman) of the encoder: {before.spearman:.4f} before training, {after.spearman:.4f} after")
@@ -71,6 +74,20 @@ def _show_predictions(model, examples: list[tuple[str, dict[str, str]]]) -> None
     for (text, expected), prediction in zip(examples, model.predict([text for text, _ in examples])):
         labels = ", ".join(f"{task}={p.label} ({p.probability:.2f}){_mark(expected.get(task), p.label)}" for task, p in prediction.items())
         print(f"  {text[:70]:<70}  {labels}")
+
+
+def _show_worst_errors(model, run_dir: Path, max_examples: int | None) -> None:
+    """The test examples the model got most confidently wrong, per task; all of them in RUN_DIR/errors_test.csv."""
+    from .cli.prediction_table import table_writer
+    from .prediction_errors import find_errors, worst_lines
+    from .training.saved_data import task_data_for_model
+
+    errors = find_errors(model, task_data_for_model(model, "test", max_examples), "test", batch_size=128)
+    path = run_dir / "errors_test.csv"
+    with table_writer(path) as writer:
+        writer.write([e.to_dict() for e in errors])
+    print(f"\nworst errors on the test splits (the most confident wrong answers; all {len(errors):,} in {path}):")
+    print("\n".join(worst_lines(errors)))
 
 
 def _test_sizes(metrics: dict[str, dict]) -> dict[str, int]:

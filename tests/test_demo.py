@@ -27,4 +27,14 @@ def test_demo_runs_on_a_tiny_budget(tmp_path):
     assert plain.count(" ✓") + plain.count(" ✗") == 3  # the three texts with a reader's label are checked
     assert harder.count(" ✓") + harder.count(" ✗") == 1
     assert "lee similarity (Spearman) of the encoder:" in out
+    # The worst errors: printed per task, every one in errors_test.csv, each really wrong.
+    import csv
+
+    worst = out.split("worst errors on the test splits")[1].split("lee similarity")[0]
+    rows = list(csv.DictReader((tmp_path / "demo" / "errors_test.csv").open(encoding="utf-8")))
+    assert rows and all(r["true_label"] != r["predicted_label"] for r in rows)
+    assert {r["task"] for r in rows} <= {"topic", "sentiment"} and len(rows) <= 80
+    confidences = [float(r["confidence"]) for r in rows]
+    assert confidences == sorted(confidences, reverse=True)
+    assert f"all {len(rows)} in" in worst and rows[0]["predicted_label"] in worst
     assert (tmp_path / "demo" / "model" / "README.md").is_file()
