@@ -9,6 +9,7 @@ import torch
 
 from ..encoder import TruncationWarning
 from ..model import MultiTaskModel
+from ..sdpa import attention_backends
 from ..modes import eval_mode
 from .data import TaskData
 
@@ -30,7 +31,7 @@ def evaluate_tasks(
             continue
         spec = model.tasks[name]
         encoder = model.group_encoder(spec.adapter)
-        with torch.inference_mode(), eval_mode(model):
+        with torch.inference_mode(), eval_mode(model), attention_backends():
             vectors = [embeddings[stream] if embeddings and stream in embeddings else _embed(encoder, texts, batch_size)
                        for stream, texts in zip(data.streams(), data.columns(split))]
             values = spec.task_kind.answer_tensor(model.heads[name], [v.to(model.device) for v in vectors], spec).float().cpu().numpy()
@@ -43,7 +44,7 @@ def evaluate_tasks(
 def stream_embeddings(model: MultiTaskModel, task_data: dict[str, TaskData], split: str, batch_size: int) -> dict[str, torch.Tensor]:
     """Every text stream's embeddings of a split (`task`, `task.pair`): computed once when the encoder is frozen."""
     result = {}
-    with torch.inference_mode(), eval_mode(model):
+    with torch.inference_mode(), eval_mode(model), attention_backends():
         for name, data in task_data.items():
             if data.has(split):
                 # A task the model does not have (a teacher embedding a new task's texts) sees the shared encoder.

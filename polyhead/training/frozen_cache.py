@@ -29,6 +29,9 @@ import torch
 
 from ..encoder import TruncationWarning
 from ..model import MultiTaskModel
+from ..sdpa import attention_backends
+from ..tokenization import TextTokenizer
+from .device_ids import PackedIds, host_to_device
 from .layer_split import hidden_below, run_above
 from .parts import ModelParts
 
@@ -113,10 +116,10 @@ class TokenStateCache:
             self.rows[start : start + length] = values[row, :length]
             self.filled[index] = True
 
-    def gather(self, indices: list[int]) -> torch.Tensor:
-        """The examples' states right-padded with zeros to the longest: (B, T, H)."""
-        longest = int(self.lengths[indices].max())
-        out = np.zeros((len(indices), longest, self.rows.shape[1]), dtype=np.float32)
+    def gather(self, indices: list[int], width: int | None = None) -> torch.Tensor:
+        """The examples' states right-padded with zeros to `width` (default: the longest): (B, T, H)."""
+        width = width or int(self.lengths[indices].max())
+        out = np.zeros((len(indices), width, self.rows.shape[1]), dtype=np.float32)
         for row, index in enumerate(indices):
             start, length = self.offsets[index], self.lengths[index]
             out[row, :length] = self.rows[start : start + length]
@@ -131,11 +134,13 @@ class TokenStateCache:
 class FrozenFeatures:
     """The trainable part's inputs for a batch: cached outputs of the frozen part where it has one."""
 
-    def __init__(self, model: MultiTaskModel, train_ids: dict[str, list[np.ndarray]], pad, memory_bytes: int,
-                 spill_dir: Path, rank: int = 0) -> None:
+    def __init__(self, model: MultiTaskModel, train_ids: dict[str, list[np.ndarray]], tokenizer: TextTokenizer, memory_bytes: int,
+                 spill_dir: Path, rank: int = 0, multiple: int = 1) -> None:
         self.model = model
         self.train_ids = train_ids
-        self.pad = pad
+        # The whole run's token ids live on the device; a batch is a gather there (see device_ids).
+        self.packed = {stream: PackedIds(ids, tokenizer.pad_id, model.encoder.device, multiple, tokenizer.max_seq_length)
+                       for stream, ids in train_ids.items()}
         self.memory_bytes = memory_bytes
         self.spill_dir = spill_dir
         self.rank = rank
@@ -158,7 +163,7 @@ class FrozenFeatures:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore", TruncationWarning)  # counted once in the run's start event
                     vectors = self.encoder.encode(task_texts, batch_size=64, output="torch", show_progress=False, backend=backend)
-                self.embeddings[task] = vectors.float().cpu()
+                self.embeddings[task] = vectors.float().to(self.encoder.device)  # small: kept where the heads run
         elif cut.caches:
             hidden = self.encoder.hidden_size
             budget = self.memory_bytes
@@ -185,12 +190,12 @@ class FrozenFeatures:
 
     @torch.no_grad()
     def _states_below(self, task: str, chunk: np.ndarray) -> torch.Tensor:
-        batch = self.pad([self.train_ids[task][i] for i in chunk])
-        device = self.encoder.device
-        input_ids, mask = batch["input_ids"].to(device), batch["attention_mask"].to(device)
-        if self.cut.kind == "layer":
-            return hidden_below(self.encoder.backbone, input_ids, mask, self.cut.layer)
-        return self.encoder.backbone(input_ids=input_ids, attention_mask=mask)[0]
+        batch = self.packed[task].batch(chunk)
+        input_ids, mask = batch["input_ids"], batch["attention_mask"]
+        with attention_backends():
+            if self.cut.kind == "layer":
+                return hidden_below(self.encoder.backbone, input_ids, mask, self.cut.layer)
+            return self.encoder.backbone(input_ids=input_ids, attention_mask=mask)[0]
 
     def fill(self, task: str, indices: list[int]) -> None:
         """Compute the token states these examples still lack (whole chunks at a time)."""
@@ -199,15 +204,20 @@ class FrozenFeatures:
             for chunk in cache.missing_chunks(indices):
                 cache.put(chunk, self._states_below(task, chunk))
 
-    def batch(self, task: str, indices: list[int]) -> dict[str, torch.Tensor]:
-        """input_ids and attention_mask, plus `cached` (the frozen part's output) under a cut."""
+    def batch(self, task: str, indices: list[int], rows: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """input_ids and attention_mask padded to the batch's length bucket, plus `cached` (the frozen part's output) under a cut.
+
+        `rows`: `indices` already on the device (shared by a pair task's two streams); nothing here waits for the device.
+        """
         device = self.encoder.device
+        rows = rows if rows is not None else host_to_device(torch.as_tensor(np.asarray(indices, dtype=np.int64)), device)
         if self.cut.kind == "encoder":  # only the heads run: no token ids needed
-            return {"cached": self.embeddings[task][indices].to(device)}
-        inputs = {k: v.to(device) for k, v in self.pad([self.train_ids[task][i] for i in indices]).items()}
+            return {"cached": self.embeddings[task][rows]}
+        packed = self.packed[task]
+        inputs = packed.batch(indices, rows)
         if self.cut.caches:
             self.fill(task, indices)
-            inputs["cached"] = self.token_caches[task].gather(indices).to(device)
+            inputs["cached"] = host_to_device(self.token_caches[task].gather(indices, packed.width(indices)), device)
         return inputs
 
     def embed(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:

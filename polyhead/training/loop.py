@@ -34,11 +34,16 @@ from .optim import LearningRates, build_optimizer, describe_groups, parameter_gr
 from .parts import model_parts
 from .phases import Phase, phase_at, plan_phases, total_phase_steps
 from .precision import forget_previous_precision, resolve_precision
+from .precision_probe import probe_precision
+from .compiled import CompiledForward
+from .device_ids import host_to_device
+from ..sdpa import attention_backends
+from ..tokenization import padded_width
 from .processes import announce_processes, training_device
 from .sampler import TaskBatchSampler, steps_per_epoch
 from .clock import RunClock
 from .results import RunSummary, record_results
-from .step_tally import StepTally
+from .step_tally import NonFiniteWatch, StepTally
 from .streams import length_event, tokenize_streams
 from .stop_signal import StopSignal
 from .trackers import TrackerBridge, hyperparameters, prepare_tracker_storage
@@ -76,7 +81,7 @@ class Trainer:
 
         self.config, t = config, config.training
         device = training_device(t.device, t.mixed_precision)
-        self.precision = resolve_precision(t.mixed_precision, device.type)
+        self.precision = resolve_precision(t.mixed_precision, device.type, probe=precision_probe(config))
         forget_previous_precision()
         self.accelerator = Accelerator(
             mixed_precision=self.precision.used,
@@ -131,8 +136,10 @@ class Trainer:
         self.sampler = TaskBatchSampler(self.sizes, t.batch_size, t.mixing, t.mixing_temperature, t.seed,
                                         lengths=self.lengths, group_by_length=t.group_by_length, pool_batches=t.length_pool_batches,
                                         shares=shares)
-        self.features = FrozenFeatures(self.model, self.train_ids, self.tokenizer.pad, t.cache_memory_mb * 2**20,
-                                       self.run_dir / "cache", self.rank)
+        self.multiple = t.pad_to_multiple or (16 if acc.device.type == "cuda" else 1)
+        self.train_targets = {task: targets.to(acc.device) for task, targets in self.train_targets.items()}
+        self.features = FrozenFeatures(self.model, self.train_ids, self.tokenizer, t.cache_memory_mb * 2**20,
+                                       self.run_dir / "cache", self.rank, self.multiple)
         self.module.features = self.features
         self.eval_embeddings: dict[str, torch.Tensor] | None = None
         self.log = MetricsLog(self.run_dir / "metrics.jsonl", enabled=self.main)
@@ -144,7 +151,9 @@ class Trainer:
         self.trainable = 0
         self.stop_reason = "max_steps"
         self.validation: dict[str, dict] = {}
-        self.tally, self.clock = StepTally(), RunClock()
+        self.tally, self.clock = StepTally(acc.device), RunClock()
+        self.watch = NonFiniteWatch(acc.device, list(self.train_data))
+        self.forward: CompiledForward = CompiledForward(self.module, False, acc.device.type)
 
         if self.main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
@@ -172,6 +181,7 @@ class Trainer:
                 "truncated_train_texts": self.truncated, "total_steps": self.total_steps, "processes": self.world,
                 "mixing_probabilities": self.sampler.probabilities, "parameters": {"trainable": self.trainable, "total": total},
                 "mixed_precision": self.precision.to_dict(), "group_by_length": t.group_by_length,
+                "pad_to_multiple": self.multiple, "compile": t.compile,
             })
         if self.main and t.progress:
             print(f"precision: {self.precision.reason}")
@@ -194,6 +204,8 @@ class Trainer:
         self.optimizer = self.accelerator.prepare(build_optimizer(groups, previous)) if groups else None
         # DDP decides at wrap time which parameters it syncs: wrap again for the new phase.
         self.ddp_module = self.accelerator.prepare(self.module) if self.world > 1 and groups else self.module
+        self.forward = CompiledForward(self.ddp_module, self.config.training.compile and bool(groups),
+                                       self.accelerator.device.type, self.compile_failed)
         if self.phase is not None and not resumed:
             self.state.evals_without_improvement = 0  # patience counts within a phase: a new phase trains other parts
         self.phase = phase
@@ -231,43 +243,59 @@ class Trainer:
 
     # ------------------------------------------------------------------ one step
     def train_step(self) -> None:
+        """One optimizer step without waiting for the device: losses, counts and non-finite flags stay on it (see step_tally)."""
         t, acc = self.config.training, self.accelerator
         assert self.optimizer is not None
         set_learning_rates(self.optimizer, schedule_factor(self.state.step, int(t.warmup_ratio * self.total_steps), self.total_steps))
         set_train_mode(self.module, self.frozen_parts)
         per_process = t.batch_size // self.world
-        non_finite = torch.zeros((), device=acc.device)
-        bad_task = None
+        step = self.state.step + 1
         for micro in range(t.grad_accum_steps):
             task, indices = self.sampler.next_batch()
             local = indices[self.rank * per_process : (self.rank + 1) * per_process]
-            targets = self.train_targets[task][local].to(acc.device)
+            rows = host_to_device(torch.as_tensor(local, dtype=torch.int64), acc.device)
+            targets = self.train_targets[task][rows]
             last_micro = micro == t.grad_accum_steps - 1
             sync = contextlib.nullcontext() if last_micro or self.world == 1 else acc.no_sync(self.ddp_module)
-            with sync, acc.autocast():
-                inputs = [self.features.batch(stream, local) for stream in self.task_data[task].streams()]
-                weighted, raw = self.ddp_module(inputs, targets=targets, task=task, rows=torch.as_tensor(local))
+            with sync, acc.autocast(), attention_backends():
+                inputs = [self.features.batch(stream, local, rows) for stream in self.task_data[task].streams()]
+                weighted, raw = self.forward(inputs, targets=targets, task=task, rows=rows)
                 if weighted.requires_grad:  # a task whose head and encoder are both frozen in this phase has nothing to learn
                     acc.backward(weighted / t.grad_accum_steps)
-            value = float(raw.detach())
-            if not math.isfinite(value):
-                non_finite.fill_(1.0)
-                bad_task = task
-            self.tally.add(task, value, t.batch_size, [self.lengths[task][i] for i in local])
+            self.watch.note(step, raw, task)
+            lengths = [self.lengths[task][i] for i in local]
+            self.tally.add(task, raw, t.batch_size, lengths, padded_width(max(lengths), self.multiple, self.tokenizer.max_seq_length))
         trainable = [p for p in self.module.parameters() if p.requires_grad]
+        # Clipping scales by min(1, max_norm / norm) on the device; the norm is only checked for being finite, later.
         grad_norm = acc.clip_grad_norm_(trainable, t.max_grad_norm or float("inf"))
-        if self.world > 1:
-            non_finite = acc.reduce(non_finite, "max")
-        if non_finite.item() or not torch.isfinite(torch.as_tensor(grad_norm)):
-            where = f"task {bad_task!r}" if bad_task else "a task"
-            raise TrainingError(
-                f"the loss of {where} became non-finite at step {self.state.step + 1}; training stopped. "
-                f"The last good checkpoint is kept in {self.last_dir} (step {checkpoint_step_text(self.last_dir)}); "
-                f"lower training.learning_rate or set training.max_grad_norm, then resume with --resume {self.run_dir}"
-            )
+        if grad_norm is not None:
+            self.watch.note(step, torch.as_tensor(grad_norm))
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
         self.state.step += 1
+
+    def check_finite(self) -> None:
+        """Stop if any step since the start had a non-finite loss or gradient norm (the one wait for the device's flags).
+
+        Called before anything is logged, evaluated or saved, so a checkpoint never holds the weights of a bad step.
+        """
+        first, task = self.watch.read(self.accelerator, self.world)
+        if not first:
+            return
+        where = f"task {task!r}" if task else "a task"
+        found = f" (found at step {self.state.step})" if self.state.step != first else ""
+        raise TrainingError(
+            f"the loss of {where} became non-finite at step {first}; training stopped{found}. "
+            f"The last good checkpoint is kept in {self.last_dir} (step {checkpoint_step_text(self.last_dir)}); "
+            f"lower training.learning_rate or set training.max_grad_norm, then resume with --resume {self.run_dir}"
+        )
+
+    def compile_failed(self, why: str) -> None:
+        """training.compile could not compile or capture the step: the run goes on in eager mode (said once)."""
+        message = f"training.compile failed, training goes on in eager mode: {why}"
+        self.log.write({"type": "event", "step": self.state.step, "message": message})
+        if self.main:
+            print(message)
 
     # ------------------------------------------------------------------ logging, evaluation, checkpoints
     def log_training(self) -> dict[str, float]:
@@ -283,7 +311,7 @@ class Trainer:
             "padding_ratio": self.tally.padding_ratio(),
             "elapsed_s": round(self.clock.elapsed(), 3),
         })
-        self.tally = StepTally()
+        self.tally = StepTally(self.accelerator.device)
         return losses
 
     def evaluate(self) -> bool:
@@ -356,6 +384,17 @@ class Trainer:
                            self.state.best_step, test_metrics, self.validation)
 
 
+def precision_probe(config: RunConfig):
+    """What `mixed_precision: auto` times on a GPU: this run's backbone at its batch size (one process only: processes that
+    timed separately could choose differently)."""
+    import os
+
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        return None
+    t, model = config.training, config.model
+    return lambda: probe_precision(model.start_from or model.name, t.batch_size, model.max_seq_length, t.pad_to_multiple or 16)
+
+
 def train(config: RunConfig, *, resume: bool = False, base_dir: Path | str = ".",
           task_data: dict[str, TaskData] | None = None) -> TrainResult:
     """Train every task of `config` jointly; write the run directory; return test metrics.
@@ -383,6 +422,9 @@ def train(config: RunConfig, *, resume: bool = False, base_dir: Path | str = "."
             trainer.train_step()
             progress.update(1)
             step, is_last = trainer.state.step, trainer.state.step >= trainer.total_steps
+            if (step % t.log_every == 0 or step % t.eval_every == 0 or step % checkpoint_every == 0 or is_last
+                    or stop.received is not None):
+                trainer.check_finite()  # before anything is logged, evaluated or saved
             if step % t.log_every == 0 or is_last:
                 progress.set_postfix({k: f"{v:.3f}" for k, v in trainer.log_training().items()})
             if (step % t.eval_every == 0 or is_last) and trainer.evaluate() and not trainer.next_phase_early():
