@@ -37,6 +37,10 @@ def register(subparsers) -> None:
     parser.add_argument("-o", "--output", default="runs/study", help="study directory (default: runs/study)")
     parser.add_argument("--no-baseline", action="store_true", help="skip the logistic-regression baseline")
     parser.add_argument("--no-progress", action="store_true", help="turn off progress bars")
+    parser.add_argument("--engine", choices=("local", "ray"), default="local",
+                        help="local: one run after another in this process; ray: each (strategy, seed) run is a Ray task, one GPU "
+                        "each where the cluster has GPUs, else one CPU (needs polyhead[ray]; default: local)")
+    parser.add_argument("--address", default=None, help="with --engine ray: join this running Ray cluster (default: start a local one)")
     parser.set_defaults(func=run)
 
 
@@ -48,6 +52,12 @@ def run(args: argparse.Namespace) -> int:
 
     if args.seeds < 1 or args.epochs <= 0 or args.probe_epochs <= 0 or args.evals_per_epoch <= 0 or args.patience < 1:
         raise InputError("--seeds and --patience must be >= 1; --epochs, --probe-epochs and --evals-per-epoch > 0")
+    if args.address and args.engine != "ray":
+        raise InputError("--address applies to --engine ray", field="--address")
+    if args.engine == "ray":
+        from ..ray.require import require_ray
+
+        require_ray("study --engine ray")
     overrides = list(args.overrides) + (["training.progress=false"] if args.no_progress else [])
     config_path = Path(args.config)
     base = load_config(config_path, overrides)
@@ -62,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         results = run_study(base, names, Path(args.output), config_path.parent, seeds=seeds, budget=budget,
-                            baseline=not args.no_baseline, command=command,
+                            baseline=not args.no_baseline, command=command, engine=args.engine, address=args.address,
                             on_progress=lambda partial: write_study_report(partial, Path(args.output), command))
     except StudyInterrupted as stopped:
         print(f"polyhead study: {stopped}: {command}", file=sys.stderr)

@@ -188,10 +188,11 @@ def train_one(strategy: Strategy, seed: int, study_dir: Path, base_dir: Path, si
 
 def run_study(base: RunConfig, strategy_names: list[str], study_dir: Path, base_dir: Path = Path("."), *,
               seeds: list[int], budget: Budget = Budget(), baseline: bool = True, command: str = "",
-              on_progress: Callable[[dict], None] | None = None) -> dict:
+              on_progress: Callable[[dict], None] | None = None, engine: str = "local", address: str | None = None) -> dict:
     """Train every strategy with every seed into study_dir/runs/; write and return results.json's content.
 
     `on_progress(content)` runs after each finished run (the CLI rewrites the report there).
+    `engine="ray"` runs them as Ray tasks instead (on the cluster at `address`, else a local one).
     """
     study_dir.mkdir(parents=True, exist_ok=True)
     results_path = study_dir / RESULTS
@@ -231,6 +232,11 @@ def run_study(base: RunConfig, strategy_names: list[str], study_dir: Path, base_
     if baseline and (BASELINE, None) not in done:
         save(logistic_regression_baseline(base, pretrained, base_dir))
     by_key = {(row["strategy"], row["seed"]): row for row in content["runs"]}
+    if engine == "ray":
+        from .ray_engine import run_on_ray
+
+        run_on_ray(_dependencies_first(strategies), seeds, done, by_key, study_dir, base_dir, sizes, save, address=address)
+        return content
     for seed in seeds:  # every strategy with one seed before the next seed: partial results cover all strategies
         for strategy in _dependencies_first(strategies):
             if (strategy.name, seed) in done:
