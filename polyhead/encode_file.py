@@ -133,7 +133,7 @@ def encode_file(
         writer = NpyStreamWriter(handle, encoder.embedding_dim) if out_suffix == ".npy" else None
         parquet = None
         try:
-            for chunk in iter_text_chunks(input_path, text_column, chunk_size):
+            for chunk in read_ahead(iter_text_chunks(input_path, text_column, chunk_size)):
                 vectors = encoder.encode(chunk, batch_size=batch_size, show_progress=False, progress=bar.update, **encode_options)
                 stats = encoder.last_encode_stats
                 truncated, tokens, rows = truncated + stats.truncated, tokens + stats.tokens, rows + len(chunk)
@@ -149,6 +149,25 @@ def encode_file(
             if parquet is not None:
                 parquet.close()
     return EncodeFileResult(rows=rows, dim=encoder.embedding_dim, truncated=truncated, tokens=tokens)
+
+
+def read_ahead(chunks: Iterator[list[str]]) -> Iterator[list[str]]:
+    """The chunks of `chunks`, the next one read on a thread while the caller encodes the current one.
+
+    Reading and parsing a chunk is Python work; on a GPU it would otherwise leave the device idle
+    between chunks. One chunk ahead at most (memory stays two chunks), in order, and a reader's
+    error (a bad line) is raised here when its chunk is reached.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1, thread_name_prefix="polyhead-read") as reader:
+        pending = reader.submit(next, chunks, None)
+        try:
+            while (chunk := pending.result()) is not None:
+                pending = reader.submit(next, chunks, None)
+                yield chunk
+        finally:
+            pending.cancel()
 
 
 @contextlib.contextmanager

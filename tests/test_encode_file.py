@@ -81,3 +81,18 @@ def test_bad_chunk_size_is_refused(encoder, tmp_path):
     source.write_text("one\ntwo\n", encoding="utf-8")
     with pytest.raises(ValueError, match="chunk_size"):
         encode_file(encoder, source, tmp_path / "out.npy", chunk_size=0, show_progress=False)
+
+
+def test_read_ahead_keeps_order_and_raises_a_readers_error_at_its_chunk():
+    from polyhead.encode_file import read_ahead
+
+    def chunks():
+        yield ["a"]
+        yield ["b", "c"]
+        raise ValueError("line 4 is bad")
+
+    seen = []
+    with pytest.raises(ValueError, match="line 4"):
+        for chunk in read_ahead(chunks()):
+            seen.append(chunk)
+    assert seen == [["a"], ["b", "c"]]
