@@ -83,12 +83,14 @@ def _upload(directory: Path, args: argparse.Namespace) -> str:
 
 
 def _network_errors() -> tuple[type[BaseException], ...]:
-    """What the hub client raises when the network fails: httpx's transport errors (huggingface_hub 1.x) and OSError."""
-    errors: list[type[BaseException]] = [OSError]
-    try:
-        import httpx
+    """What the hub client raises when the network fails: its HTTP library's transport errors (httpx in
+    huggingface_hub 1.x, httpx2 in 2.x), and OSError (requests in older versions)."""
+    import importlib
 
-        errors.append(httpx.TransportError)
-    except ImportError:  # an older huggingface_hub on requests: its errors are OSErrors
-        pass
+    errors: list[type[BaseException]] = [OSError]
+    for module in ("httpx2", "httpx"):
+        try:
+            errors.append(importlib.import_module(module).TransportError)
+        except (ImportError, AttributeError):
+            pass
     return tuple(errors)
