@@ -153,11 +153,21 @@ def _from_files(files: DataFiles, base: Path, kind: TaskKind) -> tuple[list[str]
     return label_names, state, splits, str(paths["train"])
 
 
+MIN_ROWS_TO_CARVE = 6
+"""Fewest training rows from which the automatic 80/10/10 split leaves a row in each part."""
+
+
 def carve_validation(texts: list[str], labels: list, path: Path | str, kind: TaskKind | None = None) -> dict[str, TextClassificationSplit]:
     """The automatic validation split: stratified by class, or random (with a note) when a class is too rare for that.
 
     Targets that are not one class per text (numbers, label sets) are split at random.
     """
+    if len(texts) < MIN_ROWS_TO_CARVE:
+        rows = f"{len(texts)} row is" if len(texts) == 1 else f"{len(texts)} rows are"
+        raise InputError(
+            f"{rows} too few to split off a validation set (at least {MIN_ROWS_TO_CARVE} are needed); "
+            "give a validation file (data.validation) or more training rows", file=path,
+        )
     if kind is not None and not kind.stratify:
         return stratified_splits(texts, labels, stratify=False)
     try:
