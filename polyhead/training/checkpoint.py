@@ -27,6 +27,7 @@ import logging
 import os
 import re
 import shutil
+import sys
 import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -63,15 +64,55 @@ WRITE_ERRORS = (OSError, RuntimeError, SafetensorError)
 """What a failed write raises: torch and safetensors wrap the OS error."""
 
 
-def write_failure_reason(error: Exception, directory: Path) -> str:
-    """One phrase for a failed write, whichever library raised it, with the free space left."""
+FULL_SIGNS = ("No space left", "StorageFull", "Disk quota", "file write failed")
+"""How libraries that drop the OS error's number word a full disk."""
+
+NEARLY_FULL_BYTES = 1 << 20
+"""Free space below which a failed write is put down to a full device: torch's writer reports one
+only as `inline_container.cc ... unexpected pos` or `iostream error`, without the OS error."""
+
+
+def write_failure_reason(error: BaseException, directory: Path, needed_bytes: int = 0) -> str:
+    """One phrase for a failed write, whichever library raised it, with the free space left.
+
+    "the device is full" whenever free space is the cause: an ENOSPC/EDQUOT or its wording anywhere
+    in the exception chain, or less space left than the write needed (`needed_bytes`, when known) or
+    than NEARLY_FULL_BYTES. Call it before removing what the failed write left, so that the space
+    the write used up still counts as used.
+    """
     text = str(error).splitlines()[0] if str(error) else type(error).__name__
-    full = (isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT)) or any(
-        sign in str(error) for sign in ("No space left", "StorageFull", "Disk quota", "file write failed")
-    )
     existing = next((p for p in (directory, *directory.parents) if p.exists()), Path("."))
-    free = shutil.disk_usage(existing).free / 2**20
-    return f"{'the device is full' if full else text}; {free:.0f} MiB free there"
+    free = shutil.disk_usage(existing).free
+    full = _names_a_full_disk(error) or free < max(NEARLY_FULL_BYTES, needed_bytes)
+    return f"{'the device is full' if full else text}; {free / 2**20:.0f} MiB free there"
+
+
+def _names_a_full_disk(error: BaseException) -> bool:
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, OSError) and current.errno in (errno.ENOSPC, errno.EDQUOT):
+            return True
+        if any(sign in str(current) for sign in FULL_SIGNS):
+            return True
+        current = current.__cause__ or current.__context__
+    return False
+
+
+def tensor_bytes(module: nn.Module) -> int:
+    """Bytes of a module's tensors: about what writing its weights needs on disk."""
+    return sum(t.numel() * t.element_size() for t in module.state_dict().values())
+
+
+def start_over(run_dir: Path, main: bool) -> None:
+    """`--resume` of a run stopped before its first checkpoint was complete: there is nothing to continue,
+    so it starts again from step 0; the stopped attempt's metrics log goes, so the report shows one run."""
+    if not main:
+        return
+    print(f"note: {run_dir} has no complete checkpoint (the run stopped before its first one was written); "
+          "starting it again from the beginning", file=sys.stderr)
+    (run_dir / "metrics.jsonl").unlink(missing_ok=True)
 
 
 @dataclass
@@ -134,8 +175,9 @@ class CheckpointStore:
             fault_point("manifest")
             os.rename(tmp, self.root / name)
         except WRITE_ERRORS as error:
+            failure = self._write_error(error, previous, tensor_bytes(module))  # before the partial files go
             shutil.rmtree(tmp, ignore_errors=True)
-            raise self._write_error(error) from None
+            raise failure from None
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
@@ -146,11 +188,14 @@ class CheckpointStore:
         self._prune(keep={name, previous})
         return self.root / name
 
-    def _write_error(self, error: Exception) -> CheckpointError:
-        return CheckpointError(
-            f"could not write a checkpoint into {self.root} ({write_failure_reason(error, self.root)}); the previous "
-            f"checkpoint is intact: fix that, then continue with polyhead train --resume {self.root.parent}"
-        )
+    def _write_error(self, error: Exception, previous: str | None, needed_bytes: int) -> CheckpointError:
+        reason = write_failure_reason(error, self.root, needed_bytes)
+        if previous is None:
+            advice = (f"no checkpoint was written before this one: fix that, then polyhead train --resume {self.root.parent} "
+                      "starts the run again from the beginning")
+        else:
+            advice = f"the previous checkpoint is intact: fix that, then continue with polyhead train --resume {self.root.parent}"
+        return CheckpointError(f"could not write a checkpoint into {self.root} ({reason}); {advice}")
 
     def _free_name(self, step: int) -> str:
         """step-00000012, or step-00000012-1 when that step was already checkpointed."""
@@ -364,10 +409,14 @@ def checkpoint_step_text(directory: Path) -> str:
 
 def save_model_copy(model, directory: Path, run_dir: Path) -> None:
     """Save a model of the run; a failed write is one line and leaves the previous copy in place."""
+    had_copy = directory.exists()
     try:
         model.save(directory)
     except WRITE_ERRORS as error:
-        raise CheckpointError(
-            f"could not write the model into {directory} ({write_failure_reason(error, directory)}); the previous copy "
-            f"is intact and the last checkpoint is kept: fix that, then continue with polyhead train --resume {run_dir}"
-        ) from None
+        reason = write_failure_reason(error, directory, tensor_bytes(model))
+        kept = "the previous copy is intact" if had_copy else "no earlier copy was written"
+        if CheckpointStore(run_dir / "checkpoints").pointer.exists():
+            advice = f"the last checkpoint is kept: fix that, then continue with polyhead train --resume {run_dir}"
+        else:
+            advice = f"no checkpoint was written yet: fix that, then polyhead train --resume {run_dir} starts the run again from the beginning"
+        raise CheckpointError(f"could not write the model into {directory} ({reason}); {kept} and {advice}") from None

@@ -20,7 +20,7 @@ from tqdm.auto import tqdm
 from ..errors import InputError
 from ..model import MultiTaskModel
 from .adapters import adapter_freezing, merged_copy
-from .checkpoint import (CheckpointStore, TrainerState, checkpoint_step_text, load_checkpoint, load_optimizer_state, restore_rng,
+from .checkpoint import (CheckpointStore, TrainerState, checkpoint_step_text, load_checkpoint, load_optimizer_state, restore_rng, start_over,
                          rng_state, save_model_copy)
 from .config import RunConfig, save_config
 from .data import TaskData
@@ -107,7 +107,9 @@ class Trainer:
             acc.wait_for_everyone()
             resume_dir = resume_dir or (self.last_dir.resolve() if self.last_dir.exists() else None)
             if resume_dir is None:
-                raise InputError(f"{self.run_dir} has no checkpoint to resume from", field="output_dir")
+                # Stopped before its first checkpoint was complete: there is nothing to continue, so start again.
+                start_over(self.run_dir, self.main)
+                resume = False
 
         # Everything that can be wrong with the data fails here, before any training.
         self.start, self.task_data, self.train_data = prepare_tasks(config, task_data or {}, base_dir)
