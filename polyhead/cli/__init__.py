@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+import warnings
 from collections.abc import Sequence
 
 from ..errors import InputError, MissingPackageError
@@ -81,6 +82,8 @@ def parse_arguments(argv: list[str]) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parse_arguments(argv)
+    previous = warnings.showwarning
+    warnings.showwarning = _one_line_warning(args.command)
     try:
         return int(args.func(args) or 0)
     except (InputError, MissingPackageError) as error:
@@ -94,6 +97,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"polyhead {args.command}: interrupted", file=sys.stderr)
         return 130
+    finally:
+        warnings.showwarning = previous
+
+
+def _one_line_warning(command: str):
+    """A Python warning as one line naming the command, not the library's file, line and source text."""
+
+    def show(message, category, filename, lineno, file=None, line=None) -> None:
+        text = " ".join(str(message).split())
+        try:
+            print(f"polyhead {command}: warning: {text}", file=file or sys.stderr)
+        except (OSError, ValueError):  # a closed stream: a warning never ends the command
+            pass
+
+    return show
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ import sys
 import warnings
 
 from .common import add_device_argument, add_encoder_arguments, check_input_columns, check_output_suffix, load_encoder, show_progress
+from .ray_jobs import add_engine_arguments, engine_is_ray, run_encode
 
 
 def register(subparsers) -> None:
@@ -18,26 +19,34 @@ def register(subparsers) -> None:
         "so memory stays flat however long the file is. --model may also be a directory written by "
         "`polyhead export`.",
     )
-    parser.add_argument("input", help="input file: .txt, .csv, .jsonl or .parquet")
-    parser.add_argument("-o", "--output", required=True, help="output file: .npy or .parquet")
+    parser.add_argument("input", help="input file: .txt, .csv, .jsonl or .parquet (--engine ray: also a folder or glob of them)")
+    parser.add_argument("-o", "--output", required=True, help="output file: .npy or .parquet (--engine ray: an output folder)")
     parser.add_argument("--text-column", default="text", help="column holding the text (default: text)")
     add_encoder_arguments(parser)
     add_device_argument(parser)
+    add_engine_arguments(parser)
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    if engine_is_ray(args):
+        return run_encode(args)
     # Everything about the files is checked before the model loads.
     check_output_suffix(args.output, (".npy", ".parquet"))
     check_input_columns(args.input, args.text_column)
     from ..encode_file import encode_file
-    from ..encoder import TruncationWarning
+    from ..encoder import SentenceEncoder, TruncationWarning
     from ..inference import LossyBackendWarning
 
     encoder = load_encoder(args)
     cost = getattr(encoder, "quantization_cost", None)
     if cost is not None and getattr(encoder, "backend", None) == "onnx-int8":
         print(f"note: backend onnx-int8 is lossy: {cost.summary()}", file=sys.stderr)
+    if args.backend in ("onnx", "onnx-int8") and isinstance(encoder, SentenceEncoder):
+        # The graph is built (and for int8 calibrated and measured) before the first batch: minutes, not silence.
+        what = "calibrate and measure an int8" if args.backend == "onnx-int8" else "export an fp32"
+        print(f"building the ONNX graph first: {what} graph of this model (int8 takes minutes on a CPU; "
+              f"`polyhead export{' --quantize' if args.backend == 'onnx-int8' else ''}` saves it once)...", file=sys.stderr, flush=True)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", LossyBackendWarning)
         result = encode_file(

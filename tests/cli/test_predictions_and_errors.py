@@ -181,3 +181,22 @@ def test_push_without_a_network_is_one_line(tmp_path, model_dir):
                           text=True, timeout=120, env=env)
     assert done.returncode == EXIT_BAD_INPUT, done.stderr[-2000:]
     assert "cannot reach the Hugging Face Hub" in done.stderr and done.stderr.strip().count("\n") == 0, done.stderr[-2000:]
+
+
+def test_python_warnings_in_the_cli_are_one_clean_line(capsys):
+    import warnings
+
+    from polyhead.cli import _one_line_warning
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")
+        warnings.showwarning = _one_line_warning("encode")
+        warnings.warn("the tokenizer\n   changed", UserWarning)
+    assert capsys.readouterr().err == "polyhead encode: warning: the tokenizer changed\n"
+
+
+def test_an_onnx_backend_says_it_builds_its_graph_first(capsys, tmp_path, tiny_st_dir, reviews):
+    code, _, err = _cli(capsys, "encode", reviews, "-o", tmp_path / "e.npy", "--text-column", "review", "--model", tiny_st_dir,
+                        "--backend", "onnx", "--no-progress")
+    assert code == 0, err
+    assert err.index("building the ONNX graph first") < err.index("wrote 40 embeddings")
