@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/encode_speed.py            # make bench
     .venv/bin/python benchmarks/encode_speed.py --threads 1 # per-core comparison
+    .venv/bin/python benchmarks/encode_speed.py --device cuda  # make bench-gpu: see encode_speed_gpu.py
 
 One run, one machine, the same texts: a fixed subset of the real Rotten Tomatoes reviews
 (the first --texts of the sentiment train split), the built-in all-MiniLM-L6-v2, and
@@ -87,6 +88,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--no-accuracy", action="store_true", help="skip the sentiment and lee accuracy section")
     parser.add_argument("--clock-ghz", type=float, default=None, help="clock for the peak FLOP rate (default: measured, see output)")
     parser.add_argument("--json", type=Path, default=None, help="also write every figure to this JSON file")
+    parser.add_argument("--device", default="cpu", help="cpu (default), or a GPU (cuda): then benchmarks/encode_speed_gpu.py runs")
     parser.add_argument("--loose-budget", default="0.98:0.99", metavar="MIN:MEAN",
                         help="min:mean cosine budget of the int8-static-loose path (default: 0.98:0.99)")
     return parser.parse_args(argv)
@@ -243,6 +245,10 @@ def accuracy_deltas(costs: dict[str, dict[str, float]]) -> list[str]:
 # ---------------------------------------------------------------------------- main
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.device != "cpu":
+        import encode_speed_gpu
+
+        return encode_speed_gpu.main(["--device", args.device, *(["--json", str(args.json)] if args.json else [])])
     from transformers.utils import logging as hf_logging
 
     from polyhead import SentenceEncoder
