@@ -66,6 +66,7 @@ def iter_records(path: str | Path, required: tuple[str, ...] = ()) -> Iterator[t
 
 
 def _csv_records(path: Path, required: tuple[str, ...]) -> Iterator[tuple[int, dict[str, Any]]]:
+    end = 0  # the last line of the previous record: a failing record starts on the next one
     try:
         # utf-8-sig: spreadsheet programs start a UTF-8 CSV with a byte-order mark.
         with open(path, encoding="utf-8-sig", newline="") as handle:
@@ -85,7 +86,12 @@ def _csv_records(path: Path, required: tuple[str, ...]) -> Iterator[tuple[int, d
     except UnicodeDecodeError as error:
         raise InputError(f"not valid UTF-8 ({error.reason})", file=path, line=_first_undecodable_line(path)) from None
     except csv.Error as error:
-        raise InputError(f"malformed CSV: {error}", file=path) from None
+        if "field limit" in str(error):
+            raise InputError(
+                f"a field is longer than the csv module's limit of {csv.field_size_limit():,} characters; "
+                "shorten it, or give the data as .jsonl", file=path, line=end + 1,
+            ) from None
+        raise InputError(f"malformed CSV: {error}", file=path, line=end + 1) from None
 
 
 def _first_undecodable_line(path: Path) -> int | None:

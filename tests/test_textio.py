@@ -219,3 +219,11 @@ def test_a_csv_record_spanning_lines_is_named_by_its_first_line(tmp_path):
     path = tmp_path / "in.csv"
     path.write_text('text,label\n"two\nlines",a\nok,\n', encoding="utf-8")
     assert [line for line, _ in iter_records(path, ("text",))] == [2, 4]
+
+
+def test_a_csv_field_over_the_csv_modules_limit_names_its_line(tmp_path):
+    path = tmp_path / "big.csv"
+    path.write_text("text,label\nfine,a\n\"two\nlines\",b\n" + "x" * 140_000 + ",c\n", encoding="utf-8")
+    with pytest.raises(InputError) as caught:
+        list(iter_records(path, ("text", "label")))
+    assert caught.value.line == 5 and "131,072" in str(caught.value) and ".jsonl" in str(caught.value)
