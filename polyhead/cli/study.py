@@ -61,6 +61,9 @@ def run(args: argparse.Namespace) -> int:
     overrides = list(args.overrides) + (["training.progress=false"] if args.no_progress else [])
     config_path = Path(args.config)
     base = load_config(config_path, overrides)
+    from .train import check_run_model
+
+    check_run_model(base)  # pooling, model name, device and precision: before the first run loads anything
     names = [n.strip() for n in args.strategies.split(",") if n.strip()]
     from ..study import run_study, write_study_report  # the config is valid: now the heavy libraries
 

@@ -56,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
     if args.device:
         overrides.append(f"training.device={args.device}")
     config = load_config(config_path, overrides)
-    _check_model(config)
+    check_run_model(config)
     if args.resume:
         _check_not_finished(Path(args.resume), config, overrides)
     # Every data file is read and checked before PyTorch, transformers and the model load (a starting model's
@@ -94,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _check_model(config) -> None:
+def check_run_model(config) -> None:
     """What can be wrong with the model and where it trains, found before anything loads."""
     from ..devices import check_precision_on, resolve_device
     from ..resolve import check_model_source
