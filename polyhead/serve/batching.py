@@ -1,7 +1,8 @@
 """Dynamic micro-batching: the texts of many concurrent requests share one forward pass.
 
 Requests wait in a queue as jobs. A single background task collects up to
-`max_batch_texts` texts (waiting at most `batch_wait_ms` for a batch to fill), runs one
+`max_batch_texts` texts, and with `max_batch_tokens` (a GPU's setting: batches sized by
+tokens) at most that many estimated tokens (waiting at most `batch_wait_ms` for a batch to fill), runs one
 encode call on the model thread, and resolves each job's future once all its rows are in.
 Jobs are served round-robin, at most `slice_texts` texts each per turn, so a request of
 two thousand texts is spread over many batches while small requests slip in between.
@@ -35,6 +36,16 @@ FinishFn = Callable[[torch.Tensor, int], Any]
 """(a request's embeddings, its token count) -> its response payload; runs on the model thread."""
 BatchFn = Callable[[int, int], None]
 """(texts, tokens) of a batch just encoded; runs on the model thread (the server's metrics)."""
+WeighFn = Callable[[str], int]
+"""A text's estimated token count, for batches sized by tokens (must be cheap: it runs on the event loop)."""
+
+
+def estimate_tokens(text: str) -> int:
+    """About four characters a token for English subword vocabularies, plus the two special tokens.
+
+    Exact counts would tokenize every text twice; a shared batch only needs its size roughly right.
+    """
+    return len(text) // 4 + 2
 
 
 @dataclass(eq=False)
@@ -79,8 +90,14 @@ class MicroBatcher:
         slice_texts: int,
         max_queued_texts: int,
         on_batch: BatchFn | None = None,
+        max_batch_tokens: int | None = None,
+        weigh: WeighFn = estimate_tokens,
     ) -> None:
+        """`max_batch_tokens` (a GPU's setting) also caps a shared batch by its texts' estimated tokens
+        (`weigh`), so a batch of long texts is as heavy as one of short texts, never heavier; None: texts only."""
         self.embed = embed
+        self.max_batch_tokens = max_batch_tokens
+        self.weigh = weigh
         self.executor = executor
         self.max_batch_texts = max_batch_texts
         self.batch_wait_s = batch_wait_ms / 1000.0
@@ -206,6 +223,7 @@ class MicroBatcher:
         """Round-robin over waiting jobs, at most `slice_texts` texts from each per turn."""
         batch: list[tuple[Job, int, int]] = []
         room = self.max_batch_texts
+        tokens_room = self.max_batch_tokens
         while room and self._jobs:
             job = self._jobs.popleft()
             if job.future.done() or job.failed:  # cancelled by its client, or already failed
@@ -213,6 +231,12 @@ class MicroBatcher:
                 job.next_text = len(job.texts)
                 continue
             take = min(job.waiting, self.slice_texts, room)
+            if tokens_room is not None:
+                take, used = self._fit_tokens(job, take, tokens_room, first=not batch)
+                if take == 0:  # the budget is spent: this job waits for the next batch, at its turn
+                    self._jobs.appendleft(job)
+                    break
+                tokens_room -= used
             batch.append((job, job.next_text, job.next_text + take))
             job.next_text += take
             self._queued_texts -= take
@@ -220,6 +244,18 @@ class MicroBatcher:
             if job.waiting:
                 self._jobs.append(job)
         return batch
+
+    def _fit_tokens(self, job: Job, take: int, tokens_room: int, first: bool) -> tuple[int, int]:
+        """How many of the job's next `take` texts fit in `tokens_room` estimated tokens (at least one
+        when the batch is still empty, however long it is), and their tokens."""
+        used = count = 0
+        for text in job.texts[job.next_text : job.next_text + take]:
+            weight = self.weigh(text)
+            if used + weight > tokens_room and not (first and count == 0):
+                break
+            used += weight
+            count += 1
+        return count, used
 
     def _encode_batch(self, batch: list[tuple[Job, int, int]]) -> list[tuple[Job, Any]]:
         """On the model thread: one encode for the whole batch, then finish completed jobs."""

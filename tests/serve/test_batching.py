@@ -114,3 +114,47 @@ def test_close_finishes_queued_work_and_refuses_new(tiny, sentiment):
 
     sizes, status = asyncio.run(_with_batcher(tiny, scenario))
     assert sizes == [4] * 6 and status == 503
+
+
+def test_a_token_budget_sizes_shared_batches_by_their_texts_length(tiny, sentiment):
+    """A GPU's setting: long texts make smaller shared batches, short ones fill up to max_batch_texts."""
+    from polyhead.serve.batching import estimate_tokens
+
+    short = [f"ok {i}" for i in range(16)]
+    long = [" ".join(sentiment.train.texts[i : i + 6]) for i in range(8)]
+    seen: list[list[str]] = []
+    embed = tiny.embed
+
+    def recording(texts):
+        seen.append(list(texts))
+        return embed(texts)
+
+    class Recording:
+        def __getattr__(self, name):
+            return recording if name == "embed" else getattr(tiny, name)
+
+    budget = 3 * estimate_tokens(long[0])
+
+    async def scenario(batcher):
+        results = await asyncio.gather(*(batcher.submit(long[i : i + 2], _rows) for i in range(0, 8, 2)),
+                                       *(batcher.submit(short[i : i + 4], _rows) for i in range(0, 16, 4)))
+        return results
+
+    results = asyncio.run(_with_batcher(Recording(), scenario, max_batch_texts=16, slice_texts=4, max_batch_tokens=budget))
+    assert sum(len(batch) for batch in seen) == 24 and len(results) == 8
+    for batch in seen:
+        assert len(batch) == 1 or sum(estimate_tokens(t) for t in batch) <= budget
+    assert len(seen) > 2  # by texts alone, 24 texts would make two batches of 16 and 8
+    assert max(len(b) for b in seen) > 3  # short texts still share a batch with the long ones
+    expected = tiny.encoder.encode(long[:2], normalize=False, show_progress=False, backend="torch")
+    assert np.abs(results[0][0] - expected).max() <= 1e-5
+
+
+def test_one_text_over_the_token_budget_still_runs_alone(tiny):
+    text = "word " * 200
+
+    async def scenario(batcher):
+        return await batcher.submit([text, "short"], _rows), batcher.stats
+
+    (rows, _), stats = asyncio.run(_with_batcher(tiny, scenario, max_batch_tokens=10))
+    assert rows.shape[0] == 2 and stats.batches == 2
