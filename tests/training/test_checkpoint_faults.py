@@ -15,6 +15,7 @@ import logging
 import multiprocessing
 import os
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -169,15 +170,17 @@ def test_a_run_cut_between_the_former_writers_renames_resumes(forked, straight, 
     assert not old.exists()
 
 
-def test_without_a_complete_checkpoint_resume_says_so(forked, tmp_path, tiny_bert_dir):
-    from polyhead.training import load_config, train
-
+def test_without_a_complete_checkpoint_resume_starts_over(forked, straight, tmp_path, tiny_bert_dir):
+    """Killed inside its first checkpoint write, the run resumes from the beginning to the uninterrupted result."""
     run_dir = tmp_path / "run"
     config_path = write_config(tmp_path / "run.yaml", _config(tiny_bert_dir, run_dir))
     _run(forked, config_path, "state:1")  # the first write never completes
-    with pytest.raises(InputError, match="has no checkpoint to resume from"):
-        train(load_config(config_path), resume=True)
-    assert not [p for p in (run_dir / "checkpoints").iterdir() if p.name.startswith(".")], "the interrupted write is removed"
+    assert CheckpointStore(run_dir / "checkpoints").latest() is None
+    _run(forked, config_path, f"pointer:{STEPS}", resume=True)
+    assert _checkpoint(run_dir, STEPS) == straight[STEPS]
+    log = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    events = [r["message"] for r in log if r["type"] == "event"]
+    assert events.count("start") == 1 and not [e for e in events if e.startswith("resumed")], events
 
 
 def test_every_checkpoint_corrupted_is_one_clear_error(forked, tmp_path, tiny_bert_dir):
@@ -211,7 +214,9 @@ def test_a_failed_checkpoint_write_is_one_line_and_leaves_no_debris(forked, tmp_
     child.join(timeout=300)
     message = (tmp_path / "error.txt").read_text()
     assert message.startswith(f"could not write a checkpoint into {run_dir / 'checkpoints'} (")
-    assert "\n" not in message and "the previous checkpoint is intact" in message and "--resume" in message
+    # The first checkpoint failed: the advice says what --resume will do then, and a file-size limit is not a full disk.
+    assert "\n" not in message and "the previous checkpoint is intact" not in message and "File too large" in message
+    assert f"no checkpoint was written before this one: fix that, then polyhead train --resume {run_dir} starts the run again" in message
     assert list((run_dir / "checkpoints").iterdir()) == [], "the failed write left its temp directory"
 
 
@@ -235,4 +240,22 @@ def test_a_failed_model_write_is_one_line(forked, tmp_path, tiny_bert_dir):
     child.join(timeout=300)
     message = (tmp_path / "error.txt").read_text()
     assert message.startswith(f"could not write the model into {run_dir / 'checkpoints' / 'best'} (")
-    assert "\n" not in message and "the previous copy is intact" in message and f"--resume {run_dir}" in message
+    assert "\n" not in message and "no earlier copy was written" in message and f"--resume {run_dir} starts the run again" in message
+
+
+def test_a_full_disk_while_writing_a_checkpoint_is_named(forked, tmp_path, tiny_bert_dir):
+    """On a real full device (a 2 MiB tmpfs: the config and log fit, the weights do not)."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(disk)], capture_output=True).returncode != 0:
+        pytest.skip("cannot mount a small tmpfs here (needs root)")
+    try:
+        config_path = write_config(tmp_path / "run.yaml", _config(tiny_bert_dir, disk / "run"))
+        child = forked.Process(target=_train_with_file_size_limit, args=(str(config_path), 1 << 40, str(tmp_path / "error.txt")))
+        child.start()
+        child.join(timeout=300)
+        message = (tmp_path / "error.txt").read_text()
+    finally:
+        subprocess.run(["umount", "--lazy", str(disk)], check=True)
+    assert message.startswith(f"could not write a checkpoint into {disk / 'run' / 'checkpoints'} (the device is full; "), message
+    assert "\n" not in message
