@@ -9,6 +9,8 @@ round's served texts/s is divided by the mean of the offline runs around it (the
 speed drifts, so only neighbours in time compare). The reported ratio is their median.
 
     python benchmarks/serve_load.py --clients 32 --duration 30
+    python benchmarks/serve_load.py --device cuda --clients 64 --texts-per-request 16 --corpus 4096 \
+        --server-arg=--max-batch-texts=1024 --server-arg=--batch-wait-ms=2     # on a GPU
 """
 
 from __future__ import annotations
@@ -64,6 +66,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--offline-batch-size", type=int, default=32, help="batch size of the offline encode reference")
     parser.add_argument("--threads", type=int, default=None, help="cores encoding uses, in the server and offline alike (default: all)")
     parser.add_argument("--backend", default=None, help="encode backend, in the server and offline alike (default: the encoder's, auto)")
+    parser.add_argument("--device", default=None, help="torch device, in the server and offline alike (cpu, cuda; default: cuda when available)")
     parser.add_argument("--url", default=None, help="an already running server on a loopback address; default: start one")
     parser.add_argument("--model-dir", default=None, help="model for the started server (default: the built-in model)")
     parser.add_argument("--server-arg", action="append", default=[], help="extra flag for `polyhead serve` (repeatable), e.g. --server-arg=--max-batch-texts=128")
@@ -135,17 +138,27 @@ def stop_server(process: subprocess.Popen) -> None:
 
 
 # ---------------------------------------------------------------------------- offline
-def offline_texts_per_second(texts: list[str], batch_size: int, model_dir: str | None = None, encoder=None) -> tuple[float, float, object]:
+def offline_texts_per_second(texts: list[str], batch_size: int, model_dir: str | None = None, encoder=None,
+                             device: str | None = None) -> tuple[float, float, object]:
     """(texts/s, CPU seconds per text) of `encode` on the served model's encoder.
 
     A MultiTaskModel directory holds an encoder too, so SentenceEncoder loads either kind.
+    On a GPU the warm-up encodes every text once (every shape warmed, `auto`'s probe made)
+    and the clock is read after a device synchronize.
     """
+    import torch
+
     from polyhead import SentenceEncoder
 
-    encoder = encoder or SentenceEncoder(model_dir)
-    encoder.encode(texts[:64], batch_size=batch_size, show_progress=False)  # warm-up
+    encoder = encoder or SentenceEncoder(model_dir, device=device)
+    on_gpu = encoder.device.type == "cuda"
+    encoder.encode(texts if on_gpu else texts[:64], batch_size=batch_size, show_progress=False)  # warm-up
+    if on_gpu:
+        torch.cuda.synchronize(encoder.device)
     cpu, start = time.process_time(), time.perf_counter()
     encoder.encode(texts, batch_size=batch_size, show_progress=False)
+    if on_gpu:
+        torch.cuda.synchronize(encoder.device)
     wall, cpu = time.perf_counter() - start, time.process_time() - cpu
     return len(texts) / wall, cpu / len(texts), encoder
 
@@ -254,6 +267,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.backend is not None:
         os.environ["POLYHEAD_BACKEND"] = args.backend  # the offline encoder's default
         args.server_arg.append(f"--backend={args.backend}")
+    if args.device is not None:
+        args.server_arg.append(f"--device={args.device}")
     texts = load_texts(args.corpus)
     per = args.texts_per_request
     slices = [texts[i : i + per] for i in range(0, len(texts) - per + 1, per)]
@@ -270,7 +285,7 @@ def main(argv: list[str] | None = None) -> int:
             process, url = start_server(args.model_dir, args.server_arg, log_path)
         else:
             url = args.url.rstrip("/")
-        rate, cpu_per_text, encoder = offline_texts_per_second(texts, args.offline_batch_size, args.model_dir)
+        rate, cpu_per_text, encoder = offline_texts_per_second(texts, args.offline_batch_size, args.model_dir, device=args.device)
         offline.append(rate)
         offline_cpu.append(cpu_per_text)
         stats_before = httpx.get(url + "/v1/stats", headers=headers).json()
@@ -303,6 +318,7 @@ def main(argv: list[str] | None = None) -> int:
     served_cpu_per_text = sum(served_cpu) / max(total.texts, 1)
     figures = {
         "threads": args.threads,
+        "device": str(encoder.device),
         "backend": getattr(encoder.last_encode_stats, "backend", None) or args.backend,
         "clients": args.clients,
         "texts_per_request": per,
@@ -323,7 +339,8 @@ def main(argv: list[str] | None = None) -> int:
         "cpu_ratio_offline_to_served": round(statistics.median(offline_cpu) / served_cpu_per_text, 3) if served_cpu_per_text else None,
         "mean_batch_texts": round((stats_after["texts"] - stats_before["texts"]) / batches, 1) if batches else 0.0,
     }
-    print(f"load: {args.clients} clients x {per} texts/request ({args.encoding_format}), {args.rounds} rounds, {total.seconds:.1f} s in all; backend {figures['backend']}")
+    print(f"load: {args.clients} clients x {per} texts/request ({args.encoding_format}), {args.rounds} rounds, {total.seconds:.1f} s in all; "
+          f"backend {figures['backend']} on {figures['device']}")
     print(f"requests  {total.requests} ({figures['requests_per_s']} req/s), errors {total.errors}")
     print(f"latency   p50 {figures['p50_ms']} ms, p99 {figures['p99_ms']} ms")
     print(f"served    {figures['served_texts_per_s']} texts/s (mean shared batch {figures['mean_batch_texts']} texts)")

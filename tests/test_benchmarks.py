@@ -76,10 +76,11 @@ def test_serve_load_runs_a_tiny_load_against_a_real_server(tmp_path, tiny_st_dir
     out = _run(
         "benchmarks/serve_load.py", "--clients", "2", "--duration", "2", "--rounds", "1", "--corpus", "16",
         "--texts-per-request", "2", "--model-dir", str(tiny_st_dir), "--backend", "torch", "--json", str(figures),
+        "--device", "cpu",
     )
-    assert "errors 0" in out and "served/offline" in out
+    assert "errors 0" in out and "served/offline" in out and "p99" in out
     payload = json.loads(figures.read_text())
-    assert payload["errors"] == 0 and payload["requests"] > 0 and payload["backend"] == "torch"
+    assert payload["errors"] == 0 and payload["requests"] > 0 and payload["backend"] == "torch" and payload["device"] == "cpu"
     assert payload["served_texts_per_s"] > 0 and payload["offline_texts_per_s"] > 0 and payload["ratio_served_to_offline"] > 0
     assert payload["mean_batch_texts"] >= 2
 

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Wheels the server benchmark needs on an offline GPU machine (fastapi, uvicorn and their dependencies,
+# httpx for the load generator, prometheus-client, psutil), downloaded here into .gpu/wheels for
+# CPython 3.12 on x86-64 Linux (what the H200 machine runs; see ../shared/gpu/README.md).
+# The wheels are git-ignored: carry .gpu with the tree. There, before `polyhead serve` or serve_load.py:
+#   python3 -m pip install --no-index --find-links .gpu/wheels --target /tmp/site \
+#       fastapi uvicorn httpx prometheus-client psutil
+# (PYTHONPATH=/tmp/site:$PWD as the README's set-up line exports.)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-.venv/bin/python}
+PYVER=${GPU_PYTHON_VERSION:-3.12}
+mkdir -p .gpu/wheels
+"$PY" -m pip download --dest .gpu/wheels --only-binary=:all: --implementation cp --python-version "$PYVER" \
+    --platform manylinux2014_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux_2_28_x86_64 \
+    --platform any \
+    "fastapi>=0.115,<1" "uvicorn>=0.30,<1" "httpx>=0.27,<1" "prometheus-client>=0.20,<1" "psutil>=5.9,<8"
+[ -e .gpu/.gitignore ] || echo '*' > .gpu/.gitignore  # never committed
+du -sh .gpu/wheels
