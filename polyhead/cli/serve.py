@@ -59,8 +59,11 @@ def config_from_args(args: argparse.Namespace):
     from ..serve.config import ServeConfig
 
     values = {item.name: getattr(args, item.name) for item in fields(ServeConfig)}
-    if values["api_key"] is None:
-        values["api_key"] = os.environ.get(API_KEY_ENV) or None
+    if values["api_key"] is None and API_KEY_ENV in os.environ:
+        if not os.environ[API_KEY_ENV].strip():
+            # An empty key must not quietly turn authentication off.
+            raise InputError(f"${API_KEY_ENV} is set but empty: set it to the key, or unset it to serve without one")
+        values["api_key"] = os.environ[API_KEY_ENV]
     model_dir = values[POSITIONAL]
     if model_dir is not None and os.path.exists(model_dir) and not os.path.isdir(model_dir):
         raise InputError(f"{model_dir} is a file; MODEL_DIR must be a model directory")

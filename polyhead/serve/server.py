@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import errno
 import logging
 import signal
+import socket
 import threading
 
 import uvicorn
 
+from ..errors import InputError
 from .app import create_app
 from .config import ServeConfig
 from .protocol import guarded_protocol
@@ -31,6 +34,7 @@ def serve(config: ServeConfig) -> int:
         if server is not None:
             server.should_exit = True
 
+    check_address(config.host, config.port)
     app = create_app(config, on_load_failure)
     if not config.is_loopback and not config.api_key:
         logger.warning("listening on %s without an API key: anyone who can reach this address can use the model", config.host)
@@ -51,6 +55,24 @@ def serve(config: ServeConfig) -> int:
     with _sigterm_is_a_clean_stop():
         server.run()
     return 1 if failures else 0
+
+
+def check_address(host: str, port: int) -> None:
+    """Fail in one line before the model loads (seconds to minutes) when the address cannot be bound."""
+    if port == 0:
+        return
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]
+    except socket.gaierror as error:
+        raise InputError(f"cannot listen on {host!r}: {error.strerror}") from None
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds: TIME_WAIT is no obstacle
+        try:
+            probe.bind(address)
+        except OSError as error:
+            if error.errno == errno.EADDRINUSE:
+                raise InputError(f"port {port} on {host} is already in use; stop what holds it or choose another --port") from None
+            raise InputError(f"cannot listen on {host}:{port}: {error.strerror}") from None
 
 
 class _sigterm_is_a_clean_stop:
