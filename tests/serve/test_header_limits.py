@@ -118,7 +118,10 @@ def test_allowed_hosts_add_to_the_loopback_names(header_server, host, status):
         assert http.get("/health", headers={"Host": host}).status_code == status
 
 
-def test_allowed_hosts_in_config():
+def test_allowed_hosts_in_config_and_help():
+    from polyhead.serve.config import field_docs
+
+    assert "in addition to localhost, 127.0.0.1, [::1] and the bound host" in field_docs()["allowed_hosts"]  # --help's text
     names = ServeConfig(allowed_hosts="embed.internal").host_names()
     assert names is not None and {"embed.internal", "localhost", "127.0.0.1", "::1"} <= names
     assert ServeConfig(allowed_hosts="*").host_names() is None
