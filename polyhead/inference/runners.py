@@ -265,6 +265,14 @@ class RunnerCache:
             warnings.simplefilter("ignore")  # truncation of probe texts is the real call's to report
             result = run_probe({name: encode_with(name) for name in candidates}, probe_texts(texts),
                                self.timer or device_timer(device.type), MIN_AUTO_COSINE)
+        drift = result.min_cosine.get("torch-bf16", 1.0)
+        if drift < MIN_AUTO_COSINE and result.seconds.get("torch-bf16", float("inf")) < result.seconds["torch"]:
+            warnings.warn(
+                f"bf16 was faster but its embeddings of this model reach only cosine {drift:.4f} of fp32 "
+                f"(< {MIN_AUTO_COSINE}); backend 'auto' uses fp32 for it",
+                AutoFallbackWarning,
+                stacklevel=5,
+            )
         store.put(where, result)
         self.last_probe = result
         return result.choice

@@ -153,3 +153,15 @@ def test_a_deep_copy_probes_afresh_for_its_own_weights(probing_encoder, rt_texts
     encoder.encode(rt_texts[:10], backend="auto")
     twin = copy.deepcopy(encoder)
     assert twin._runners.last_probe is None and twin._runners.store is None
+
+
+def test_a_faster_bf16_too_far_from_fp32_is_refused_with_a_warning(probing_encoder, rt_texts, monkeypatch):
+    import polyhead.inference.runners as runners
+    from polyhead.inference.runners import AutoFallbackWarning
+
+    monkeypatch.setattr(runners, "MIN_AUTO_COSINE", 1.01)  # a bar no bf16 vector can reach
+    encoder = probing_encoder
+    encoder._runners.timer = scripted_clock({"torch": 1.0, "torch-bf16": 0.1}, encoder)
+    with pytest.warns(AutoFallbackWarning, match="bf16 was faster"):
+        encoder.encode(rt_texts[:10], backend="auto")
+    assert encoder.last_encode_stats.backend == "torch"

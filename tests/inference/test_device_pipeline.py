@@ -170,3 +170,19 @@ def test_gpu_encode_matches_fp32_on_the_cpu(mixed_texts):
     from polyhead.similarity import row_cosines
 
     assert row_cosines(bf16, cpu).min() >= 0.999
+
+
+def test_the_gpus_bf16_twin_keeps_the_backbones_own_attention_and_stays_close_to_fp32(encoder, rt_texts):
+    """What `torch-bf16` runs on a GPU (bf16 Linear weights, SDPA at every width), checked here on the CPU."""
+    from polyhead.inference.bf16 import Bf16Linear, Bf16Twin, bf16_twin
+    from polyhead.similarity import row_cosines
+
+    twin = bf16_twin(encoder.backbone, pack=False, short_attention=False)
+    assert not isinstance(twin, Bf16Twin) and any(isinstance(m, Bf16Linear) for m in twin.modules())
+    assert twin.config._attn_implementation == encoder.backbone.config._attn_implementation
+    batch = encoder.tokenize(rt_texts[:32])
+    with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
+        fast = encoder.embed_tokens(twin(**batch)[0].float(), batch["attention_mask"])
+    with torch.inference_mode():
+        exact = encoder(batch["input_ids"], batch["attention_mask"])
+    assert row_cosines(exact.numpy(), fast.float().numpy()).min() >= 0.999
