@@ -7,6 +7,7 @@ import json
 import sys
 
 from .common import add_device_argument, add_speed_arguments
+from .ray_jobs import add_engine_arguments, engine_is_ray, run_predict
 
 
 def register(subparsers) -> None:
@@ -33,10 +34,13 @@ def register(subparsers) -> None:
                         "instead of printing JSON lines")
     add_speed_arguments(parser)
     add_device_argument(parser)
+    add_engine_arguments(parser)
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    if engine_is_ray(args):
+        return run_predict(args)
     from ..errors import InputError
     from ..textio import iter_pair_chunks, iter_text_chunks
     from .common import (apply_threads, check_input_columns, check_output_suffix, check_task_names, load_task_model,
