@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Issue 26's checks on a GPU machine without network, in one command (see ../shared/gpu/README.md):
+# the CUDA tests of the encode path, the encode benchmark, then the server load test when the
+# server's wheels were carried (benchmarks/gpu_wheels.sh). Figures go to ${OUT:-gpu-out}/.
+# Each step has its own timeout, so one that hangs does not cost the others.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+OUT=${OUT:-gpu-out}
+mkdir -p "$OUT"
+python3 .gpu/site.py >/dev/null && export PYTHONPATH=/tmp/site:$PWD HF_HUB_OFFLINE=1
+if [ -d .gpu/wheels ]; then
+    python3 -m pip install -q --no-index --find-links .gpu/wheels --target /tmp/site \
+        fastapi uvicorn httpx prometheus-client psutil >"$OUT/wheels.txt" 2>&1 || echo "wheels: see $OUT/wheels.txt"
+fi
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv >"$OUT/gpu.txt" 2>&1
+timeout 180 python3 -m pytest -q -p no:cacheprovider tests/inference/test_device_pipeline.py -k gpu >"$OUT/tests.txt" 2>&1
+echo "cuda tests: exit $?"
+timeout 330 python3 benchmarks/encode_speed.py --device cuda --json "$OUT/encode.json" >"$OUT/encode.txt" 2>&1
+echo "encode benchmark: exit $?"
+if python3 -c "import fastapi, uvicorn, httpx" 2>/dev/null; then
+    timeout 200 python3 benchmarks/serve_load.py --device cuda --clients 64 --texts-per-request 16 --corpus 4096 \
+        --duration 60 --rounds 3 --server-arg=--max-batch-texts=1024 --server-arg=--batch-wait-ms=2 \
+        --json "$OUT/serve.json" >"$OUT/serve.txt" 2>&1
+    echo "serve load: exit $?"
+else
+    echo "serve load: skipped (no fastapi/uvicorn/httpx: run benchmarks/gpu_wheels.sh and carry .gpu)"
+fi
+tail -n 25 "$OUT/encode.txt"
