@@ -170,6 +170,13 @@ def test_gpu_encode_matches_fp32_on_the_cpu(mixed_texts):
     from polyhead.similarity import row_cosines
 
     assert row_cosines(bf16, cpu).min() >= 0.999
+    chosen = gpu.encode(mixed_texts, backend="auto")  # the probe runs here, once
+    probe = gpu._runners.last_probe
+    assert probe is not None and gpu.last_encode_stats.backend == probe.choice
+    assert probe.seconds[probe.choice] == min(probe.seconds.values()) or probe.choice == "torch"
+    assert row_cosines(chosen, cpu).min() >= 0.999
+    on_device = gpu.encode(mixed_texts[:5], backend="torch", output="torch")
+    assert on_device.device.type == "cuda"
 
 
 def test_the_gpus_bf16_twin_keeps_the_backbones_own_attention_and_stays_close_to_fp32(encoder, rt_texts):
