@@ -3,11 +3,13 @@
 `AutoModel` / `AutoTokenizer`, tokenization per batch with `padding=True`, random batches, fp32,
 `get_linear_schedule_with_warmup`, and frozen parts set to `requires_grad_(False)` and `.eval()`
 but still run forward at every step. It uses none of polyhead's training code; only the test
-metrics are scored by polyhead's function, so both sides are scored alike.
+metrics are scored by polyhead's function, so both sides are scored alike. On a GPU the same
+loop moves each batch with `.to(device)`, in fp32 or (as users add it) under bf16 autocast.
 """
 
 from __future__ import annotations
 
+import contextlib
 import random
 import time
 
@@ -96,8 +98,19 @@ def plain_batches(sizes: dict[str, int], epochs: float, rng: random.Random) -> l
     return batches
 
 
-def train_plain(model: PlainMultiTask, tokenizer, data: dict, batches: list, frozen: list[nn.Module]) -> float:
-    """The training loop; returns its seconds from the first batch to the last optimizer step."""
+def _synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _precision(device: torch.device, bf16: bool):
+    return torch.autocast(device.type, dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
+
+
+def train_plain(model: PlainMultiTask, tokenizer, data: dict, batches: list, frozen: list[nn.Module],
+                device: torch.device | str = "cpu", bf16: bool = False) -> float:
+    """The training loop on `model`'s device; returns its seconds from the first batch to the last optimizer step."""
+    device = torch.device(device)
     from transformers import get_linear_schedule_with_warmup
 
     optimizer = torch.optim.AdamW(adamw_groups(model.backbone, BACKBONE_LR) + adamw_groups(model.heads, HEAD_LR))
@@ -107,23 +120,28 @@ def train_plain(model: PlainMultiTask, tokenizer, data: dict, batches: list, fro
     model.train()
     for part in frozen:
         part.eval()
+    _synchronize(device)
     start = time.perf_counter()
     for task, indices in batches:
         texts = [data[task].texts["train"][i] for i in indices]
-        inputs = tokenizer(texts, padding=True, truncation=True, max_length=MAX_SEQ_LENGTH, return_tensors="pt")
-        loss = F.cross_entropy(model(task, **inputs), labels[task][indices])
+        inputs = tokenizer(texts, padding=True, truncation=True, max_length=MAX_SEQ_LENGTH, return_tensors="pt").to(device)
+        with _precision(device, bf16):
+            loss = F.cross_entropy(model(task, **inputs), labels[task][indices].to(device))
         loss.backward()
         torch.nn.utils.clip_grad_norm_(trainable, MAX_GRAD_NORM)
         optimizer.step()
         scheduler.step()
         optimizer.zero_grad()
+    _synchronize(device)
     return time.perf_counter() - start
 
 
-def evaluate_plain(model: PlainMultiTask, tokenizer, data: dict) -> dict[str, dict[str, float]]:
+def evaluate_plain(model: PlainMultiTask, tokenizer, data: dict, device: torch.device | str = "cpu",
+                   bf16: bool = False) -> dict[str, dict[str, float]]:
     """Test accuracy and macro-F1 in eval mode without gradients (scored by the same function as polyhead's)."""
     from polyhead.metrics import classification_metrics
 
+    device = torch.device(device)
     model.eval()
     metrics = {}
     with torch.no_grad():
@@ -131,7 +149,8 @@ def evaluate_plain(model: PlainMultiTask, tokenizer, data: dict) -> dict[str, di
             texts, predicted = d.texts["test"], []
             for i in range(0, len(texts), EVAL_BATCH_SIZE):
                 batch = texts[i : i + EVAL_BATCH_SIZE]
-                inputs = tokenizer(batch, padding=True, truncation=True, max_length=MAX_SEQ_LENGTH, return_tensors="pt")
-                predicted += model(task, **inputs).argmax(dim=-1).tolist()
+                inputs = tokenizer(batch, padding=True, truncation=True, max_length=MAX_SEQ_LENGTH, return_tensors="pt").to(device)
+                with _precision(device, bf16):
+                    predicted += model(task, **inputs).argmax(dim=-1).tolist()
             metrics[task] = classification_metrics(d.targets["test"], predicted, d.label_names)
     return task_scores(metrics)

@@ -3,10 +3,13 @@
     .venv/bin/python benchmarks/train_profile.py                      # full fine-tuning, defaults
     .venv/bin/python benchmarks/train_profile.py --freeze lower=3     # a cut below layer 3
     .venv/bin/python benchmarks/train_profile.py --mixed-precision no --no-group-by-length
+    python benchmarks/train_profile.py --device cuda [--compile] # on a GPU: each part ends with a device sync
 
 Builds the trainer of `polyhead train` on the two tasks of configs/topic_sentiment.yaml
 (--train-examples per task) and times each part of `--steps` steps with a clock around
-it (torch on a CPU runs synchronously, so the parts add up to the step). Then one
+it (torch on a CPU runs synchronously, so the parts add up to the step; on a GPU each part
+ends with `torch.cuda.synchronize()`, which the real step does not do, so there the parts
+say where device time goes and their sum is a little above an unprofiled step). Then one
 validation pass and the start-up costs (tokenizing every training text, loading the model).
 Prints seconds per step per part and its share; the figures are recorded in
 docs/training_speed.md.
@@ -38,6 +41,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--mixed-precision", default="auto", help="training.mixed_precision (default: auto)")
     parser.add_argument("--no-group-by-length", action="store_true", help="random batches")
     parser.add_argument("--freeze", default="", help="freeze option as key=value, e.g. lower=3 or backbone=true")
+    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="training.device (default: cpu)")
+    parser.add_argument("--compile", action="store_true", help="training.compile")
+    parser.add_argument("--pad-to-multiple", type=int, default=None, help="training.pad_to_multiple (default: the device's)")
     return parser.parse_args(argv)
 
 
@@ -58,48 +64,67 @@ def build_config(args: argparse.Namespace, output_dir: Path):
     run = {
         "model": {"pooling": "mean", "normalize": True, "max_seq_length": 128},
         "tasks": tasks, "freeze": freeze, "output_dir": str(output_dir),
-        "training": {"max_steps": args.steps + args.warmup_steps, "progress": False, "eval_every": 10**9,
-                     "mixed_precision": args.mixed_precision, "group_by_length": not args.no_group_by_length},
+        "training": {"max_steps": 2 * args.steps + args.warmup_steps, "progress": False, "eval_every": 10**9,
+                     "mixed_precision": args.mixed_precision, "group_by_length": not args.no_group_by_length,
+                     "device": args.device, "compile": args.compile, "pad_to_multiple": args.pad_to_multiple},
     }
     return config_from_dict(run)
 
 
 def timed_step(trainer, clock: dict[str, float]) -> None:
     """One optimizer step of Trainer.train_step, each part under its own clock (grad_accum 1, one process)."""
+    from polyhead.sdpa import attention_backends
+    from polyhead.training.device_ids import host_to_device
     from polyhead.training.optim import schedule_factor, set_learning_rates
     from polyhead.training.freezing import set_train_mode
 
     t, acc = trainer.config.training, trainer.accelerator
+    cuda = acc.device.type == "cuda"
     marks = [time.perf_counter()]
 
     def mark(name: str) -> None:
+        if cuda:
+            torch.cuda.synchronize()
         marks.append(time.perf_counter())
         clock[name] += marks[-1] - marks[-2]
 
     set_learning_rates(trainer.optimizer, schedule_factor(trainer.state.step, int(t.warmup_ratio * trainer.total_steps), trainer.total_steps))
     set_train_mode(trainer.module, trainer.frozen_parts)
     task, indices = trainer.sampler.next_batch()
-    targets = trainer.train_targets[task][indices]
+    rows = host_to_device(torch.as_tensor(indices, dtype=torch.int64), acc.device)
+    targets = trainer.train_targets[task][rows]
     streams = trainer.task_data[task].streams()
     mark("sampler + labels")
-    with acc.autocast():
+    with acc.autocast(), attention_backends():
         features = trainer.features
         if features.cut.caches and features.cut.kind != "encoder":
             for stream in streams:
                 features.fill(stream, indices)
             mark("frozen part (cache fill)")
-        inputs = [features.batch(stream, indices) for stream in streams]
+        inputs = [features.batch(stream, indices, rows) for stream in streams]
         mark("padding + cache read")
-        weighted, _raw = trainer.ddp_module(inputs, targets=targets, task=task)
+        weighted, raw = trainer.forward(inputs, targets=targets, task=task, rows=rows)
         mark("forward")
         acc.backward(weighted)
         mark("backward")
+    trainer.tally.add(task, raw, len(indices), [trainer.lengths[task][i] for i in indices])
     trainable = [p for p in trainer.module.parameters() if p.requires_grad]
     acc.clip_grad_norm_(trainable, t.max_grad_norm or float("inf"))
     trainer.optimizer.step()
     trainer.optimizer.zero_grad(set_to_none=True)
     trainer.state.step += 1
     mark("clip + optimizer")
+
+
+def time_unprofiled(trainer, steps: int) -> float:
+    """Seconds of `steps` real training steps back to back, one device sync at the end (as a log step has)."""
+    if trainer.accelerator.device.type == "cuda":
+        torch.cuda.synchronize()
+    start = time.perf_counter()
+    for _ in range(steps):
+        trainer.train_step()
+    trainer.check_finite()
+    return time.perf_counter() - start
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -123,6 +148,7 @@ def main(argv: list[str] | None = None) -> int:
             before = sum(clock.values())
             timed_step(trainer, clock)
             step_times.append(sum(clock.values()) - before)
+        unprofiled = time_unprofiled(trainer, args.steps)
         start = time.perf_counter()
         trainer.evaluate()
         eval_s = time.perf_counter() - start
@@ -139,6 +165,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'part':<28} {'ms/step':>9} {'share':>7}")
     for name, seconds in clock.items():
         print(f"{name:<28} {seconds / args.steps * 1000:>9.1f} {seconds / total:>7.1%}")
+    print(f"\nthe trainer's own step (Trainer.train_step, no clock inside), {args.steps} steps: {unprofiled / args.steps * 1000:.1f} ms/step")
     validation = sum(d.size("validation") for d in trainer.task_data.values())
     print(f"\none validation pass ({validation} texts, exact fp32 path): {eval_s:.1f} s "
           f"= {eval_s / (total / args.steps):.0f} training steps")

@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/train_speed.py                  # make bench-train
     .venv/bin/python benchmarks/train_speed.py --setups frozen  # one setup
+    python benchmarks/train_speed.py --device cuda              # make bench-gpu (under 5 minutes on one H200)
 
 One run, one machine, the same work on both sides: the built-in all-MiniLM-L6-v2 with
 mean pooling, L2 normalization and max_seq_length 128; the two tasks of
@@ -32,11 +33,25 @@ rounds of (polyhead examples/s / plain examples/s) within the round, so a busy m
 slows both sides of each ratio alike. Accuracy and macro-F1 on each task's full test
 split are reported as mean +- std over rounds, which shows the seed noise the
 difference between the sides has to be read against.
+
+On a GPU (`--device cuda`) the plain loop runs twice per round, in fp32 and under bf16
+autocast (each as users write it), and the faster of the two by median is the anchor. The
+sides rotate their order every round; every input shape either side can meet (batch 32,
+every width up to max_seq_length, fp32 and bf16, with and without cuDNN attention) is run
+once before the first timed run, so no side pays the process's first-call or per-shape
+plan costs; every clock read follows `torch.cuda.synchronize()` (polyhead's trainer clock
+is read at a log step, after it has waited for the device). The GPU setups train on 4,000
+examples per task for fewer epochs (full and lower_half 1, frozen 2) and have the GPU
+targets (4x, 5x, 20x); then `configs/topic_sentiment.yaml` trains one epoch with polyhead's
+defaults (validation only at the end) and its seconds of training steps are printed
+against the 8 s target. The share of the GPU's peak uses the H200's dense bf16 spec
+(989 TFLOP/s, `--peak-tflops`); fp32 without tensor cores is 67 TFLOP/s.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -84,6 +99,17 @@ SETUPS = {
     "lower_half": Setup("lower_half", "embeddings + lowest 3 of 6 layers frozen", {"embeddings": True, "lower": 3}, 3, 3, 3.0),
     "frozen": Setup("frozen", "whole encoder frozen (heads only)", {"backbone": True}, 6, 5, 20.0),
 }
+GPU_SETUPS = {
+    "full": replace(SETUPS["full"], epochs=1, target=4.0),
+    "lower_half": replace(SETUPS["lower_half"], epochs=1, target=5.0),
+    "frozen": replace(SETUPS["frozen"], epochs=2, target=20.0),
+}
+"""On a GPU: the issue's targets, and fewer epochs of more examples so the whole benchmark stays under 5 minutes."""
+
+GPU_PEAK_TFLOPS = {"bf16": 989.0, "fp32": 67.0}
+"""NVIDIA H200 SXM spec sheet, dense (no sparsity); fp32 without tensor cores."""
+TOPIC_SENTIMENT_TARGET_S = 8.0
+"""configs/topic_sentiment.yaml, one epoch on one H200: seconds of training steps."""
 
 
 @dataclass
@@ -119,7 +145,8 @@ class RunFigures:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--train-examples", type=int, default=1000, help="training examples per task (default: 1000)")
+    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="where both sides train (default: cpu)")
+    parser.add_argument("--train-examples", type=int, default=None, help="training examples per task (default: 1000; 4000 on cuda)")
     parser.add_argument("--test-examples", type=int, default=None, help="cut validation and test splits to this many (default: all)")
     parser.add_argument("--setups", default=",".join(SETUPS), help=f"setups to run (default: {','.join(SETUPS)})")
     parser.add_argument("--rounds", type=int, default=3, help="rounds of alternating runs per setup (default: 3)")
@@ -128,7 +155,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--clock-ghz", type=float, default=None, help="clock for the peak FLOP rate (default: measured, see output)")
     parser.add_argument("--json", type=Path, default=None, help="also write every figure to this JSON file")
     parser.add_argument("--model", default=None, help="backbone directory for both sides (default: the built-in all-MiniLM-L6-v2)")
+    parser.add_argument("--peak-tflops", type=float, default=GPU_PEAK_TFLOPS["bf16"], help="GPU dense bf16 peak (default: H200, 989)")
+    parser.add_argument("--polyhead-set", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a polyhead config field, e.g. training.compile=true (repeatable)")
+    parser.add_argument("--topic-sentiment", choices=("auto", "yes", "no"), default="auto",
+                        help="also train configs/topic_sentiment.yaml for one epoch (auto: on cuda)")
     args = parser.parse_args(argv)
+    if args.train_examples is None:
+        args.train_examples = 4000 if args.device == "cuda" else 1000
+    if args.device == "cuda" and not torch.cuda.is_available():
+        parser.error("--device cuda: torch sees no GPU here")
     unknown = [name for name in _names(args.setups) if name not in SETUPS]
     if unknown:
         parser.error(f"unknown setup(s) {', '.join(unknown)}; choose from {', '.join(SETUPS)}")
@@ -166,11 +202,11 @@ def polyhead_config(setup: Setup, seed: int, args: argparse.Namespace, output_di
         "head_learning_rate": HEAD_LR, "weight_decay": WEIGHT_DECAY, "warmup_ratio": WARMUP_RATIO,
         "max_grad_norm": MAX_GRAD_NORM, "mixing": "proportional", "eval_batch_size": EVAL_BATCH_SIZE,
         "eval_every": 10**9,  # validate once, at the end
-        "progress": False,
+        "progress": False, "device": args.device,
     }
     model = {"name": args.model, "pooling": "mean", "normalize": True, "max_seq_length": MAX_SEQ_LENGTH}
     run = {"model": model, "tasks": tasks, "training": training, "freeze": dict(setup.freeze), "output_dir": str(output_dir)}
-    return config_from_dict(run)
+    return config_from_dict(run, list(args.polyhead_set))
 
 
 def last_training_clock(run_dir: Path) -> float | None:
@@ -202,8 +238,9 @@ def run_polyhead(setup: Setup, seed: int, args: argparse.Namespace, mean_lengths
     return RunFigures("polyhead", seed, seconds, wall, examples, tokens, result.steps, result.elapsed_s, task_scores(result.test_metrics))
 
 
-def run_plain(setup: Setup, seed: int, args: argparse.Namespace, data: dict, lengths: dict[str, np.ndarray]) -> RunFigures:
-    """Load, train and test the plain loop; tokens are counted exactly from the batches trained on."""
+def run_plain(setup: Setup, seed: int, args: argparse.Namespace, data: dict, lengths: dict[str, np.ndarray],
+              bf16: bool = False) -> RunFigures:
+    """Load, train and test the plain loop (fp32, or under bf16 autocast); tokens are counted exactly from the batches trained on."""
     from transformers import AutoModel, AutoTokenizer
 
     from polyhead.assets import default_model_path
@@ -212,15 +249,15 @@ def run_plain(setup: Setup, seed: int, args: argparse.Namespace, data: dict, len
     torch.manual_seed(seed)
     model_dir = args.model or default_model_path()
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
-    model = PlainMultiTask(AutoModel.from_pretrained(model_dir), {task: len(d.label_names) for task, d in data.items()})
+    model = PlainMultiTask(AutoModel.from_pretrained(model_dir), {task: len(d.label_names) for task, d in data.items()}).to(args.device)
     frozen = freeze_plain(model.backbone, setup.frozen_layers)
     batches = plain_batches({task: d.size("train") for task, d in data.items()}, setup.epochs * args.epoch_scale, random.Random(seed))
-    seconds = train_plain(model, tokenizer, data, batches, frozen)
-    scores = evaluate_plain(model, tokenizer, data)
+    seconds = train_plain(model, tokenizer, data, batches, frozen, args.device, bf16)
+    scores = evaluate_plain(model, tokenizer, data, args.device, bf16)
     wall = time.perf_counter() - start
     examples = sum(len(indices) for _, indices in batches)
     tokens = float(sum(lengths[task][indices].sum() for task, indices in batches))
-    return RunFigures("plain", seed, seconds, wall, examples, tokens, len(batches), None, scores)
+    return RunFigures("plain_bf16" if bf16 else "plain", seed, seconds, wall, examples, tokens, len(batches), None, scores)
 
 
 # ---------------------------------------------------------------------------- rounds and summary
@@ -232,26 +269,80 @@ def warm_up(encoder, texts: list[str]) -> None:
 
 
 def run_setup(setup: Setup, args: argparse.Namespace, data: dict, lengths: dict[str, np.ndarray]) -> list[dict[str, RunFigures]]:
-    """--rounds rounds of both sides, plain first in even rounds, polyhead first in odd ones."""
+    """--rounds rounds of every side, the order rotated each round (on a CPU: plain first in even rounds)."""
     mean_lengths = {task: float(length.mean()) for task, length in lengths.items()}
     sides = {
         "plain": lambda seed: run_plain(setup, seed, args, data, lengths),
         "polyhead": lambda seed: run_polyhead(setup, seed, args, mean_lengths),
     }
+    if args.device == "cuda":
+        sides["plain_bf16"] = lambda seed: run_plain(setup, seed, args, data, lengths, bf16=True)
+    names = list(sides)
     rounds = []
     for index in range(args.rounds):
-        order = ["plain", "polyhead"] if index % 2 == 0 else ["polyhead", "plain"]
+        order = names[index % len(names):] + names[: index % len(names)]
         figures = {side: sides[side](index) for side in order}
         rounds.append(figures)
         plain, poly = figures["plain"], figures["polyhead"]
+        bf16 = f"plain bf16 {figures['plain_bf16'].examples_per_s:.1f} ex/s ({figures['plain_bf16'].seconds:.1f} s), " if "plain_bf16" in figures else ""
         print(
             f"  round {index + 1}/{args.rounds} (seed {index}, {order[0]} first): "
-            f"plain {plain.examples_per_s:.1f} ex/s ({plain.seconds:.1f} s), "
+            f"plain {plain.examples_per_s:.1f} ex/s ({plain.seconds:.1f} s), {bf16}"
             f"polyhead {poly.examples_per_s:.1f} ex/s ({poly.seconds:.1f} s; whole call {poly.wall_s:.1f} s) "
-            f"-> {poly.examples_per_s / plain.examples_per_s:.2f}x",
+            f"-> {poly.examples_per_s / plain.examples_per_s:.2f}x of plain fp32",
             flush=True,
         )
     return rounds
+
+
+def anchor_rounds(rounds: list[dict[str, RunFigures]]) -> tuple[str, list[dict[str, RunFigures]]]:
+    """The plain variant with the higher median examples/s is the anchor; rounds as {"plain": anchor, "polyhead": ...}."""
+    variants = [side for side in ("plain", "plain_bf16") if side in rounds[0]]
+    anchor = max(variants, key=lambda side: statistics.median(r[side].examples_per_s for r in rounds))
+    return anchor, [{"plain": r[anchor], "polyhead": r["polyhead"]} for r in rounds]
+
+
+def warm_up_gpu_shapes(model_dir, device: str) -> None:
+    """Every (batch 32, width <= max_seq_length) shape once, fp32 and bf16, on every attention backend either side uses:
+    kernels load lazily and cuDNN attention plans per shape, and neither should land on the side that happens to run first."""
+    from transformers import AutoModel
+
+    from polyhead.sdpa import attention_backends
+
+    backbone = AutoModel.from_pretrained(model_dir).to(device).train()
+    for width in range(1, MAX_SEQ_LENGTH + 1):
+        ids = torch.randint(5, 1000, (BATCH_SIZE, width), device=device)
+        mask = torch.ones_like(ids)
+        for bf16 in (False, True):
+            for backends in (contextlib.nullcontext, attention_backends):
+                with torch.autocast("cuda", dtype=torch.bfloat16, enabled=bf16), backends():
+                    backbone(input_ids=ids, attention_mask=mask).last_hidden_state.float().mean().backward()
+    backbone.zero_grad(set_to_none=True)
+    del backbone
+    torch.cuda.synchronize()
+    torch.cuda.empty_cache()
+
+
+def run_topic_sentiment(args: argparse.Namespace) -> dict:
+    """configs/topic_sentiment.yaml for one epoch with polyhead's defaults; validation only after the last step, so the
+    trainer's clock at its last training line is the seconds of training steps (and cache building, none by default)."""
+    from polyhead.training import load_config, train
+
+    with tempfile.TemporaryDirectory(prefix="topic_sentiment_") as tmp:
+        overrides = ["training.epochs=1", "training.eval_every=1000000000", "training.progress=false", f"training.device={args.device}",
+                     f"output_dir={tmp}/run", *args.polyhead_set]
+        if args.model:
+            overrides.append(f"model.name={args.model}")
+        config = load_config(Path(__file__).resolve().parent.parent / "configs" / "topic_sentiment.yaml", overrides)
+        start = time.perf_counter()
+        result = train(config)
+        wall = time.perf_counter() - start
+        steps_s = last_training_clock(result.run_dir)
+        summary = json.loads((result.run_dir / "test_metrics.json").read_text())
+    examples = sum(int(n) for n in summary.get("examples_seen", {}).values()) or result.steps * BATCH_SIZE
+    return {"steps": result.steps, "training_steps_s": steps_s, "wall_s": wall, "examples": examples,
+            "examples_per_s": examples / steps_s if steps_s else None, "target_s": TOPIC_SENTIMENT_TARGET_S,
+            "passed": steps_s is not None and steps_s <= TOPIC_SENTIMENT_TARGET_S, "tasks": task_scores(result.test_metrics)}
 
 
 # ---------------------------------------------------------------------------- main
@@ -267,7 +358,8 @@ def main(argv: list[str] | None = None) -> int:
     hf_logging.set_verbosity_error()
     warnings.filterwarnings("ignore", category=UserWarning)
     set_threads(args.threads)  # torch's intra-op threads, for both sides
-    setups = [SETUPS[name] for name in _names(args.setups)]
+    gpu = args.device == "cuda"
+    setups = [(GPU_SETUPS if gpu else SETUPS)[name] for name in _names(args.setups)]
 
     info = cpu_info()
     nominal = info.clock_ghz
@@ -275,6 +367,8 @@ def main(argv: list[str] | None = None) -> int:
     clock = args.clock_ghz or max(nominal, measured)
     info = replace(info, cores=torch.get_num_threads())
     peaks = {precision: info.peak_flops(precision, clock) for precision in ("fp32", "bf16")}
+    if gpu:
+        peaks = {"bf16": args.peak_tflops * 1e12, "fp32": GPU_PEAK_TFLOPS["fp32"] * 1e12}
 
     data = load_tasks(args.train_examples, args.test_examples)
     encoder = SentenceEncoder(args.model, max_seq_length=MAX_SEQ_LENGTH, device="cpu")
@@ -282,6 +376,12 @@ def main(argv: list[str] | None = None) -> int:
     train_flops_per_token = 3 * flops_per_token(encoder)  # forward 2N + backward 4N
     warm_up(encoder, data["topic"].texts["train"])
     del encoder
+    if gpu:
+        from polyhead.assets import default_model_path
+
+        start = time.perf_counter()
+        warm_up_gpu_shapes(args.model or default_model_path(), args.device)
+        print(f"warm-up of every training shape on {torch.cuda.get_device_name()}: {time.perf_counter() - start:.1f} s", flush=True)
 
     print(f"command: {' '.join([Path(sys.executable).name, *sys.argv])}")
     print(
@@ -289,8 +389,13 @@ def main(argv: list[str] | None = None) -> int:
         f"torch threads {torch.get_num_threads()}, OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', '(unset)')}; "
         f"load average at start {os.getloadavg()[0]:.1f}"
     )
-    for line in peak_description(info, clock, nominal, measured):
-        print(line)
+    if gpu:
+        print(f"GPU: {torch.cuda.get_device_name()}, CUDA {torch.version.cuda}; peak used for the share: dense bf16 "
+              f"{peaks['bf16'] / 1e12:.0f} TFLOP/s (spec sheet; DESIGN.md's ~790 effective would give shares x1.25), fp32 "
+              f"{peaks['fp32'] / 1e12:.0f} TFLOP/s")
+    else:
+        for line in peak_description(info, clock, nominal, measured):
+            print(line)
     for task, d in data.items():
         print(
             f"task {task} ({TASKS[task]}): {d.size('train')} train examples ({lengths[task].mean():.1f} tokens each), "
@@ -299,7 +404,7 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"polyhead: training settings at their defaults beyond the shared ones (mixed_precision default: "
         f"{TrainingConfig().mixed_precision}); tokens/s = mean train length x examples seen per task. "
-        f"plain: fp32, exact token counts. Training FLOPs/token = 6 x {train_flops_per_token / 6 / 1e6:.2f}M non-embedding params"
+        f"plain: {'fp32 and bf16 autocast, the faster is the anchor' if gpu else 'fp32'}, exact token counts. Training FLOPs/token = 6 x {train_flops_per_token / 6 / 1e6:.2f}M non-embedding params"
     )
 
     results = {}
@@ -307,13 +412,29 @@ def main(argv: list[str] | None = None) -> int:
         epochs = setup.epochs * args.epoch_scale
         print(f"\n=== {setup.name}: {setup.description}, {epochs:g} epoch(s), {args.rounds} round(s)", flush=True)
         rounds = run_setup(setup, args, data, lengths)
-        summary = summarise(setup, rounds, peaks, train_flops_per_token)
+        anchor, anchored = anchor_rounds(rounds)
+        if gpu:
+            medians = {side: statistics.median(r[side].examples_per_s for r in rounds) for side in ("plain", "plain_bf16")}
+            print(f"anchor: {anchor} (median plain fp32 {medians['plain']:.1f} ex/s, plain bf16 autocast {medians['plain_bf16']:.1f} ex/s)")
+        summary = summarise(setup, anchored, peaks, train_flops_per_token)
+        summary["anchor"] = anchor
         print_summary(setup, summary)
         figures = [{side: run.to_dict() for side, run in r.items()} for r in rounds]
         results[setup.name] = {"setup": asdict(setup), "epochs": epochs, "rounds": figures, "summary": summary}
+    topic_sentiment = None
+    if args.topic_sentiment == "yes" or (args.topic_sentiment == "auto" and gpu):
+        print("\n=== configs/topic_sentiment.yaml, one epoch, polyhead defaults", flush=True)
+        topic_sentiment = run_topic_sentiment(args)
+        ts = topic_sentiment
+        seconds = f"{ts['training_steps_s']:.1f} s" if ts["training_steps_s"] is not None else "unknown"
+        print(f"{ts['steps']} steps, {ts['examples']} examples: {seconds} of training steps "
+              f"(target <= {ts['target_s']:g} s: {'PASS' if ts['passed'] else 'FAIL'}), whole call {ts['wall_s']:.1f} s; "
+              + ", ".join(f"{task} accuracy {m['accuracy']:.4f}" for task, m in ts["tasks"].items()))
 
     load = os.getloadavg()
     verdicts = [f"{name} {r['summary']['ratio']:.2f}x {'PASS' if r['summary']['passed'] else 'FAIL'}" for name, r in results.items()]
+    if topic_sentiment is not None and topic_sentiment["training_steps_s"] is not None:
+        verdicts.append(f"topic_sentiment {topic_sentiment['training_steps_s']:.1f} s {'PASS' if topic_sentiment['passed'] else 'FAIL'}")
     print("\nsummary: " + ", ".join(verdicts))
     print(f"load average at end: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} (1, 5, 15 min)")
     if args.json:
@@ -323,8 +444,10 @@ def main(argv: list[str] | None = None) -> int:
                         "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"), "load_average_end": list(load)},
             "train_flops_per_token": train_flops_per_token,
             "mean_train_tokens": {task: float(length.mean()) for task, length in lengths.items()},
-            "setups": results,
+            "setups": results, "device": args.device, "topic_sentiment": topic_sentiment,
         }
+        if gpu:
+            payload["machine"]["gpu"] = torch.cuda.get_device_name()
         args.json.write_text(json.dumps(payload, indent=2))
     return 0
 

@@ -201,6 +201,7 @@ class Trainer:
         frozen = adapter_freezing(self.parts, frozen_names(self.parts, phase.freeze))
         self.trainable, total = apply_freezing(self.module, frozen)
         self.frozen_parts = frozen_modules(self.module, frozen)
+        self.trainable_params = [p for p in self.module.parameters() if p.requires_grad]
         previous = self.optimizer.optimizer if self.optimizer is not None and hasattr(self.optimizer, "optimizer") else self.optimizer
         groups = parameter_groups(self.module, self.parts, self.rates, self.config.training.weight_decay)
         self.optimizer = self.accelerator.prepare(build_optimizer(groups, previous)) if groups else None
@@ -267,9 +268,8 @@ class Trainer:
             self.watch.note(step, raw, task)
             lengths = [self.lengths[task][i] for i in local]
             self.tally.add(task, raw, t.batch_size, lengths, padded_width(max(lengths), self.multiple, self.tokenizer.max_seq_length))
-        trainable = [p for p in self.module.parameters() if p.requires_grad]
         # Clipping scales by min(1, max_norm / norm) on the device; the norm is only checked for being finite, later.
-        grad_norm = acc.clip_grad_norm_(trainable, t.max_grad_norm or float("inf"))
+        grad_norm = acc.clip_grad_norm_(self.trainable_params, t.max_grad_norm or float("inf"))
         if grad_norm is not None:
             self.watch.note(step, torch.as_tensor(grad_norm))
         self.optimizer.step()
