@@ -43,7 +43,7 @@ def probe_precision(source: str | None, batch_size: int, max_seq_length: int | N
     key = (device_name, str(source), batch_size, width)
     if key in _CACHE:
         return _CACHE[key]
-    backbone = SentenceEncoder(source, device="cuda").backbone.train()  # None: the built-in model
+    backbone = SentenceEncoder(source, device="cuda", backend="torch").backbone.train()  # None: the built-in model
     vocab = int(getattr(backbone.config, "vocab_size", 1000))
     generator = torch.Generator().manual_seed(0)
     ids = torch.randint(5, max(6, vocab), (batch_size, width), generator=generator).cuda()

@@ -243,3 +243,12 @@ def test_on_a_gpu_a_compiled_bucketed_run_matches_eager(tmp_path, tiny_bert_dir)
         assert not any("training.compile failed" in str(r.get("message")) for r in log)
         losses[compiled] = [r["loss"]["sentiment"] for r in log if r["type"] == "train"]
     assert np.allclose(losses[True], losses[False], rtol=0.05), losses
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="the precision probe times a GPU")
+def test_the_gpu_precision_probe_times_both_and_caches(tiny_bert_dir):
+    from polyhead.training.precision_probe import probe_precision
+
+    first = probe_precision(str(tiny_bert_dir), 8, 32, rounds=2, warmup=1)
+    assert first["fp32_ms"] > 0 and first["bf16_ms"] > 0 and first["width"] == 32 and first["batch"] == 8
+    assert probe_precision(str(tiny_bert_dir), 8, 32) is first, "one probe per GPU, model and shape in a process"
