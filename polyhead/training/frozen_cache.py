@@ -80,14 +80,25 @@ def find_cut(parts: ModelParts, frozen: set[str]) -> Cut:
 
 
 class TokenStateCache:
-    """Per-example token states (length x hidden) of one task, in one flat fp32 buffer."""
+    """Per-example token states (length x hidden) of one task, in one flat fp32 buffer.
 
-    def __init__(self, lengths: np.ndarray, hidden: int, spill_file: Path | None) -> None:
+    With `device` (a GPU run whose cache fits its budget) the buffer lives on that device and a
+    batch is gathered there, so reading the cache moves nothing between host and device.
+    """
+
+    def __init__(self, lengths: np.ndarray, hidden: int, spill_file: Path | None, device: torch.device | None = None) -> None:
         self.lengths = lengths.astype(np.int64)
         self.offsets = np.concatenate([[0], np.cumsum(self.lengths)])
         shape = (int(self.offsets[-1]), hidden)
         self.spill_file = spill_file
-        if spill_file is None:
+        self.device = device if spill_file is None else None
+        self.device_rows: torch.Tensor | None = None
+        if self.device is not None:
+            self.rows = np.empty((0, hidden), dtype=np.float32)
+            self.device_rows = torch.empty(shape, dtype=torch.float32, device=self.device)
+            self.device_offsets = torch.from_numpy(self.offsets[:-1].copy()).to(self.device)
+            self.device_lengths = torch.from_numpy(self.lengths).to(self.device)
+        elif spill_file is None:
             self.rows = np.empty(shape, dtype=np.float32)
         else:
             spill_file.parent.mkdir(parents=True, exist_ok=True)
@@ -109,16 +120,35 @@ class TokenStateCache:
         numbers = sorted({int(self.chunk_of[i]) for i in indices if not self.filled[i]})
         return [self.chunks[n] for n in numbers]
 
+    def _positions(self, rows: torch.Tensor, width: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """(flat buffer position of each (example, token) slot, mask of the real tokens) for a device-side buffer."""
+        steps = torch.arange(width, device=self.device)
+        mask = steps.unsqueeze(0) < self.device_lengths[rows].unsqueeze(1)
+        return torch.where(mask, self.device_offsets[rows].unsqueeze(1) + steps.unsqueeze(0), 0), mask
+
     def put(self, indices: np.ndarray, states: torch.Tensor) -> None:
+        if self.device_rows is not None:
+            rows = torch.as_tensor(np.asarray(indices, dtype=np.int64)).to(self.device)
+            positions, mask = self._positions(rows, states.shape[1])
+            self.device_rows[positions[mask]] = states.detach().float()[mask]
+            self.filled[np.asarray(indices)] = True
+            return
         values = states.detach().float().cpu().numpy()
         for row, index in enumerate(indices):
             start, length = self.offsets[index], self.lengths[index]
             self.rows[start : start + length] = values[row, :length]
             self.filled[index] = True
 
-    def gather(self, indices: list[int], width: int | None = None) -> torch.Tensor:
-        """The examples' states right-padded with zeros to `width` (default: the longest): (B, T, H)."""
+    def gather(self, indices: list[int], width: int | None = None, rows: torch.Tensor | None = None) -> torch.Tensor:
+        """The examples' states right-padded with zeros to `width` (default: the longest): (B, T, H).
+
+        On the cache's device when it has one (`rows`: the indices already there), else a host tensor.
+        """
         width = width or int(self.lengths[indices].max())
+        if self.device_rows is not None:
+            rows = rows if rows is not None else torch.as_tensor(np.asarray(indices, dtype=np.int64)).to(self.device)
+            positions, mask = self._positions(rows, width)
+            return torch.where(mask.unsqueeze(-1), self.device_rows[positions], 0.0)
         out = np.zeros((len(indices), width, self.rows.shape[1]), dtype=np.float32)
         for row, index in enumerate(indices):
             start, length = self.offsets[index], self.lengths[index]
@@ -127,6 +157,7 @@ class TokenStateCache:
 
     def drop(self) -> None:
         self.rows = np.empty((0, 0), dtype=np.float32)
+        self.device_rows = None
         if self.spill_file is not None:
             self.spill_file.unlink(missing_ok=True)
 
@@ -175,7 +206,9 @@ class FrozenFeatures:
                     spill = self.spill_dir / f"{task}-{cut.kind}{cut.layer or ''}-rank{self.rank}.f32"
                 else:
                     budget -= size
-                self.token_caches[task] = TokenStateCache(lengths, hidden, spill)
+                # On a GPU a cache within the budget lives in device memory: batches are gathered there.
+                device = self.encoder.device if self.encoder.device.type == "cuda" else None
+                self.token_caches[task] = TokenStateCache(lengths, hidden, spill, device)
 
     def drop(self) -> None:
         for cache in self.token_caches.values():
@@ -186,7 +219,8 @@ class FrozenFeatures:
         """Where each task's cache lives (for the run's log)."""
         if self.cut.kind == "encoder":
             return {task: "memory" for task in self.embeddings}
-        return {task: (str(c.spill_file) if c.spill_file else "memory") for task, c in self.token_caches.items()}
+        return {task: (str(c.spill_file) if c.spill_file else "device memory" if c.device_rows is not None else "memory")
+                for task, c in self.token_caches.items()}
 
     @torch.no_grad()
     def _states_below(self, task: str, chunk: np.ndarray) -> torch.Tensor:
@@ -217,7 +251,9 @@ class FrozenFeatures:
         inputs = packed.batch(indices, rows)
         if self.cut.caches:
             self.fill(task, indices)
-            inputs["cached"] = host_to_device(self.token_caches[task].gather(indices, packed.width(indices)), device)
+            cache = self.token_caches[task]
+            states = cache.gather(indices, packed.width(indices), rows if cache.device_rows is not None else None)
+            inputs["cached"] = states if cache.device_rows is not None else host_to_device(states, device)
         return inputs
 
     def embed(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:

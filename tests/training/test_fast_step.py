@@ -48,6 +48,24 @@ def test_packed_batches_equal_the_tokenizers_padding_in_length_buckets(tiny_enco
     assert packed.batch([1])["input_ids"].shape[1] == 40, "the longest text (cut at 40) pads to the cap, not to 48"
 
 
+def test_a_token_state_cache_on_the_device_gathers_what_the_host_one_does():
+    """The GPU keeps a cache that fits in device memory; its index arithmetic is checked here against the host buffer."""
+    from polyhead.training.frozen_cache import TokenStateCache
+
+    lengths = np.array([3, 7, 1, 5])
+    generator = torch.Generator().manual_seed(0)
+    host, device = TokenStateCache(lengths, 4, None), TokenStateCache(lengths, 4, None, torch.device("cpu"))
+    assert device.device_rows is not None and host.device_rows is None
+    for chunk in (np.array([2, 0]), np.array([3, 1])):
+        states = torch.randn(len(chunk), 9, 4, generator=generator)  # padded past the longest: only real tokens are kept
+        host.put(chunk, states)
+        device.put(chunk, states)
+    assert host.filled.all() and device.filled.all()
+    for indices, width in (([1, 2], None), ([0, 3, 1], 16), ([2], 8)):
+        want, got = host.gather(indices, width), device.gather(indices, width)
+        assert torch.equal(got, want) and got.shape == (len(indices), width or int(lengths[indices].max()), 4)
+
+
 def test_the_device_tally_logs_what_summing_python_floats_logged():
     """Float64 sums in batch order: the same means as `float(loss)` per batch summed in Python, then read as float32."""
     generator = torch.Generator().manual_seed(0)
