@@ -88,6 +88,8 @@ def _shown_tag(tag: str) -> str:
 
 def _check_tag(node: yaml.Node, path: Path | None) -> None:
     allowed = COLLECTION_TAGS.get(type(node))
+    if node.tag == "tag:yaml.org,2002:merge":
+        raise InputError("merge keys (<<: *name) are not supported in a config: write the keys out", file=path, line=node.start_mark.line + 1)
     if (node.tag != allowed) if allowed is not None else (node.tag not in SCALAR_TAGS):
         raise InputError(
             f"the YAML tag {_shown_tag(node.tag)} is not allowed in a config: write plain values, lists and mappings",

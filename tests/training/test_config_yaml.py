@@ -79,6 +79,14 @@ def test_a_recursive_alias_is_refused(tmp_path):
     assert "alias" in str(caught.value)
 
 
+def test_a_merge_key_is_named(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("base: &b {batch_size: 8}\ntasks:\n  a:\n    data: jeopardy\ntraining:\n  <<: *b\n")
+    with pytest.raises(InputError) as caught:
+        load_config(path)
+    assert caught.value.line == 6 and "merge keys" in str(caught.value)
+
+
 def test_a_small_alias_is_still_a_copy(tmp_path):
     path = tmp_path / "c.yaml"
     path.write_text("tasks:\n  a:\n    data: &d jeopardy\n  b:\n    data: *d\n")
