@@ -136,7 +136,10 @@ def run_pipelined(
         start, stop = bounds
         return prepare_chunk(tokenizer, texts[start:stop], start, options, pin)
 
-    for chunk in prefetch(chunks, prepare, depth=options.depth, workers=options.workers):
+    # One chunk (a server's shared batch, a short call) has nothing to overlap with: no threads.
+    single = len(texts) <= options.first_chunk_texts
+    prepared = map(prepare, chunks) if single else prefetch(chunks, prepare, depth=options.depth, workers=options.workers)
+    for chunk in prepared:
         for batch in chunk.batches:
             ids = batch.input_ids.to(device, non_blocking=True)
             mask = batch.attention_mask.to(device, non_blocking=True)
