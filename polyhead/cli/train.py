@@ -105,8 +105,9 @@ def check_run_model(config) -> None:
                          field="model.pooling")
     if config.model.name is not None:
         check_model_source(config.model.name)  # a name that is neither a directory nor reachable: at once, not after retries
-    device = resolve_device(config.training.device, "training.device")
-    check_precision_on(config.training.mixed_precision, device.type)
+    if config.training.device is not None or config.training.mixed_precision == "fp16":  # else no torch needed yet
+        device = resolve_device(config.training.device, "training.device")
+        check_precision_on(config.training.mixed_precision, device.type)
 
 
 MULTI_PROCESS_COMMAND = "accelerate launch --multi_gpu --num_processes N -m polyhead train ..."
