@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING
 from ..lazy import lazy_exports
 
 _EXPORTS = {
+    "DecisionStore": ".auto_probe",
+    "ProbeResult": ".auto_probe",
     "BACKEND_ENV": ".backends",
     "BACKENDS": ".backends",
     "MIN_AUTO_COSINE": ".backends",
@@ -22,6 +24,7 @@ _EXPORTS = {
     "ExportOptions": ".export",
     "ExportResult": ".export",
     "export_onnx": ".export",
+    "PipelineOptions": ".device_pipeline",
     "CpuInfo": ".hardware",
     "cpu_has_native_bf16": ".hardware",
     "cpu_info": ".hardware",
@@ -40,6 +43,8 @@ __getattr__ = lazy_exports(__name__, _EXPORTS)
 __all__ = sorted(_EXPORTS)
 
 if TYPE_CHECKING:
+    from .auto_probe import DecisionStore, ProbeResult
+    from .device_pipeline import PipelineOptions
     from .backends import BACKEND_ENV, BACKENDS, MIN_AUTO_COSINE, auto_backend, check_backend, default_backend
     from .export import ExportError, ExportOptions, ExportResult, export_onnx
     from .hardware import CpuInfo, cpu_has_native_bf16, cpu_info
