@@ -105,8 +105,9 @@ class SentenceEncoder(nn.Module):
     directory that `transformers.AutoModel` accepts works, and a sentence-transformers
     directory brings its own pooling, normalization and `max_seq_length`; arguments given
     here override them. `backend` is how `encode` computes (see `polyhead.inference.backends`):
-    `auto` (the default) uses bf16 where the hardware supports it and keeps every embedding
-    within cosine 0.999 of fp32; `torch` is bit-exact fp32.
+    `auto` (the default) uses bf16 where the CPU supports it, on a GPU whichever of fp32 and
+    bf16 a timed probe finds faster, and keeps every embedding within cosine 0.999 of fp32;
+    `torch` is bit-exact fp32.
     """
 
     def __init__(

@@ -7,8 +7,8 @@
 | `onnx`       | ONNX Runtime, fused fp32 graph            | equal up to ~1e-6         |
 | `onnx-int8`  | ONNX Runtime, calibrated int8 graph       | lossy: its cost measured  |
 
-`auto` takes `torch-bf16` where bf16 has hardware support (a CPU with AVX-512 BF16 or
-AMX, or a GPU that supports bf16), else `torch`. It takes `onnx-int8` only for an exported
+`auto` takes `torch-bf16` on a CPU with AVX-512 BF16 or AMX, else `torch`; on a GPU it
+takes whichever of the two a short timed probe finds faster (`auto_probe.py`). It takes `onnx-int8` only for an exported
 directory, and only when the user gives a budget (`max_int8_loss`, `--max-int8-loss`) that
 the int8 graph's recorded cost is within (see `OnnxEncoder`). bf16 results also depend
 slightly (~1e-3) on which texts share a batch; `torch` is the path for bit-exact,
@@ -56,5 +56,5 @@ def bf16_available(device_type: str) -> bool:
 
 
 def auto_backend(device_type: str) -> str:
-    """The backend `auto` stands for on this device, before the per-model accuracy check."""
+    """The backend `auto` stands for by rule (where no probe decides), before the per-model accuracy check."""
     return "torch-bf16" if bf16_available(device_type) else "torch"
