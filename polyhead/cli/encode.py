@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import warnings
 
@@ -42,12 +43,14 @@ def run(args: argparse.Namespace) -> int:
     cost = getattr(encoder, "quantization_cost", None)
     if cost is not None and getattr(encoder, "backend", None) == "onnx-int8":
         print(f"note: backend onnx-int8 is lossy: {cost.summary()}", file=sys.stderr)
+    ticker = contextlib.nullcontext()
     if args.backend in ("onnx", "onnx-int8") and isinstance(encoder, SentenceEncoder):
-        # The graph is built (and for int8 calibrated and measured) before the first batch: minutes, not silence.
-        what = "calibrate and measure an int8" if args.backend == "onnx-int8" else "export an fp32"
-        print(f"building the ONNX graph first: {what} graph of this model (int8 takes minutes on a CPU; "
-              f"`polyhead export{' --quantize' if args.backend == 'onnx-int8' else ''}` saves it once)...", file=sys.stderr, flush=True)
-    with warnings.catch_warnings(record=True) as caught:
+        # The graph is built (and for int8 calibrated and measured) inside the first batch: minutes, not silence.
+        from .build_ticker import graph_build_ticker
+
+        int8 = args.backend == "onnx-int8"
+        ticker = graph_build_ticker(encoder, f"the ONNX graph ({'int8, calibrated and measured: minutes on a CPU; `polyhead export --quantize` saves it once' if int8 else 'fp32'})")
+    with ticker, warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", LossyBackendWarning)
         result = encode_file(
             encoder, args.input, args.output, text_column=args.text_column, batch_size=args.batch_size,

@@ -199,4 +199,21 @@ def test_an_onnx_backend_says_it_builds_its_graph_first(capsys, tmp_path, tiny_s
     code, _, err = _cli(capsys, "encode", reviews, "-o", tmp_path / "e.npy", "--text-column", "review", "--model", tiny_st_dir,
                         "--backend", "onnx", "--no-progress")
     assert code == 0, err
-    assert err.index("building the ONNX graph first") < err.index("wrote 40 embeddings")
+    assert err.index("building the ONNX graph (fp32) before the first batch") < err.index("graph ready after") < err.index("wrote 40 embeddings")
+
+
+def test_the_graph_build_heartbeat_ticks_until_the_first_batch_returns():
+    import io
+    from types import SimpleNamespace
+
+    from polyhead.cli.build_ticker import graph_build_ticker
+
+    encoder, stream = SimpleNamespace(last_encode_stats=object()), io.StringIO()
+    with graph_build_ticker(encoder, "the ONNX graph (int8)", tick_s=0.5, stream=stream):
+        time.sleep(1.3)  # building: no batch yet
+        encoder.last_encode_stats = object()  # the first batch returned
+        time.sleep(0.8)
+    lines = stream.getvalue().splitlines()
+    assert lines[0] == "building the ONNX graph (int8) before the first batch..."
+    assert 1 <= sum(line.startswith("  still building the ONNX graph (int8):") for line in lines) <= 3
+    assert sum(line.startswith("graph ready after") for line in lines) == 1 and lines[-1].startswith("graph ready after")
