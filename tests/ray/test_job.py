@@ -145,3 +145,17 @@ def test_a_killed_driver_resumes_with_only_unfinished_shards(tmp_path, tiny_st_d
         assert (output / "shards" / name).stat().st_mtime_ns == mtime
     assert f"{9 - len(written)} computed now" in resumed.stderr and f"{len(written)} already written" in resumed.stderr
     assert not list((output / "shards").glob(".*"))  # no temp file left over
+
+
+@pytest.mark.slow  # one more job; predict shares the job machinery tested above
+def test_a_predict_job_writes_each_task_answer_per_row(ray_local, tmp_path, tiny_task_model, rt_texts):
+    from polyhead import load
+
+    write_inputs(tmp_path / "in", rt_texts[:30])
+    result = run_job(JobOptions(str(tmp_path / "in"), tmp_path / "out", ModelSpec(str(tiny_task_model), backend="torch"), kind="predict",
+                                tasks=["topic"], show_progress=False))
+    assert result.total_rows == 30
+    table = _table(tmp_path / "out")
+    assert "topic" in table.column_names and "sentiment" not in table.column_names
+    want = load(tiny_task_model, device="cpu").predict(rt_texts[:30], tasks=["topic"])
+    assert [row["label"] for row in table.column("topic").to_pylist()] == [p["topic"].label for p in want]
