@@ -31,12 +31,12 @@ def graph_build_ticker(encoder, what: str, tick_s: float = TICK_S, stream=None) 
             print(f"graph ready after {time.monotonic() - start:.0f} s (with the first batch)", file=stream, flush=True)
 
     def watch() -> None:
-        while not stop.wait(min(tick_s, 0.5)):
+        while not stop.wait(min(tick_s, 0.1)):
             report_ready()
             if ready.is_set():
                 return
             elapsed = time.monotonic() - start
-            if int(elapsed / tick_s) > int((elapsed - 0.5) / tick_s):
+            if int(elapsed / tick_s) > int((elapsed - 0.1) / tick_s):
                 print(f"  still building {what}: {elapsed:.0f} s", file=stream, flush=True)
 
     thread = threading.Thread(target=watch, name="graph-build-ticker", daemon=True)

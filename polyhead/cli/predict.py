@@ -42,7 +42,6 @@ def run(args: argparse.Namespace) -> int:
     if engine_is_ray(args):
         return run_predict(args)
     from ..errors import InputError
-    from ..textio import iter_pair_chunks, iter_text_chunks
     from .common import (apply_threads, check_input_columns, check_output_suffix, check_task_names, load_task_model,
                          resolve_cli_device, task_model_dir)
     from .prediction_table import TABLE_SUFFIXES
@@ -78,8 +77,31 @@ def run(args: argparse.Namespace) -> int:
         hint = "they answer single texts: leave out --pairs" if args.pairs else "they answer pairs of texts: add --pairs"
         raise InputError(f"task(s) {wrong}: {hint}", field="--tasks")
     predict = model.predict_pairs if args.pairs else model.predict
-    if args.output:
-        return _write_table(args, predict, columns, tasks)
+    with _graph_ticker(args, model):
+        if args.output:
+            return _write_table(args, predict, columns, tasks)
+        _print_predictions(args, predict, tasks)
+    return 0
+
+
+def _graph_ticker(args: argparse.Namespace, model):
+    """A heartbeat while an ONNX backend builds its graph for a PyTorch model (int8: minutes on a CPU)."""
+    import contextlib
+
+    from ..encoder import SentenceEncoder
+
+    encoder = getattr(model, "encoder", None)
+    if args.backend not in ("onnx", "onnx-int8") or not isinstance(encoder, SentenceEncoder):
+        return contextlib.nullcontext()
+    from .build_ticker import graph_build_ticker
+
+    return graph_build_ticker(encoder, f"the ONNX graph ({'int8' if args.backend == 'onnx-int8' else 'fp32'})")
+
+
+def _print_predictions(args: argparse.Namespace, predict, tasks: list[str] | None) -> None:
+    """One JSON line per text (or pair) on stdout."""
+    from ..textio import iter_pair_chunks, iter_text_chunks
+
     if args.pairs:
         chunks = ([list(zip(args.texts[::2], args.texts[1::2]))] if args.texts
                   else iter_pair_chunks(args.input, args.text_column, args.pair_column, chunk_size=4096))
@@ -93,7 +115,6 @@ def run(args: argparse.Namespace) -> int:
                 answer = result.to_dict()
                 record[task] = answer if args.all_probabilities else {k: v for k, v in answer.items() if k != "probabilities"}
             sys.stdout.write(json.dumps(record, ensure_ascii=False) + "\n")
-    return 0
 
 
 def _write_table(args: argparse.Namespace, predict, columns: tuple[str, ...], tasks: list[str] | None) -> int:
