@@ -18,7 +18,7 @@ POOLING_CHOICES = ("mean", "cls", "max", "cls_pooler")
 
 
 def add_encoder_arguments(parser: argparse.ArgumentParser) -> None:
-    """--model, --pooling, --normalize/--no-normalize, --batch-size, --no-progress."""
+    """--model, --pooling, --normalize/--no-normalize, --batch-size, --no-progress, --backend, --threads, --device."""
     group = parser.add_argument_group("encoder")
     group.add_argument("--model", default=None, help="model directory or hub name (default: built-in all-MiniLM-L6-v2)")
     group.add_argument("--pooling", choices=POOLING_CHOICES, default=None, help="pooling mode (default: the model's own, else mean)")
@@ -32,6 +32,7 @@ def add_encoder_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--batch-size", type=int, default=32, help="texts per forward pass (default: 32)")
     add_progress_argument(parser)
     add_speed_arguments(parser)
+    add_device_argument(parser)
 
 
 def add_speed_arguments(parser: argparse.ArgumentParser, int8_budget: bool = True) -> None:

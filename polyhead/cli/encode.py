@@ -7,7 +7,7 @@ import contextlib
 import sys
 import warnings
 
-from .common import add_device_argument, add_encoder_arguments, check_input_columns, check_output_suffix, load_encoder, show_progress
+from .common import add_encoder_arguments, check_input_columns, check_output_suffix, load_encoder, show_progress
 from .ray_jobs import add_engine_arguments, engine_is_ray, run_encode
 
 
@@ -24,7 +24,6 @@ def register(subparsers) -> None:
     parser.add_argument("-o", "--output", required=True, help="output file: .npy or .parquet (--engine ray: an output folder)")
     parser.add_argument("--text-column", default="text", help="column holding the text (default: text)")
     add_encoder_arguments(parser)
-    add_device_argument(parser)
     add_engine_arguments(parser)
     parser.set_defaults(func=run)
 
