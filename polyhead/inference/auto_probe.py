@@ -95,8 +95,19 @@ def probe_texts(texts: list[str], count: int = PROBE_TEXTS) -> list[str]:
 
 def run_probe(encoders: dict[str, EncodeFn], texts: list[str], timer: Timer, min_cos: float,
               rounds: int = PROBE_ROUNDS, reference: str = REFERENCE) -> ProbeResult:
-    """Warm every candidate once (building twins, warming shapes), then time them alternately."""
-    vectors = {name: encode(texts) for name, encode in encoders.items()}
+    """Warm every candidate once (building twins, warming shapes), then time them alternately.
+
+    A candidate other than the reference that fails on this model is left out (the reference's
+    own failure is the caller's error, as it would be without a probe).
+    """
+    vectors = {}
+    for name, encode in list(encoders.items()):
+        try:
+            vectors[name] = encode(texts)
+        except Exception:  # noqa: BLE001 - a fast path this model cannot take is simply not chosen
+            if name == reference:
+                raise
+    encoders = {name: encoders[name] for name in vectors}
     times: dict[str, list[float]] = {name: [] for name in encoders}
     for _ in range(rounds):
         for name, encode in encoders.items():

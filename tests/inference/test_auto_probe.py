@@ -165,3 +165,16 @@ def test_a_faster_bf16_too_far_from_fp32_is_refused_with_a_warning(probing_encod
     with pytest.warns(AutoFallbackWarning, match="bf16 was faster"):
         encoder.encode(rt_texts[:10], backend="auto")
     assert encoder.last_encode_stats.backend == "torch"
+
+
+def test_a_candidate_that_fails_on_this_model_is_left_out_but_the_references_failure_is_raised():
+    clock, calls = FakeClock(), []
+    vectors = np.eye(4, dtype=np.float32)
+
+    def broken(texts):
+        raise RuntimeError("no bf16 kernel for this op")
+
+    result = run_probe({"torch": clock.backend(1.0, vectors, calls, "torch"), "torch-bf16": broken}, ["t"] * 4, clock, 0.999)
+    assert result.choice == "torch" and set(result.seconds) == {"torch"}
+    with pytest.raises(RuntimeError, match="no bf16 kernel"):
+        run_probe({"torch": broken}, ["t"], clock, 0.999)
