@@ -78,7 +78,7 @@ def _show_predictions(model, examples: list[tuple[str, dict[str, str]]]) -> None
 
 def _show_worst_errors(model, run_dir: Path, max_examples: int | None) -> None:
     """The test examples the model got most confidently wrong, per task; all of them in RUN_DIR/errors_test.csv."""
-    from .cli.prediction_table import table_writer
+    from .prediction_table import table_writer
     from .prediction_errors import find_errors, worst_lines
     from .training.saved_data import task_data_for_model
 

@@ -14,8 +14,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from ..errors import InputError
-from ..fileio import atomic_file
+from .errors import InputError
+from .fileio import atomic_file
 
 TABLE_SUFFIXES = (".csv", ".jsonl", ".parquet")
 LIST_SEPARATOR = "|"
@@ -37,7 +37,7 @@ def flat_answer(task: str, answer: dict[str, Any], all_probabilities: bool = Fal
 
 def input_records(path: Path, text_columns: tuple[str, ...], chunk_size: int = 4096) -> Iterator[list[dict[str, Any]]]:
     """The input's records in chunks, every column kept; a .txt file gives one `text` column a line."""
-    from ..textio import iter_records, iter_text_chunks
+    from .textio import iter_records, iter_text_chunks
 
     if path.suffix.lower() == ".txt":
         for texts in iter_text_chunks(path, "text", chunk_size=chunk_size):

@@ -115,7 +115,7 @@ def run(args: argparse.Namespace) -> int:
         data_files[task.strip()] = Path(path)
     if args.errors:
         from .common import check_output_suffix
-        from .prediction_table import TABLE_SUFFIXES
+        from ..prediction_table import TABLE_SUFFIXES
 
         check_output_suffix(args.errors, TABLE_SUFFIXES, "--errors file")
     label_map = parse_label_map(args.label_map)
@@ -189,7 +189,7 @@ def run(args: argparse.Namespace) -> int:
 def _write_errors(model, data: dict, args: argparse.Namespace) -> None:
     """The misclassified examples to --errors, the worst few printed."""
     from ..prediction_errors import find_errors, worst_lines
-    from .prediction_table import table_writer
+    from ..prediction_table import table_writer
 
     errors = find_errors(model, data, args.split, args.batch_size)
     from dataclasses import fields

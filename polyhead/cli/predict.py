@@ -44,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
     from ..errors import InputError
     from .common import (apply_threads, check_input_columns, check_output_suffix, check_task_names, load_task_model,
                          resolve_cli_device, task_model_dir)
-    from .prediction_table import TABLE_SUFFIXES
+    from ..prediction_table import TABLE_SUFFIXES
 
     # Every argument, file and task name is checked before the model loads.
     if bool(args.texts) == bool(args.input):
@@ -121,7 +121,7 @@ def _write_table(args: argparse.Namespace, predict, columns: tuple[str, ...], ta
     """--input rows with every column kept, each task's answer beside them, to -o."""
     from pathlib import Path
 
-    from .prediction_table import flat_answer, input_records, table_writer
+    from ..prediction_table import flat_answer, input_records, table_writer
 
     answered: dict[str, None] = {}
     with table_writer(args.output) as writer:
