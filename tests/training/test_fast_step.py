@@ -270,3 +270,33 @@ def test_the_gpu_precision_probe_times_both_and_caches(tiny_bert_dir):
     first = probe_precision(str(tiny_bert_dir), 8, 32, rounds=2, warmup=1)
     assert first["fp32_ms"] > 0 and first["bf16_ms"] > 0 and first["width"] == 32 and first["batch"] == 8
     assert probe_precision(str(tiny_bert_dir), 8, 32) is first, "one probe per GPU, model and shape in a process"
+
+
+def test_a_runs_logged_losses_are_its_batches_python_float_means(tmp_path, tiny_bert_dir):
+    """The old step read every batch's loss with float(); the new one sums on the device. Here a real run's step records
+    float(loss) per batch beside it: the logged means are exactly what summing those floats gave."""
+    from polyhead.training.loop import Trainer
+
+    config = small_config(str(tiny_bert_dir), tmp_path / "run", max_steps=6, log_every=3, eval_every=6, mixed_precision="no")
+    trainer = Trainer(load_config(write_config(tmp_path / "run.yaml", config)), resume=False, base_dir=tmp_path)
+    real, seen = trainer.forward, []
+
+    def recording(*args, **kwargs):
+        weighted, raw = real(*args, **kwargs)
+        seen.append((kwargs["task"], float(raw.detach())))
+        return weighted, raw
+
+    trainer.forward = recording
+    for _ in range(2):
+        seen.clear()
+        for _ in range(3):
+            trainer.train_step()
+        trainer.check_finite()
+        logged = trainer.log_training()
+        sums: dict[str, list[float]] = {}
+        for task, value in seen:
+            entry = sums.setdefault(task, [0.0, 0.0])
+            entry[0] += value
+            entry[1] += 1
+        old = {task: float(torch.tensor(entry)[0] / torch.tensor(entry)[1]) for task, entry in sums.items()}
+        assert logged == old and len(seen) == 3
