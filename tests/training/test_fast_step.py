@@ -300,3 +300,18 @@ def test_a_runs_logged_losses_are_its_batches_python_float_means(tmp_path, tiny_
             entry[1] += 1
         old = {task: float(torch.tensor(entry)[0] / torch.tensor(entry)[1]) for task, entry in sums.items()}
         assert logged == old and len(seen) == 3
+
+
+def test_a_non_finite_loss_between_checks_is_named_by_its_first_step_and_nothing_bad_is_saved(tmp_path, tiny_bert_dir):
+    """Flags are read at log, evaluation and checkpoint steps only: step 2's overflow is found at step 3, before step 3's
+    checkpoint would have saved overflowed weights."""
+    from polyhead.training.loop import TrainingError
+
+    config = small_config(str(tiny_bert_dir), tmp_path / "run", max_steps=12, log_every=3, checkpoint_every=3, eval_every=100,
+                          learning_rate=1e30, head_learning_rate=1e30, warmup_ratio=0.0, max_grad_norm=None)
+    with pytest.raises(TrainingError) as stopped:
+        train(load_config(write_config(tmp_path / "c.yaml", config)))
+    assert "became non-finite at step 2; training stopped (found at step 3)" in str(stopped.value)
+    assert "(step none yet)" in str(stopped.value)
+    assert not (tmp_path / "run" / "checkpoints" / "last").exists()
+    assert not [r for r in _log(tmp_path / "run") if r["type"] == "train"], "no loss line with a non-finite mean was written"
