@@ -303,7 +303,7 @@ def anchor_rounds(rounds: list[dict[str, RunFigures]]) -> tuple[str, list[dict[s
 
 
 def warm_up_gpu_shapes(model_dir, device: str) -> None:
-    """Every (batch 32, width <= max_seq_length) shape once, fp32 and bf16, on every attention backend either side uses:
+    """Every (batch 32, width <= max_seq_length) shape once, fp32 and bf16, on the attention backends either side uses:
     kernels load lazily and cuDNN attention plans per shape, and neither should land on the side that happens to run first."""
     from transformers import AutoModel
 
@@ -313,9 +313,11 @@ def warm_up_gpu_shapes(model_dir, device: str) -> None:
     for width in range(1, MAX_SEQ_LENGTH + 1):
         ids = torch.randint(5, 1000, (BATCH_SIZE, width), device=device)
         mask = torch.ones_like(ids)
+        # The plain loop meets any width (PyTorch's default backends); polyhead only its length buckets (its own backends).
+        backends = [contextlib.nullcontext] + ([attention_backends] if width % 16 == 0 else [])
         for bf16 in (False, True):
-            for backends in (contextlib.nullcontext, attention_backends):
-                with torch.autocast("cuda", dtype=torch.bfloat16, enabled=bf16), backends():
+            for chosen in backends:
+                with torch.autocast("cuda", dtype=torch.bfloat16, enabled=bf16), chosen():
                     backbone(input_ids=ids, attention_mask=mask).last_hidden_state.float().mean().backward()
     backbone.zero_grad(set_to_none=True)
     del backbone
