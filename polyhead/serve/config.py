@@ -11,6 +11,8 @@ from dataclasses import dataclass, fields
 
 
 CPU_ENCODE_BATCH_SIZE = 8
+GPU_BATCH_TOKENS = 65_536
+"""Estimated tokens in one shared batch on a GPU by default: two of the encode pipeline's 32,768-token batches (unmeasured on a GPU so far)."""
 
 
 @dataclass
@@ -31,6 +33,9 @@ class ServeConfig:
     """When set, every request except /health and the API docs needs `Authorization: Bearer <key>`."""
     max_batch_texts: int = 64
     """Most texts encoded together in one shared batch across all waiting requests."""
+    max_batch_tokens: int | None = None
+    """Most (estimated) tokens in one shared batch, so a batch of long texts is no heavier than one of short
+    ones. Unset: 65,536 on a GPU (whose batches are sized by tokens, as encode's are) and no cap on a CPU."""
     batch_wait_ms: float = 5.0
     """How long a batch that is not yet full waits for more requests before it runs."""
     slice_texts: int = 16
@@ -83,7 +88,7 @@ class ServeConfig:
     """Server log level: critical, error, warning, info or debug."""
 
     def __post_init__(self) -> None:
-        positive = ("max_batch_texts", "slice_texts", "encode_batch_size", "max_queued_texts", "max_items", "max_chars", "max_body_bytes", "max_header_bytes", "max_connections", "threads")
+        positive = ("max_batch_texts", "max_batch_tokens", "slice_texts", "encode_batch_size", "max_queued_texts", "max_items", "max_chars", "max_body_bytes", "max_header_bytes", "max_connections", "threads")
         for name in positive:
             if getattr(self, name) is not None and int(getattr(self, name)) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
@@ -114,6 +119,12 @@ class ServeConfig:
         if self.encode_batch_size is not None:
             return self.encode_batch_size
         return CPU_ENCODE_BATCH_SIZE if device_type == "cpu" else self.max_batch_texts
+
+    def batch_tokens_for(self, device_type: str) -> int | None:
+        """max_batch_tokens, or its default for a model on `device_type`: a cap on a GPU, none on a CPU."""
+        if self.max_batch_tokens is not None:
+            return self.max_batch_tokens
+        return None if device_type == "cpu" else GPU_BATCH_TOKENS
 
     def host_names(self) -> frozenset[str] | None:
         """Host header values accepted, lower-case without brackets or port; None: any."""

@@ -81,6 +81,7 @@ class ServerState:
             batch_wait_ms=config.batch_wait_ms,
             slice_texts=config.slice_texts,
             max_queued_texts=config.max_queued_texts,
+            max_batch_tokens=config.batch_tokens_for(model.encoder.device.type),
             on_batch=self.metrics.batch_done if self.metrics is not None else None,
         )
         batcher.start()

@@ -7,6 +7,8 @@ import socket
 import subprocess
 import sys
 
+import pytest
+
 from .server_process import free_port
 
 
@@ -32,3 +34,13 @@ def test_an_empty_api_key_in_the_environment_is_refused():
     assert result.returncode == 2, result.stdout + result.stderr
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "POLYHEAD_API_KEY" in lines[0] and "empty" in lines[0], result.stderr
+
+
+def test_shared_batches_are_capped_by_tokens_on_a_gpu_only():
+    from polyhead.serve.config import GPU_BATCH_TOKENS, ServeConfig
+
+    assert ServeConfig().batch_tokens_for("cpu") is None
+    assert ServeConfig().batch_tokens_for("cuda") == GPU_BATCH_TOKENS
+    assert ServeConfig(max_batch_tokens=4096).batch_tokens_for("cpu") == 4096
+    with pytest.raises(ValueError, match="max_batch_tokens must be >= 1"):
+        ServeConfig(max_batch_tokens=0)
