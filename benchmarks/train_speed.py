@@ -418,7 +418,7 @@ def main(argv: list[str] | None = None) -> int:
         if gpu:
             medians = {side: statistics.median(r[side].examples_per_s for r in rounds) for side in ("plain", "plain_bf16")}
             print(f"anchor: {anchor} (median plain fp32 {medians['plain']:.1f} ex/s, plain bf16 autocast {medians['plain_bf16']:.1f} ex/s)")
-        summary = summarise(setup, anchored, peaks, train_flops_per_token)
+        summary = summarise(setup, anchored, peaks, train_flops_per_token, ("fp32", "bf16") if gpu else ("fp32",))
         summary["anchor"] = anchor
         print_summary(setup, summary)
         figures = [{side: run.to_dict() for side, run in r.items()} for r in rounds]

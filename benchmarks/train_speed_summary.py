@@ -11,8 +11,10 @@ ACCURACY_TOLERANCE_PT = 0.5
 """polyhead's mean test accuracy may be at most this many points under the plain loop's."""
 
 
-def summarise(setup: Any, rounds: list[dict[str, Any]], peaks: dict[str, float], train_flops_per_token: float) -> dict:
-    """Medians, the ratio, PASS/FAIL and accuracy statistics of one setup."""
+def summarise(setup: Any, rounds: list[dict[str, Any]], peaks: dict[str, float], train_flops_per_token: float,
+              plain_precisions: tuple[str, ...] = ("fp32",)) -> dict:
+    """Medians, the ratio, PASS/FAIL and accuracy statistics of one setup (`plain_precisions`: the peaks the anchor is
+    compared with: fp32 on a CPU; on a GPU, where the anchor may be the bf16 loop, both)."""
     summary: dict = {"sides": {}, "tasks": {}}
     for side in ("plain", "polyhead"):
         runs = [r[side] for r in rounds]
@@ -24,7 +26,7 @@ def summarise(setup: Any, rounds: list[dict[str, Any]], peaks: dict[str, float],
             "examples": statistics.median(r.examples for r in runs),
         }
         if setup.frozen_layers == 0:  # 6N FLOPs/token holds only when every layer trains
-            precisions = ("fp32", "bf16") if side == "polyhead" else ("fp32",)
+            precisions = ("fp32", "bf16") if side == "polyhead" else plain_precisions
             figures["peak_share"] = {p: figures["tokens_per_s"] * train_flops_per_token / peaks[p] for p in precisions}
         summary["sides"][side] = figures
     ratios = [r["polyhead"].examples_per_s / r["plain"].examples_per_s for r in rounds]
