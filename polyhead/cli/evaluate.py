@@ -54,14 +54,9 @@ def parse_label_map(value: str | None) -> dict[str, str]:
     if path.suffix.lower() in (".json", ".yaml", ".yml"):
         if not path.is_file():
             raise InputError("label map file not found", file=path)
-        import yaml  # reads JSON too
+        from ..training.yaml_dataclasses import compose_with_lines  # reads JSON too; labels stay as written ("no" is "no")
 
-        try:
-            mapping = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except yaml.YAMLError as error:
-            mark = getattr(error, "problem_mark", None)
-            raise InputError(f"not valid YAML/JSON ({getattr(error, 'problem', error)})", file=path,
-                             line=mark.line + 1 if mark else None) from None
+        mapping = compose_with_lines(path.read_text(encoding="utf-8"), path, scalars_as_written=True)
         if not isinstance(mapping, dict):
             raise InputError("a label map file must hold a mapping {data label: model label}", file=path)
         return {str(k).strip(): str(v).strip() for k, v in mapping.items()}

@@ -34,7 +34,12 @@ SCALAR_TAGS = frozenset(f"tag:yaml.org,2002:{name}" for name in ("str", "int", "
 COLLECTION_TAGS = {yaml.MappingNode: "tag:yaml.org,2002:map", yaml.SequenceNode: "tag:yaml.org,2002:seq"}
 
 
-def compose_with_lines(text: str, path: Path | None) -> Any:
+def compose_with_lines(text: str, path: Path | None, scalars_as_written: bool = False) -> Any:
+    """Parse YAML safely (no tags beyond plain values, bounded aliases) into line-tracking mappings.
+
+    `scalars_as_written`: every scalar is the string the user wrote (`no` stays "no"), for files whose
+    values are all names, such as label maps.
+    """
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError as error:
@@ -43,7 +48,7 @@ def compose_with_lines(text: str, path: Path | None) -> Any:
     if node is None:
         return {}
     _check_expansion(node, path)
-    return _to_python(node, path)
+    return _to_python(node, path, scalars_as_written)
 
 
 def _check_expansion(root: yaml.Node, path: Path | None) -> None:
@@ -97,21 +102,23 @@ def _check_tag(node: yaml.Node, path: Path | None) -> None:
         )
 
 
-def _to_python(node: yaml.Node, path: Path | None) -> Any:
+def _to_python(node: yaml.Node, path: Path | None, as_written: bool = False) -> Any:
     _check_tag(node, path)
     if isinstance(node, yaml.MappingNode):
         out = _Located()
         out.lines = {}
         out.words = {}
         for key_node, value_node in node.value:
-            key = str(_to_python(key_node, path))
-            out[key] = value = _to_python(value_node, path)
+            key = str(_to_python(key_node, path, as_written))
+            out[key] = value = _to_python(value_node, path, as_written)
             out.lines[key] = key_node.start_mark.line + 1
             if isinstance(value, bool):
                 out.words[key] = value_node.value
         return out
     if isinstance(node, yaml.SequenceNode):
-        return [_to_python(n, path) for n in node.value]
+        return [_to_python(n, path, as_written) for n in node.value]
+    if as_written:
+        return node.value
     return yaml.constructor.SafeConstructor().construct_object(node, deep=True)
 
 

@@ -76,6 +76,24 @@ def test_label_map_from_a_file(tmp_path):
     assert parse_label_map("a=b, c=d") == {"a": "b", "c": "d"}
 
 
+def test_label_map_files_keep_words_as_written_and_refuse_tags_and_alias_bombs(tmp_path):
+    from polyhead.cli.evaluate import parse_label_map
+    from polyhead.errors import InputError
+
+    (tmp_path / "words.yaml").write_text("yes: positive\nno: negative\n1: 'on'\n")
+    assert parse_label_map(str(tmp_path / "words.yaml")) == {"yes": "positive", "no": "negative", "1": "on"}
+    (tmp_path / "json.json").write_text('{"pos": "fresh", "neg": "rotten"}')
+    assert parse_label_map(str(tmp_path / "json.json")) == {"pos": "fresh", "neg": "rotten"}
+    (tmp_path / "tag.yaml").write_text('a: !!python/name:os.system ""\n')
+    with pytest.raises(InputError, match="tag"):
+        parse_label_map(str(tmp_path / "tag.yaml"))
+    bomb = "a: &a [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
+        f"{chr(98 + i)}: &{chr(98 + i)} [" + ", ".join([f"*{chr(97 + i)}"] * 10) + "]\n" for i in range(8))
+    (tmp_path / "bomb.yaml").write_text(bomb)
+    with pytest.raises(InputError, match="aliases"):
+        parse_label_map(str(tmp_path / "bomb.yaml"))
+
+
 def test_train_reports_truncation_at_the_start_and_in_the_report(capsys, tmp_path, tiny_model_dir):
     rows = [(f"{'header line ' * 30}body {i}", "spam" if i % 2 else "ham") for i in range(24)]
     with open(tmp_path / "mails.csv", "w", newline="") as handle:
