@@ -216,8 +216,8 @@ class TrainingConfig:
     """Batches per length-sorted pool when group_by_length is on (larger pads less, smaller is more random)."""
     pad_to_multiple: int | None = None
     """Pad each training batch's width up to a multiple of this (a length bucket, capped at max_seq_length). None: 16 on a
-    GPU, where few distinct shapes let kernels, attention plans and captured graphs be reused; 1 (off) on a CPU, where
-    every padded token costs real arithmetic and there is no per-shape cost to save."""
+    GPU (and under `compile`), where few distinct shapes let kernels, attention plans and compiled graphs be reused; 1 (off)
+    on a CPU, where every padded token costs real arithmetic and there is no per-shape cost to save."""
     compile: bool = False
     """torch.compile the trainable part's forward (one graph per length bucket; CUDA graphs on a GPU). Off by default:
     compiling takes tens of seconds, which a short run does not earn back; a failed compile falls back to eager mode."""

@@ -138,7 +138,8 @@ class Trainer:
         self.sampler = TaskBatchSampler(self.sizes, t.batch_size, t.mixing, t.mixing_temperature, t.seed,
                                         lengths=self.lengths, group_by_length=t.group_by_length, pool_batches=t.length_pool_batches,
                                         shares=shares)
-        self.multiple = t.pad_to_multiple or (16 if acc.device.type == "cuda" else 1)
+        # Buckets where shapes cost: on a GPU, and wherever compiled graphs are kept per shape.
+        self.multiple = t.pad_to_multiple or (16 if acc.device.type == "cuda" or t.compile else 1)
         self.train_targets = {task: targets.to(acc.device) for task, targets in self.train_targets.items()}
         self.features = FrozenFeatures(self.model, self.train_ids, self.tokenizer, t.cache_memory_mb * 2**20,
                                        self.run_dir / "cache", self.rank, self.multiple)

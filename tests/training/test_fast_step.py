@@ -235,10 +235,11 @@ def test_training_compile_runs_compiled_or_falls_back_and_logs_the_same_losses(t
     compiles with aot_eager (the same tracing and forward/backward split); a backend that raises shows the fallback."""
     import polyhead.training.compiled as compiled
 
-    eager, _ = _sentiment_losses(tmp_path, tiny_bert_dir, "eager")
+    eager, _ = _sentiment_losses(tmp_path, tiny_bert_dir, "eager", pad_to_multiple=16)
     monkeypatch.setattr(compiled, "BACKEND", "aot_eager")
     traced, log = _sentiment_losses(tmp_path, tiny_bert_dir, "traced", compile=True)
     assert not [r for r in log if "training.compile failed" in str(r.get("message"))]
+    assert next(r for r in log if r.get("message") == "start")["pad_to_multiple"] == 16, "compiled graphs are kept per bucket"
     assert np.allclose(traced, eager, rtol=1e-5, atol=1e-6) and len(eager) == 2
 
     def failing_backend(graph, example_inputs):
