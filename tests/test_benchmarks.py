@@ -118,22 +118,3 @@ def test_gpu_encode_speed_runs_its_protocol_on_a_cpu(tmp_path):
     assert sides["polyhead torch"]["min_cosine"] > 0.9999  # fp32 against sentence-transformers fp32
     assert sides["polyhead auto"]["min_cosine"] >= 0.999
 
-
-def test_train_speed_on_a_gpu_takes_the_faster_plain_loop_as_its_anchor():
-    """The GPU mode's bookkeeping (its runs need CUDA): the anchor is the plain variant with the higher median."""
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    try:
-        import train_speed
-    finally:
-        sys.path.remove(str(ROOT / "benchmarks"))
-
-    def run(side: str, examples_per_s: float):
-        return train_speed.RunFigures(side, 0, 1.0, 1.0, int(examples_per_s), 1.0, 1)
-
-    rounds = [{"plain": run("plain", f), "plain_bf16": run("plain_bf16", b), "polyhead": run("polyhead", 5000)}
-              for f, b in ((1200, 900), (1300, 1500), (1100, 1400))]
-    anchor, anchored = train_speed.anchor_rounds(rounds)
-    assert anchor == "plain_bf16" and [r["plain"].examples_per_s for r in anchored] == [900, 1500, 1400]
-    assert train_speed.anchor_rounds([{k: v for k, v in r.items() if k != "plain_bf16"} for r in rounds])[0] == "plain"
-    targets = {name: setup.target for name, setup in train_speed.GPU_SETUPS.items()}
-    assert targets == {"full": 4.0, "lower_half": 5.0, "frozen": 20.0}

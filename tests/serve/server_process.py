@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -87,3 +88,17 @@ def serve_model_dir(directory: Path, log_dir: Path):
     running = start_server([str(directory), "--backend", "torch"], log_dir / "server.log")
     yield running
     assert running.stop() == 0, running.log()
+
+
+def read_answer(connection: socket.socket) -> tuple[int, dict | None]:
+    """Status and JSON body of the answer on a raw socket, read until the server closes; (0, None) when it was closed unanswered."""
+    data = b""
+    try:
+        while chunk := connection.recv(65536):
+            data += chunk
+    except (ConnectionResetError, TimeoutError):
+        pass
+    if not data:
+        return 0, None
+    head, _, body = data.partition(b"\r\n\r\n")
+    return int(head.split()[1]), json.loads(body) if body else None

@@ -6,7 +6,6 @@ what no well-behaved client library would: megabytes of headers, two Host lines.
 
 from __future__ import annotations
 
-import json
 import socket
 import threading
 import time
@@ -18,7 +17,7 @@ import pytest
 
 from polyhead.serve.config import ServeConfig
 
-from .server_process import ServerProcess, start_server
+from .server_process import ServerProcess, read_answer, start_server
 
 EXTRA_HOSTS = "embed.internal,10.0.0.5"
 FLOOD_BYTES = 32 * 1024 * 1024
@@ -40,20 +39,6 @@ def _address(server: ServerProcess) -> tuple[str, int]:
     return host, int(port)
 
 
-def _answer(connection: socket.socket) -> tuple[int, dict | None]:
-    """Status and JSON body read until the server closes; (0, None) when nothing came back."""
-    data = b""
-    try:
-        while chunk := connection.recv(65536):
-            data += chunk
-    except (ConnectionResetError, TimeoutError):
-        pass
-    if not data:
-        return 0, None
-    head, _, body = data.partition(b"\r\n\r\n")
-    return int(head.split()[1]), json.loads(body) if body else None
-
-
 def _flood(server: ServerProcess, total: int, line_bytes: int, results: list) -> None:
     """Send a GET whose headers add up to `total` bytes in lines of `line_bytes`, then read the answer."""
     connection = socket.create_connection(_address(server), timeout=30)
@@ -69,7 +54,7 @@ def _flood(server: ServerProcess, total: int, line_bytes: int, results: list) ->
             connection.sendall(b"\r\n")
         except (BrokenPipeError, ConnectionResetError):
             pass  # the server answered and closed: read what it said
-        results.append(_answer(connection))
+        results.append(read_answer(connection))
     finally:
         connection.close()
 
@@ -107,7 +92,7 @@ def test_a_head_just_under_the_limit_is_served(header_server):
 def test_two_host_headers_are_refused(header_server):
     connection = socket.create_connection(_address(header_server), timeout=10)
     connection.sendall(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nHost: evil.example\r\n\r\n")
-    status, body = _answer(connection)
+    status, body = read_answer(connection)
     connection.close()
     assert status == 400 and "Host" in body["error"]["message"]
 

@@ -21,7 +21,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from .server_process import ServerProcess, start_server
+from .server_process import ServerProcess, read_answer, start_server
 
 READ_TIMEOUT_S = 3.0
 SLOW = ["--max-batch-texts", "1", "--slice-texts", "1", "--encode-batch-size", "1"]
@@ -49,20 +49,6 @@ def _raw(server: ServerProcess, payload: bytes) -> socket.socket:
     return connection
 
 
-def _read_answer(connection: socket.socket) -> tuple[int, dict | None]:
-    """Status and JSON body of the answer on a raw socket; (0, None) when it was closed unanswered."""
-    data = b""
-    try:
-        while chunk := connection.recv(65536):
-            data += chunk
-    except (ConnectionResetError, TimeoutError):
-        pass
-    if not data:
-        return 0, None
-    head, _, body = data.partition(b"\r\n\r\n")
-    return int(head.split()[1]), json.loads(body)
-
-
 def _post_head(server: ServerProcess, length: int) -> bytes:
     return (
         f"POST /v1/embeddings HTTP/1.1\r\nHost: 127.0.0.1:{_address(server)[1]}\r\n"
@@ -83,7 +69,7 @@ def test_stalled_connections_do_not_lock_anyone_out(hostile_server):
         assert elapsed < 2.0, f"answers took {elapsed:.2f} s with 272 stalled connections open"
         # The stalled bodies still open are answered 408 JSON at the read timeout (the
         # oldest were closed to make room); the stalled headers are closed unanswered.
-        answers = [_read_answer(connection) for connection in stalled]
+        answers = [read_answer(connection) for connection in stalled]
         assert {status for status, _ in answers[:256]} <= {0, 408}
         assert sum(status == 408 for status, _ in answers[:256]) >= 200
         timed_out = next(body for status, body in answers if status == 408)
@@ -119,7 +105,7 @@ def test_abandoned_requests_leave_the_queue(hostile_server, sentiment):
 def test_a_foreign_host_is_refused(hostile_server, host):
     header = f"Host: {host}\r\n" if host else ""
     connection = _raw(hostile_server, f"GET /health HTTP/1.1\r\n{header}\r\n".encode())
-    status, body = _read_answer(connection)
+    status, body = read_answer(connection)
     assert status == 421
     assert body["error"]["code"] == "host_not_allowed"
 
@@ -143,7 +129,7 @@ def test_a_huge_body_from_urllib_gets_413_json(hostile_server, megabytes):
 
 
 def test_malformed_http_gets_json(hostile_server):
-    status, body = _read_answer(_raw(hostile_server, b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nBad Header\r\n\r\n"))
+    status, body = read_answer(_raw(hostile_server, b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nBad Header\r\n\r\n"))
     assert status == 400
     assert body["error"]["message"].startswith("malformed HTTP request")
 
