@@ -49,7 +49,7 @@ class ModelSpec:
 
     def load_encoder(self):
         """A SentenceEncoder, or an OnnxEncoder for an exported directory, with `backend` applied."""
-        self._apply_threads()
+        self._prepare_worker()
         if self.exported:
             from ..inference import OnnxEncoder
 
@@ -67,7 +67,7 @@ class ModelSpec:
 
     def load_task_model(self):
         """A MultiTaskModel, or an OnnxModel for an exported directory with task heads."""
-        self._apply_threads()
+        self._prepare_worker()
         if self.model is None:
             raise InputError("predicting needs a model with task heads; the built-in model has none", field="model")
         if self.exported:
@@ -90,7 +90,11 @@ class ModelSpec:
         """Keyword arguments of `encode` that this spec fixes."""
         return {"batch_size": self.batch_size, "normalize": self.normalize, "show_progress": False}
 
-    def _apply_threads(self) -> None:
+    def _prepare_worker(self) -> None:
+        """Threads as Ray granted them, and no weight-loading bars: every worker's would reach the driver's terminal."""
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
         threads = self.threads or _ray_cpus()
         if threads:
             from ..inference import set_threads
