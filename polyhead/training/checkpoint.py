@@ -21,7 +21,6 @@ Weights are safetensors; optimizer and RNG state are loaded with
 from __future__ import annotations
 
 import contextlib
-import errno
 import json
 import logging
 import os
@@ -29,17 +28,17 @@ import re
 import shutil
 import sys
 import tempfile
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
-from safetensors import SafetensorError
 from safetensors.torch import load_model, save_model
 from torch import nn
 
-from ..errors import InputError
 from ..fileio import fsync_directory, sha256_file
 from ..fault import fault_point
+from .write_failures import WRITE_ERRORS, CheckpointError, tensor_bytes, write_failure_reason
 
 logger = logging.getLogger("polyhead.training")
 
@@ -54,55 +53,6 @@ KEEP = 2
 
 _STEP_DIR = re.compile(r"^step-(\d+)(?:-(\d+))?$")
 _DEBRIS = re.compile(r"^\.(step-\d+(?:-\d+)?|last)\.(tmp|old)-")
-
-
-class CheckpointError(InputError):
-    """A checkpoint cannot be written or none can be read; the message says what to do."""
-
-
-WRITE_ERRORS = (OSError, RuntimeError, SafetensorError)
-"""What a failed write raises: torch and safetensors wrap the OS error."""
-
-
-FULL_SIGNS = ("No space left", "StorageFull", "Disk quota", "file write failed")
-"""How libraries that drop the OS error's number word a full disk."""
-
-NEARLY_FULL_BYTES = 1 << 20
-"""Free space below which a failed write is put down to a full device: torch's writer reports one
-only as `inline_container.cc ... unexpected pos` or `iostream error`, without the OS error."""
-
-
-def write_failure_reason(error: BaseException, directory: Path, needed_bytes: int = 0) -> str:
-    """One phrase for a failed write, whichever library raised it, with the free space left.
-
-    "the device is full" whenever free space is the cause: an ENOSPC/EDQUOT or its wording anywhere
-    in the exception chain, or less space left than the write needed (`needed_bytes`, when known) or
-    than NEARLY_FULL_BYTES. Call it before removing what the failed write left, so that the space
-    the write used up still counts as used.
-    """
-    text = str(error).splitlines()[0] if str(error) else type(error).__name__
-    existing = next((p for p in (directory, *directory.parents) if p.exists()), Path("."))
-    free = shutil.disk_usage(existing).free
-    full = _names_a_full_disk(error) or free < max(NEARLY_FULL_BYTES, needed_bytes)
-    return f"{'the device is full' if full else text}; {free / 2**20:.0f} MiB free there"
-
-
-def _names_a_full_disk(error: BaseException) -> bool:
-    seen: set[int] = set()
-    current: BaseException | None = error
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        if isinstance(current, OSError) and current.errno in (errno.ENOSPC, errno.EDQUOT):
-            return True
-        if any(sign in str(current) for sign in FULL_SIGNS):
-            return True
-        current = current.__cause__ or current.__context__
-    return False
-
-
-def tensor_bytes(module: nn.Module) -> int:
-    """Bytes of a module's tensors: about what writing its weights needs on disk."""
-    return sum(t.numel() * t.element_size() for t in module.state_dict().values())
 
 
 def start_over(run_dir: Path, main: bool) -> None:
@@ -235,6 +185,12 @@ class CheckpointStore:
                 _remove(path)
 
     # ------------------------------------------------------------------ reading
+    def resume_point(self, main: bool, wait_for_everyone: Callable[[], None]) -> Path | None:
+        """The checkpoint every process resumes from: the main process finds it (and tidies up), the others follow `last`."""
+        chosen = self.latest() if main else None
+        wait_for_everyone()
+        return chosen or (self.pointer.resolve() if self.pointer.exists() else None)
+
     def latest(self) -> Path | None:
         """The newest checkpoint that verifies; `last` is pointed at it and the rest removed.
 

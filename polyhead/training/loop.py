@@ -9,12 +9,9 @@ with mixed precision as a config switch. Every process draws the same global bat
 from __future__ import annotations
 
 import contextlib
-import math
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from torch import nn
 from tqdm.auto import tqdm
 
 from ..errors import InputError
@@ -32,9 +29,9 @@ from .losses import LossBalancer
 from .metrics_log import MetricsLog
 from .optim import LearningRates, build_optimizer, describe_groups, parameter_groups, schedule_factor, set_learning_rates
 from .parts import model_parts
-from .phases import Phase, phase_at, plan_phases, total_phase_steps
+from .phases import Phase, phase_at, plan_phases, run_steps
 from .precision import forget_previous_precision, resolve_precision
-from .precision_probe import probe_precision
+from .precision_probe import run_probe
 from .compiled import CompiledForward
 from .device_ids import host_to_device
 from ..sdpa import attention_backends
@@ -48,28 +45,7 @@ from .streams import length_event, tokenize_streams
 from .stop_signal import StopSignal
 from .trackers import TrackerBridge, hyperparameters, prepare_tracker_storage
 from .training_module import TrainingModule, build_model
-
-
-class TrainingError(RuntimeError):
-    """Training cannot go on (a non-finite loss); the last good checkpoint is kept."""
-
-
-class TrainingInterrupted(RuntimeError):
-    """Stopped by a signal after writing a checkpoint to resume from."""
-
-
-@dataclass
-class TrainResult:
-    run_dir: Path
-    model_dir: Path
-    steps: int
-    elapsed_s: float
-    cpu_s: float
-    """CPU seconds of training and validation (all threads of the main process), summed over resumptions."""
-    stop_reason: str
-    best_step: int | None
-    test_metrics: dict[str, dict]
-    validation_metrics: dict[str, dict]
+from .outcome import TrainingError, TrainingInterrupted, TrainResult
 
 
 class Trainer:
@@ -81,7 +57,7 @@ class Trainer:
 
         self.config, t = config, config.training
         device = training_device(t.device, t.mixed_precision)
-        self.precision = resolve_precision(t.mixed_precision, device.type, probe=precision_probe(config))
+        self.precision = resolve_precision(t.mixed_precision, device.type, probe=run_probe(config))
         forget_previous_precision()
         self.accelerator = Accelerator(
             mixed_precision=self.precision.used,
@@ -100,16 +76,11 @@ class Trainer:
             raise InputError(f"batch_size {t.batch_size} is not divisible by the {self.world} processes", field="training.batch_size")
         if not resume and self.checkpoints.exists():
             raise InputError(f"{self.run_dir} already holds a run; resume it with --resume or choose another output_dir", field="output_dir")
-        resume_dir: Path | None = None
-        if resume:
-            # The newest checkpoint that verifies, whatever a crash left; the main process tidies up.
-            resume_dir = self.checkpoints.latest() if self.main else None
-            acc.wait_for_everyone()
-            resume_dir = resume_dir or (self.last_dir.resolve() if self.last_dir.exists() else None)
-            if resume_dir is None:
-                # Stopped before its first checkpoint was complete: there is nothing to continue, so start again.
-                start_over(self.run_dir, self.main)
-                resume = False
+        resume_dir = self.checkpoints.resume_point(self.main, acc.wait_for_everyone) if resume else None
+        if resume and resume_dir is None:
+            # Stopped before its first checkpoint was complete: there is nothing to continue, so start again.
+            start_over(self.run_dir, self.main)
+            resume = False
 
         # Everything that can be wrong with the data fails here, before any training.
         self.start, self.task_data, self.train_data = prepare_tasks(config, task_data or {}, base_dir)
@@ -127,10 +98,7 @@ class Trainer:
         self.train_ids, self.train_targets, self.truncated = streams.ids, streams.targets, streams.truncated
         self.sizes, self.lengths, shares = streams.sizes, streams.lengths, fixed_shares(config)
         epoch_steps = steps_per_epoch(self.sizes, t.batch_size * t.grad_accum_steps, shares)
-        if config.phases:
-            self.total_steps = total_phase_steps(config.phases, epoch_steps)
-        else:
-            self.total_steps = t.max_steps or max(1, math.ceil(t.epochs * epoch_steps))
+        self.total_steps = run_steps(config, epoch_steps)
         self.phases = plan_phases(config, self.total_steps, epoch_steps)
         # Validate every phase's freezing now, not when the phase starts.
         for phase in self.phases:
@@ -149,14 +117,10 @@ class Trainer:
         self.state = TrainerState()
         self.phase: Phase | None = None
         self.optimizer = None
-        self.ddp_module: nn.Module = self.module
-        self.frozen_parts: list[nn.Module] = []
-        self.trainable = 0
         self.stop_reason = "max_steps"
         self.validation: dict[str, dict] = {}
         self.tally, self.clock = StepTally(acc.device), RunClock()
         self.watch = NonFiniteWatch(acc.device, list(self.train_data))
-        self.forward: CompiledForward = CompiledForward(self.module, False, acc.device.type)
 
         if self.main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
@@ -170,8 +134,11 @@ class Trainer:
             restore_rng(resume_dir, self.rank)
             self.log.truncate_after(self.state.step)
             self.clock.resume_from(self.state.elapsed_s, self.state.cpu_s)
-        if not resume:
-            self.report_lengths()
+        if not resume:  # per task and split: texts cut at max_seq_length and length percentiles, so truncation is never silent
+            event, lines = length_event(self.task_data, self.tokenizer.token_lengths, self.model.encoder)
+            self.log.write(event)
+            if self.main:
+                print(lines)
         self.enter_phase(phase_at(self.phases, self.state.step), resumed=resume)
         if resume:
             if self.optimizer is not None:
@@ -188,13 +155,6 @@ class Trainer:
             })
         if self.main and t.progress:
             print(f"precision: {self.precision.reason}")
-
-    def report_lengths(self) -> None:
-        """Per task and split: texts cut at max_seq_length and token length percentiles, so truncation is never silent."""
-        event, lines = length_event(self.task_data, self.tokenizer.token_lengths, self.model.encoder)
-        self.log.write(event)
-        if self.main:
-            print(lines)
 
     # ------------------------------------------------------------------ phases
     def enter_phase(self, phase: Phase, resumed: bool = False) -> None:
@@ -280,7 +240,7 @@ class Trainer:
     def check_finite(self) -> None:
         """Stop if any step since the start had a non-finite loss or gradient norm (the one wait for the device's flags).
 
-        Called before anything is logged, evaluated or saved, so a checkpoint never holds the weights of a bad step.
+        Called first by logging, evaluation and checkpoints, so a checkpoint never holds the weights of a bad step.
         """
         first, task = self.watch.read(self.accelerator, self.world)
         if not first:
@@ -302,6 +262,7 @@ class Trainer:
 
     # ------------------------------------------------------------------ logging, evaluation, checkpoints
     def log_training(self) -> dict[str, float]:
+        self.check_finite()
         losses = self.tally.mean_losses(self.accelerator, list(self.train_data), self.world)
         consumed = self.sampler.consumed
         self.log.write({
@@ -319,6 +280,7 @@ class Trainer:
 
     def evaluate(self) -> bool:
         """Validate, keep the best model; True when early stopping says stop."""
+        self.check_finite()
         t, state = self.config.training, self.state
         self.validation = evaluate_tasks(self.model, self.task_data, "validation", t.eval_batch_size, self.validation_embeddings(),
                                          tune=set(self.train_data))
@@ -352,6 +314,7 @@ class Trainer:
     def checkpoint(self) -> None:
         from accelerate.utils import gather_object
 
+        self.check_finite()
         self.state.sampler = self.sampler.state_dict()
         self.state.elapsed_s, self.state.cpu_s = self.clock.elapsed(), self.clock.cpu_seconds()
         self.state.phase = self.phase.index if self.phase else 0
@@ -387,17 +350,6 @@ class Trainer:
                            self.state.best_step, test_metrics, self.validation)
 
 
-def precision_probe(config: RunConfig):
-    """What `mixed_precision: auto` times on a GPU: this run's backbone at its batch size (one process only: processes that
-    timed separately could choose differently)."""
-    import os
-
-    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
-        return None
-    t, model = config.training, config.model
-    return lambda: probe_precision(model.start_from or model.name, t.batch_size, model.max_seq_length, t.pad_to_multiple or 16)
-
-
 def train(config: RunConfig, *, resume: bool = False, base_dir: Path | str = ".",
           task_data: dict[str, TaskData] | None = None) -> TrainResult:
     """Train every task of `config` jointly; write the run directory; return test metrics.
@@ -425,9 +377,6 @@ def train(config: RunConfig, *, resume: bool = False, base_dir: Path | str = "."
             trainer.train_step()
             progress.update(1)
             step, is_last = trainer.state.step, trainer.state.step >= trainer.total_steps
-            if (step % t.log_every == 0 or step % t.eval_every == 0 or step % checkpoint_every == 0 or is_last
-                    or stop.received is not None):
-                trainer.check_finite()  # before anything is logged, evaluated or saved
             if step % t.log_every == 0 or is_last:
                 progress.set_postfix({k: f"{v:.3f}" for k, v in trainer.log_training().items()})
             if (step % t.eval_every == 0 or is_last) and trainer.evaluate() and not trainer.next_phase_early():

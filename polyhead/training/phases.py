@@ -46,5 +46,13 @@ def phase_steps(phases: list[PhaseConfig], steps_per_epoch: float) -> list[int]:
     return [p.steps if p.steps is not None else max(1, math.ceil(p.epochs * steps_per_epoch)) for p in phases]  # type: ignore[operator]
 
 
+def run_steps(config: RunConfig, epoch_steps: float) -> int:
+    """A run's steps: its phases' steps, else max_steps, else its epochs (at least one step)."""
+    t = config.training
+    if config.phases:
+        return total_phase_steps(config.phases, epoch_steps)
+    return t.max_steps or max(1, math.ceil(t.epochs * epoch_steps))
+
+
 def total_phase_steps(phases: list[PhaseConfig], steps_per_epoch: float = 1.0) -> int:
     return sum(phase_steps(phases, steps_per_epoch))

@@ -9,8 +9,10 @@ are kept per (GPU, model, shape) for the process, so a study or test suite probe
 
 from __future__ import annotations
 
+import os
 import statistics
 import time
+from collections.abc import Callable
 
 import torch
 
@@ -63,3 +65,12 @@ def probe_precision(source: str | None, batch_size: int, max_seq_length: int | N
               "batch": batch_size, "width": width, "device": device_name}
     _CACHE[key] = result
     return result
+
+
+def run_probe(config) -> Callable[[], dict] | None:
+    """What `mixed_precision: auto` times on a GPU: this run's backbone at its batch size (one process only: processes that
+    timed separately could choose differently)."""
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        return None
+    t, model = config.training, config.model
+    return lambda: probe_precision(model.start_from or model.name, t.batch_size, model.max_seq_length, t.pad_to_multiple or 16)

@@ -1,0 +1,28 @@
+"""How a training run ends: its result, or the two ways it stops early (a bad loss, a signal)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+
+class TrainingError(RuntimeError):
+    """Training cannot go on (a non-finite loss); the last good checkpoint is kept."""
+
+
+class TrainingInterrupted(RuntimeError):
+    """Stopped by a signal after writing a checkpoint to resume from."""
+
+
+@dataclass
+class TrainResult:
+    run_dir: Path
+    model_dir: Path
+    steps: int
+    elapsed_s: float
+    cpu_s: float
+    """CPU seconds of training and validation (all threads of the main process), summed over resumptions."""
+    stop_reason: str
+    best_step: int | None
+    test_metrics: dict[str, dict]
+    validation_metrics: dict[str, dict]
