@@ -37,23 +37,21 @@ def flat_answer(task: str, answer: dict[str, Any], all_probabilities: bool = Fal
 
 def input_records(path: Path, text_columns: tuple[str, ...], chunk_size: int = 4096) -> Iterator[list[dict[str, Any]]]:
     """The input's records in chunks, every column kept; a .txt file gives one `text` column a line."""
-    from .textio import iter_records, iter_text_chunks
+    from .textio import chunked, iter_records, iter_text_chunks
 
     if path.suffix.lower() == ".txt":
         for texts in iter_text_chunks(path, "text", chunk_size=chunk_size):
             yield [{"text": text} for text in texts]
         return
-    chunk: list[dict[str, Any]] = []
-    for line, record in iter_records(path, required=text_columns):
-        for column in text_columns:
-            if not isinstance(record.get(column), str) or not record[column].strip():
-                raise InputError("empty or missing text", file=path, line=line, field=column)
-        chunk.append(record)
-        if len(chunk) >= chunk_size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
+
+    def checked() -> Iterator[dict[str, Any]]:
+        for line, record in iter_records(path, required=text_columns):
+            for column in text_columns:
+                if not isinstance(record.get(column), str) or not record[column].strip():
+                    raise InputError("empty or missing text", file=path, line=line, field=column)
+            yield record
+
+    yield from chunked(checked(), chunk_size, path)  # a file without records: "no texts in file", as a .txt gets
 
 
 class TableWriter:
@@ -73,6 +71,11 @@ class TableWriter:
             return
         if self.columns is None:
             self.columns = list(dict.fromkeys(key for row in rows for key in row))
+        else:
+            extra = {key for row in rows for key in row} - set(self.columns)
+            if extra:
+                raise InputError(f"new column(s) {sorted(extra)} after the first rows: every record must have the same fields",
+                                 file=self.path)
         rows = [{column: row.get(column) for column in self.columns} for row in rows]
         if self.suffix == ".jsonl":
             for row in rows:

@@ -11,9 +11,11 @@ import csv
 import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from .errors import InputError
+
+T = TypeVar("T")
 
 TEXT_SUFFIXES = (".txt", ".csv", ".jsonl", ".parquet")
 DEFAULT_CHUNK = 8192
@@ -151,7 +153,7 @@ def iter_text_chunks(path: str | Path, text_column: str = "text", chunk_size: in
         rows: Iterator[tuple[str, ...]] = ((line,) for _, line in _lines(path))
     else:
         rows = _text_rows(path, (text_column,))
-    for chunk in _chunks(rows, chunk_size, path):
+    for chunk in chunked(rows, chunk_size, path):
         yield [text for text, in chunk]
 
 
@@ -162,7 +164,7 @@ def iter_pair_chunks(path: str | Path, text_column: str = "text", pair_column: s
     if _suffix(path) == ".txt":
         raise InputError(f"a pair of texts needs two columns ({text_column}, {pair_column}): give a .csv, .jsonl or .parquet file",
                          file=path)
-    yield from _chunks(_text_rows(path, (text_column, pair_column)), chunk_size, path)
+    yield from chunked(_text_rows(path, (text_column, pair_column)), chunk_size, path)
 
 
 def _text_rows(path: Path, columns: tuple[str, ...]) -> Iterator[tuple[str, ...]]:
@@ -173,8 +175,9 @@ def _text_rows(path: Path, columns: tuple[str, ...]) -> Iterator[tuple[str, ...]
         yield tuple(record[column] for column in columns)
 
 
-def _chunks(rows: Iterator[tuple[str, ...]], chunk_size: int, path: Path) -> Iterator[list[tuple[str, ...]]]:
-    chunk: list[tuple[str, ...]] = []
+def chunked(rows: Iterator[T], chunk_size: int, path: Path) -> Iterator[list[T]]:
+    """Rows in lists of `chunk_size`; a source without rows is an error naming the file."""
+    chunk: list[T] = []
     count = 0
     for row in rows:
         chunk.append(row)
