@@ -40,12 +40,14 @@ WeighFn = Callable[[str], int]
 """A text's estimated token count, for batches sized by tokens (must be cheap: it runs on the event loop)."""
 
 
-def estimate_tokens(text: str) -> int:
-    """About four characters a token for English subword vocabularies, plus the two special tokens.
+def estimate_tokens(text: str, limit: int | None = None) -> int:
+    """About four characters a token for English subword vocabularies, plus the two special tokens,
+    at most `limit` (the model's max_seq_length: a longer text is cut to it before it is encoded).
 
     Exact counts would tokenize every text twice; a shared batch only needs its size roughly right.
     """
-    return len(text) // 4 + 2
+    estimate = len(text) // 4 + 2
+    return estimate if limit is None else min(estimate, limit)
 
 
 @dataclass(eq=False)

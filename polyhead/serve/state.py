@@ -8,13 +8,14 @@ until it is ready.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Literal
 
-from .batching import MicroBatcher
+from .batching import MicroBatcher, estimate_tokens
 from .config import ServeConfig
 from .errors import ApiError
 from .metrics import ServerMetrics
@@ -82,6 +83,7 @@ class ServerState:
             slice_texts=config.slice_texts,
             max_queued_texts=config.max_queued_texts,
             max_batch_tokens=config.batch_tokens_for(model.encoder.device.type),
+            weigh=functools.partial(estimate_tokens, limit=model.encoder.max_seq_length),
             on_batch=self.metrics.batch_done if self.metrics is not None else None,
         )
         batcher.start()

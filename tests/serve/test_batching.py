@@ -158,3 +158,12 @@ def test_one_text_over_the_token_budget_still_runs_alone(tiny):
 
     (rows, _), stats = asyncio.run(_with_batcher(tiny, scenario, max_batch_tokens=10))
     assert rows.shape[0] == 2 and stats.batches == 2
+
+
+def test_a_text_longer_than_the_model_takes_weighs_only_what_is_encoded():
+    """A 200,000-character text is cut to max_seq_length before encoding: it must not fill a GPU's token budget alone."""
+    from polyhead.serve.batching import estimate_tokens
+
+    assert estimate_tokens("x" * 200_000) == 50_002
+    assert estimate_tokens("x" * 200_000, limit=256) == 256
+    assert estimate_tokens("a short text", limit=256) == estimate_tokens("a short text")
