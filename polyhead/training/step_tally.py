@@ -72,10 +72,16 @@ class NonFiniteWatch:
         """(first bad step or 0, its task or None): waits for the device; under several processes the earliest anywhere."""
         step, task = self.first_step, self.first_task
         if world > 1 and accelerator is not None:
-            # 0 means none: the smallest nonzero step across processes, as minus the largest of the negated steps.
-            big = torch.iinfo(torch.int64).max
-            step = -accelerator.reduce(-torch.where(step == 0, big, step), "max")
-            step = torch.where(step == big, 0, step)
-            task = accelerator.reduce(task, "max")
+            # The earliest anywhere is the smallest code: minus the largest of the negated codes.
+            code = -accelerator.reduce(-self.code(), "max")
+            span, none = len(self.tasks) + 1, torch.iinfo(torch.int64).max
+            step = torch.where(code == none, 0, code // span)
+            task = torch.where(code == none, -1, code % span - 1)
         step_value, task_value = int(step), int(task)
         return step_value, (self.tasks[task_value] if task_value >= 0 else None)
+
+    def code(self) -> torch.Tensor:
+        """One number that orders bad steps by step, then task (step * (tasks + 1) + task + 1); int64's max when none,
+        so one reduce across processes finds the earliest bad step together with its own task."""
+        span, none = len(self.tasks) + 1, torch.iinfo(torch.int64).max
+        return torch.where(self.first_step == 0, none, self.first_step * span + self.first_task + 1)

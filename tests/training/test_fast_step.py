@@ -105,6 +105,34 @@ def test_the_non_finite_watch_keeps_the_first_bad_step_and_its_task():
     assert gradients.read() == (4, None), "a gradient norm names no task"
 
 
+class _TwoProcesses:
+    """Accelerate's reduce across two processes, for the watch's bookkeeping (the collective itself is Accelerate's)."""
+
+    def __init__(self, other: NonFiniteWatch) -> None:
+        self.other = other
+
+    def reduce(self, tensor: torch.Tensor, op: str) -> torch.Tensor:
+        assert op == "max"
+        return torch.maximum(tensor, -self.other.code())
+
+
+def test_under_several_processes_the_earliest_bad_step_keeps_its_own_task():
+    tasks = ["topic", "sentiment"]
+    late_first_task = NonFiniteWatch(torch.device("cpu"), tasks)
+    late_first_task.note(5, torch.tensor(float("nan")), "topic")
+    early_second_task = NonFiniteWatch(torch.device("cpu"), tasks)
+    early_second_task.note(3, torch.tensor(float("nan")), "sentiment")
+    clean = NonFiniteWatch(torch.device("cpu"), tasks)
+
+    def across(mine: NonFiniteWatch, theirs: NonFiniteWatch) -> tuple[int, str | None]:
+        return mine.read(_TwoProcesses(theirs), world=2)
+
+    assert across(late_first_task, early_second_task) == (3, "sentiment")
+    assert across(early_second_task, late_first_task) == (3, "sentiment")
+    assert across(clean, late_first_task) == (5, "topic")
+    assert across(clean, clean) == (0, None)
+
+
 def test_fused_adamw_only_where_every_parameter_sits_on_one_device_it_supports():
     cpu = [torch.nn.Parameter(torch.zeros(3))]
     meta = [torch.nn.Parameter(torch.zeros(3, device="meta"))]
