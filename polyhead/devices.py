@@ -11,7 +11,7 @@ import re
 
 from .errors import InputError
 
-DEVICE_NAME = re.compile(r"^(cpu|cuda)(:(\d+))?$")
+DEVICE_NAME = re.compile(r"^(cpu|cuda(:\d+)?)$")
 """What a device may be called: cpu, cuda, or cuda:N."""
 
 DEVICE_HELP = "cpu, cuda or cuda:N (default: cuda when a GPU is available, else cpu)"
@@ -22,8 +22,7 @@ def check_device_name(name: str | None, where: str = "--device") -> str | None:
     if name is None:
         return None
     text = str(name).strip().lower()
-    match = DEVICE_NAME.match(text)
-    if not match or (match.group(1) == "cpu" and match.group(2)):
+    if not DEVICE_NAME.match(text):
         raise InputError(f"unknown device {name!r}; use {DEVICE_HELP}", field=where)
     return text
 

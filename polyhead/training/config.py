@@ -299,7 +299,7 @@ class RunConfig:
             (t.checkpoint_every is None or t.checkpoint_every >= 1, "training.checkpoint_every", "must be >= 1 (or unset: every eval_every steps)"),
             (t.mixed_precision in PRECISIONS, "training.mixed_precision", f"must be one of {', '.join(PRECISIONS)}"),
             (t.length_pool_batches >= 1, "training.length_pool_batches", "must be >= 1"),
-            (t.device is None or DEVICE_NAME.match(str(t.device).strip().lower()) is not None and not str(t.device).strip().lower().startswith("cpu:"),
+            (t.device is None or DEVICE_NAME.match(str(t.device).strip().lower()) is not None,
              "training.device", "must be cpu, cuda or cuda:N (or unset: a GPU when there is one)"),
             (t.pad_to_multiple is None or t.pad_to_multiple >= 1, "training.pad_to_multiple", "must be >= 1 (or unset: 16 on a GPU, 1 on a CPU)"),
             (t.cache_memory_mb >= 0, "training.cache_memory_mb", "must be >= 0"),
