@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from ..errors import InputError
+from ..ray.texts import INVALID_CHOICES
 
 ENGINES = ("local", "ray")
 
@@ -28,7 +29,7 @@ def add_engine_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--gpus-per-worker", type=float, default=0.0, help="with --engine ray: GPUs per worker (default: 0; 1 on GPU nodes)")
     group.add_argument("--shard-rows", type=int, default=None, help="with --engine ray: rows per shard (default: 8192, the chunks "
                        "single-process encode uses, so vectors are the same bit for bit)")
-    group.add_argument("--invalid", choices=("error", "null"), default="error",
+    group.add_argument("--invalid", choices=INVALID_CHOICES, default="error",
                        help="with --engine ray: a null, empty or non-string text stops the job naming its file and line (error), or "
                        "keeps its row with a null result (null); both are counted (default: error)")
 
@@ -58,7 +59,8 @@ def _job_options(args: argparse.Namespace, kind: str, inputs: str, output: str |
 def _check_engine_only(args: argparse.Namespace) -> None:
     """Ray options given without --engine ray would silently do nothing: say so."""
     given = [flag for flag, on in (("--address", args.address), ("--resume", args.resume), ("--workers", args.workers is not None),
-                                   ("--shard-rows", args.shard_rows is not None), ("--invalid", args.invalid != "error"))
+                                   ("--shard-rows", args.shard_rows is not None), ("--invalid", args.invalid != "error"),
+                                   ("--cpus-per-worker", args.cpus_per_worker != 1.0), ("--gpus-per-worker", args.gpus_per_worker != 0.0))
              if on]
     if given:
         raise InputError(f"{', '.join(given)}: only with --engine ray; add it or leave them out")
@@ -91,7 +93,7 @@ def run_predict(args: argparse.Namespace) -> int:
     """`polyhead predict MODEL_DIR --input INPUTS -o OUT_DIR --engine ray`."""
     from ..ray.loading import ModelSpec
     from ..ray.require import require_ray
-    from .common import task_model_dir
+    from .common import check_task_names, task_model_dir
 
     require_ray("--engine ray")
     if args.texts or not args.input:
@@ -99,7 +101,7 @@ def run_predict(args: argparse.Namespace) -> int:
     if args.pairs:
         raise InputError("--engine ray answers tasks of one text; --pairs runs with the local engine", field="--pairs")
     model_dir = task_model_dir(args.model_dir, allow_exported=True)
-    tasks = [t.strip() for t in args.tasks.split(",") if t.strip()] if args.tasks else None
+    tasks = check_task_names(args.tasks, model_dir)  # a misspelt task fails here, before a cluster starts
     spec = ModelSpec(str(model_dir), backend=args.backend, max_int8_loss=args.max_int8_loss, batch_size=args.batch_size, threads=args.threads)
     return _run(_job_options(args, "predict", args.input, getattr(args, "output", None), spec, tasks))
 

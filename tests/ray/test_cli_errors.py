@@ -16,6 +16,8 @@ def test_ray_only_options_without_the_ray_engine(capsys, tmp_path):
     (tmp_path / "a.txt").write_text("hello\n")
     line = _one_error_line(capsys, "encode", tmp_path / "a.txt", "-o", tmp_path / "a.npy", "--resume", "--workers", "2")
     assert "--resume, --workers: only with --engine ray" in line
+    line = _one_error_line(capsys, "encode", tmp_path / "a.txt", "-o", tmp_path / "a.npy", "--gpus-per-worker", "1")
+    assert "--gpus-per-worker: only with --engine ray" in line
     assert "--address applies to --engine ray" in _one_error_line(capsys, "study", "configs/topic_sentiment.yaml", "--address", "auto")
 
 
@@ -28,6 +30,8 @@ def test_bad_ray_jobs_are_refused_before_a_cluster_starts(capsys, tmp_path, tiny
     assert "--engine ray writes a folder of Parquet shards: give -o OUT_DIR" in _one_error_line(
         capsys, "predict", tiny_task_model, "--input", tmp_path / "in", "--engine", "ray")
     assert "not TEXT arguments" in _one_error_line(capsys, "predict", tiny_task_model, "some text", "--engine", "ray")
+    assert "sentimnt" in _one_error_line(capsys, "predict", tiny_task_model, "--input", tmp_path / "in", "-o", tmp_path / "p",
+                                         "--engine", "ray", "--tasks", "sentimnt")
     (tmp_path / "out").mkdir()
     (tmp_path / "out" / "manifest.json").write_text("{}")
     assert "add --resume to finish it" in _one_error_line(capsys, "encode", tmp_path / "in", "-o", tmp_path / "out", "--engine", "ray")
