@@ -146,8 +146,7 @@ def _train_resumably(config: RunConfig, base_dir: Path):
         shutil.rmtree(run_dir, ignore_errors=True)
         return train(config, base_dir=base_dir), False
     except TrainingInterrupted as stopped:
-        what = str(stopped).split(". Resume with", 1)[0]  # the trainer's own advice is for `polyhead train`
-        raise StudyInterrupted(f"{what} of {run_dir}, which is kept; run the same `polyhead study` command "
+        raise StudyInterrupted(f"{stopped.what} of {run_dir}, which is kept; run the same `polyhead study` command "
                                "again to continue the study from there") from None
 
 

@@ -386,10 +386,7 @@ def train(config: RunConfig, *, resume: bool = False, base_dir: Path | str = "."
                 trainer.checkpoint()
             if stop.received is not None:
                 trainer.checkpoint()
-                raise TrainingInterrupted(
-                    f"stopped by signal {stop.received} at step {step}; checkpoint written. "
-                    f"Resume with: polyhead train --resume {trainer.run_dir}"
-                )
+                raise TrainingInterrupted(f"stopped by signal {stop.received} at step {step}; checkpoint written", trainer.run_dir)
     finally:
         progress.close()
         stop.restore()

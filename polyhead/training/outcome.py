@@ -11,7 +11,18 @@ class TrainingError(RuntimeError):
 
 
 class TrainingInterrupted(RuntimeError):
-    """Stopped by a signal after writing a checkpoint to resume from."""
+    """Stopped by a signal after writing a checkpoint to resume from.
+
+    `what` says what happened; the message adds how to resume with `polyhead train`, which a caller
+    with its own way to continue (the study) replaces.
+    """
+
+    def __init__(self, what: str, run_dir: Path) -> None:
+        super().__init__(f"{what}. Resume with: polyhead train --resume {run_dir}")
+        self.what, self.run_dir = what, run_dir
+
+    def __reduce__(self):  # pickled whole (a study's runs on Ray send it back to the driver)
+        return type(self), (self.what, self.run_dir)
 
 
 @dataclass
