@@ -77,21 +77,6 @@ def corpus(count: int) -> list[str]:
     return [mixed[i % len(mixed)] for i in range(count)]
 
 
-def make_timer(device: torch.device):
-    def timer() -> float:
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        return time.perf_counter()
-
-    return timer
-
-
-def cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    a = a / np.linalg.norm(a, axis=1, keepdims=True).clip(1e-12)
-    b = b / np.linalg.norm(b, axis=1, keepdims=True).clip(1e-12)
-    return (a * b).sum(axis=1)
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     from sentence_transformers import SentenceTransformer
@@ -99,13 +84,15 @@ def main(argv: list[str] | None = None) -> int:
 
     from polyhead import SentenceEncoder
     from polyhead.assets import default_model_path
+    from polyhead.inference.auto_probe import device_timer
     from polyhead.inference.device_pipeline import PipelineOptions
+    from polyhead.similarity import row_cosines
 
     hf_logging.disable_progress_bar()
     hf_logging.set_verbosity_error()
     warnings.filterwarnings("ignore", category=UserWarning)
     device = torch.device(args.device)
-    timer = make_timer(device)
+    timer = device_timer(device.type)
     texts = corpus(args.texts)
     st = SentenceTransformer(str(default_model_path()), device=str(device))
     encoder = SentenceEncoder(device=device)
@@ -174,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
         median = statistics.median(seconds[label])
         ratio_default = statistics.median(a / b for a, b in zip(seconds[default_label], seconds[label]))
         ratio_best = statistics.median(a / b for a, b in zip(seconds[best_label], seconds[label]))
-        cos = cosines(vectors[label], reference)
+        cos = row_cosines(vectors[label], reference)
         backend = "fp32"
         if label.startswith("polyhead"):
             encoder.encode(texts[:8], backend=label.split()[-1], show_progress=False)

@@ -18,7 +18,6 @@ import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 
 from ..tokenization import TextTokenizer, pad_arrays
@@ -150,8 +149,3 @@ def run_pipelined(
         tokens += chunk.tokens
         truncated += chunk.truncated
     return PipelineResult(output, tokens, truncated)
-
-
-def gather_rows(result: PipelineResult) -> np.ndarray:
-    """The embeddings as a host array: one copy (and one device sync) for the whole call."""
-    return result.embeddings.cpu().numpy()
