@@ -78,14 +78,12 @@ def _show_predictions(model, examples: list[tuple[str, dict[str, str]]]) -> None
 
 def _show_worst_errors(model, run_dir: Path, max_examples: int | None) -> None:
     """The test examples the model got most confidently wrong, per task; all of them in RUN_DIR/errors_test.csv."""
-    from .prediction_table import table_writer
-    from .prediction_errors import find_errors, worst_lines
+    from .prediction_errors import find_errors, worst_lines, write_errors
     from .training.saved_data import task_data_for_model
 
     errors = find_errors(model, task_data_for_model(model, "test", max_examples), "test", batch_size=128)
     path = run_dir / "errors_test.csv"
-    with table_writer(path) as writer:
-        writer.write([e.to_dict() for e in errors])
+    write_errors(path, errors)
     print(f"\nworst errors on the test splits (the most confident wrong answers; all {len(errors):,} in {path}):")
     print("\n".join(worst_lines(errors)))
 

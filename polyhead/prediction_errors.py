@@ -10,7 +10,8 @@ this module naming any kind.
 from __future__ import annotations
 
 import warnings
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
 
 import torch
 
@@ -73,3 +74,11 @@ def worst_lines(errors: list[PredictionError], per_task: int = 3, width: int = 7
             text = error.text if len(error.text) <= width else error.text[: width - 1] + "…"
             lines.append(f"  {task}: {text!r}  true {error.true_label}, predicted {error.predicted_label} ({error.confidence:.2f})")
     return lines
+
+
+def write_errors(path: Path, errors: list[PredictionError]) -> None:
+    """The errors as a table (.csv/.jsonl/.parquet, written atomically); with no errors, still a file that names its columns."""
+    from .prediction_table import table_writer
+
+    with table_writer(path, [f.name for f in fields(PredictionError)]) as writer:
+        writer.write([e.to_dict() for e in errors])

@@ -183,16 +183,10 @@ def run(args: argparse.Namespace) -> int:
 
 def _write_errors(model, data: dict, args: argparse.Namespace) -> None:
     """The misclassified examples to --errors, the worst few printed."""
-    from ..prediction_errors import find_errors, worst_lines
-    from ..prediction_table import table_writer
+    from ..prediction_errors import find_errors, worst_lines, write_errors
 
     errors = find_errors(model, data, args.split, args.batch_size)
-    from dataclasses import fields
-
-    from ..prediction_errors import PredictionError
-
-    with table_writer(args.errors, [f.name for f in fields(PredictionError)]) as writer:
-        writer.write([e.to_dict() for e in errors])
+    write_errors(Path(args.errors), errors)
     if errors:
         print("\nworst errors (the most confident wrong answers; true, predicted (confidence)):")
         print("\n".join(worst_lines(errors)))
