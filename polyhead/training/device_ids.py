@@ -52,9 +52,15 @@ class PackedIds:
 
         `rows`: the same indices already on the device (one copy shared by the batch's streams).
         """
-        width = self.width(indices)
         rows = rows if rows is not None else host_to_device(torch.as_tensor(np.asarray(indices, dtype=np.int64)), self.device)
-        positions = torch.arange(width, device=self.device)
-        mask = positions.unsqueeze(0) < self.device_lengths[rows].unsqueeze(1)
-        gather = torch.where(mask, self.offsets[rows].unsqueeze(1) + positions.unsqueeze(0), self.pad_position)
+        gather, mask = padded_positions(self.offsets, self.device_lengths, rows, self.width(indices), self.pad_position)
         return {"input_ids": self.flat[gather], "attention_mask": mask.long()}
+
+
+def padded_positions(offsets: torch.Tensor, lengths: torch.Tensor, rows: torch.Tensor, width: int,
+                     fill: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Where each (example, token) slot of a padded batch lies in a flat buffer of examples laid end to end
+    (`fill` for the padded slots), and the mask of the real tokens; all on the device, nothing waits."""
+    steps = torch.arange(width, device=offsets.device)
+    mask = steps.unsqueeze(0) < lengths[rows].unsqueeze(1)
+    return torch.where(mask, offsets[rows].unsqueeze(1) + steps.unsqueeze(0), fill), mask

@@ -31,7 +31,7 @@ from ..encoder import TruncationWarning
 from ..model import MultiTaskModel
 from ..sdpa import attention_backends
 from ..tokenization import TextTokenizer
-from .device_ids import PackedIds, host_to_device
+from .device_ids import PackedIds, host_to_device, padded_positions
 from .layer_split import hidden_below, run_above
 from .parts import ModelParts
 
@@ -122,9 +122,7 @@ class TokenStateCache:
 
     def _positions(self, rows: torch.Tensor, width: int) -> tuple[torch.Tensor, torch.Tensor]:
         """(flat buffer position of each (example, token) slot, mask of the real tokens) for a device-side buffer."""
-        steps = torch.arange(width, device=self.device)
-        mask = steps.unsqueeze(0) < self.device_lengths[rows].unsqueeze(1)
-        return torch.where(mask, self.device_offsets[rows].unsqueeze(1) + steps.unsqueeze(0), 0), mask
+        return padded_positions(self.device_offsets, self.device_lengths, rows, width, 0)
 
     def put(self, indices: np.ndarray, states: torch.Tensor) -> None:
         if self.device_rows is not None:
@@ -247,12 +245,11 @@ class FrozenFeatures:
         rows = rows if rows is not None else host_to_device(torch.as_tensor(np.asarray(indices, dtype=np.int64)), device)
         if self.cut.kind == "encoder":  # only the heads run: no token ids needed
             return {"cached": self.embeddings[task][rows]}
-        packed = self.packed[task]
-        inputs = packed.batch(indices, rows)
+        inputs = self.packed[task].batch(indices, rows)
         if self.cut.caches:
             self.fill(task, indices)
             cache = self.token_caches[task]
-            states = cache.gather(indices, packed.width(indices), rows if cache.device_rows is not None else None)
+            states = cache.gather(indices, inputs["input_ids"].shape[1], rows if cache.device_rows is not None else None)
             inputs["cached"] = states if cache.device_rows is not None else host_to_device(states, device)
         return inputs
 
