@@ -222,11 +222,13 @@ class RunnerCache:
             return self._auto[1]
         from .auto_probe import probe_enabled
 
+        measured_now = False
         if probe_enabled(encoder.device.type) and texts:
-            choice = self._probed_choice(encoder, key, texts)
+            choice, measured_now = self._probed_choice(encoder, key, texts)
         else:
             choice = auto_backend(encoder.device.type)
-        if choice == "torch-bf16" and not self._bf16_close_enough(encoder, key, texts):
+        # A probe run now has just checked bf16's cosine on its own texts; a remembered or rule-based choice is checked here.
+        if choice == "torch-bf16" and not measured_now and not self._bf16_close_enough(encoder, key, texts):
             choice = "torch"
         self._auto = (key, choice)
         return choice
@@ -244,8 +246,8 @@ class RunnerCache:
         )
         return False
 
-    def _probed_choice(self, encoder, key: tuple, texts: list[str]) -> str:
-        """The probe's choice for this model and device: remembered (memory, optional file) or measured now."""
+    def _probed_choice(self, encoder, key: tuple, texts: list[str]) -> tuple[str, bool]:
+        """The probe's choice for this model and device, and whether it was measured now (else remembered: memory, optional file)."""
         from .auto_probe import device_timer, probe_texts, run_probe, shared_store, store_key
         from .backends import bf16_available
 
@@ -255,7 +257,7 @@ class RunnerCache:
         known = store.get(where)
         if known is not None:
             self.last_probe = known
-            return known.choice  # a bf16 choice is still checked against these weights by the caller
+            return known.choice, False  # a bf16 choice is still checked against these weights by the caller
         candidates = ["torch", "torch-bf16"] if device.type == "cpu" or bf16_available(device.type) else ["torch"]
 
         def encode_with(name: str):
@@ -275,7 +277,7 @@ class RunnerCache:
             )
         store.put(where, result)
         self.last_probe = result
-        return result.choice
+        return result.choice, True
 
 
 def _device_name(device: torch.device) -> str:
