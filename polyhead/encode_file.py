@@ -133,7 +133,10 @@ def encode_file(
         writer = NpyStreamWriter(handle, encoder.embedding_dim) if out_suffix == ".npy" else None
         parquet = None
         try:
-            for chunk in read_ahead(iter_text_chunks(input_path, text_column, chunk_size)):
+            chunks = iter_text_chunks(input_path, text_column, chunk_size)
+            # On a CPU the encoder's threads use every core: a reading thread would only compete with them.
+            on_accelerator = getattr(getattr(encoder, "device", None), "type", "cpu") != "cpu"
+            for chunk in read_ahead(chunks) if on_accelerator else chunks:
                 vectors = encoder.encode(chunk, batch_size=batch_size, show_progress=False, progress=bar.update, **encode_options)
                 stats = encoder.last_encode_stats
                 truncated, tokens, rows = truncated + stats.truncated, tokens + stats.tokens, rows + len(chunk)
@@ -160,14 +163,19 @@ def read_ahead(chunks: Iterator[list[str]]) -> Iterator[list[str]]:
     """
     from concurrent.futures import ThreadPoolExecutor
 
-    with ThreadPoolExecutor(1, thread_name_prefix="polyhead-read") as reader:
-        pending = reader.submit(next, chunks, None)
-        try:
-            while (chunk := pending.result()) is not None:
-                pending = reader.submit(next, chunks, None)
-                yield chunk
-        finally:
-            pending.cancel()
+    try:
+        with ThreadPoolExecutor(1, thread_name_prefix="polyhead-read") as reader:
+            pending = reader.submit(next, chunks, None)
+            try:
+                while (chunk := pending.result()) is not None:
+                    pending = reader.submit(next, chunks, None)
+                    yield chunk
+            finally:
+                pending.cancel()
+    finally:  # the reader thread has finished (the executor waited for it): the source's open file closes now
+        close = getattr(chunks, "close", None)
+        if close is not None:
+            close()
 
 
 @contextlib.contextmanager

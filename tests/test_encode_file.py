@@ -96,3 +96,21 @@ def test_read_ahead_keeps_order_and_raises_a_readers_error_at_its_chunk():
         for chunk in read_ahead(chunks()):
             seen.append(chunk)
     assert seen == [["a"], ["b", "c"]]
+
+
+def test_read_ahead_closes_its_source_when_the_caller_stops_early():
+    from polyhead.encode_file import read_ahead
+
+    closed = []
+
+    def source():
+        try:
+            for i in range(10):
+                yield [f"text {i}"]
+        finally:
+            closed.append(True)
+
+    chunks = read_ahead(source())
+    assert next(chunks) == ["text 0"]
+    chunks.close()  # an encode error mid-file ends the loop this way
+    assert closed == [True]
