@@ -107,9 +107,9 @@ def timed_step(trainer, clock: dict[str, float]) -> None:
         mark("forward")
         acc.backward(weighted)
         mark("backward")
-    trainer.tally.add(task, raw, len(indices), [trainer.lengths[task][i] for i in indices])
-    trainable = [p for p in trainer.module.parameters() if p.requires_grad]
-    acc.clip_grad_norm_(trainable, t.max_grad_norm or float("inf"))
+    trainer.tally.add(task, raw, len(indices), [trainer.lengths[task][i] for i in indices], inputs[0]["attention_mask"].shape[1]
+                      if "attention_mask" in inputs[0] else None)
+    acc.clip_grad_norm_(trainer.trainable_params, t.max_grad_norm or float("inf"))
     trainer.optimizer.step()
     trainer.optimizer.zero_grad(set_to_none=True)
     trainer.state.step += 1
