@@ -26,3 +26,4 @@ def test_a_new_field_after_the_first_rows_is_refused_not_dropped(tmp_path, suffi
         writer.write([{"a": 1}])
         with pytest.raises(InputError, match=r"new column\(s\) \['b'\]"):
             writer.write([{"a": 2, "b": 3}])
+        writer.close()  # the rows before it stay a complete file
