@@ -10,6 +10,11 @@ token count and cut into batches, and the pool's batch order is shuffled. A batc
 to a length close to its own texts' lengths instead of to the longest of 32 random texts;
 every example is still drawn exactly once per epoch, and the order stays a pure function
 of (seed, position), so resuming is exact.
+
+Balanced sampling (`classes`, for imbalanced classification tasks): each epoch of such a task
+still holds `size` examples, but every class present fills an equal share of them, so a
+rare class is repeated and a common one subsampled; the epoch stays a pure function of
+(seed, task, epoch), and length grouping applies on top.
 """
 
 from __future__ import annotations
@@ -73,6 +78,10 @@ class TaskBatchSampler:
     """Batches per length-sorted pool: larger pads less, smaller keeps batches more random."""
     shares: dict[str, float] = field(default_factory=dict)
     """Fixed probabilities of some tasks (drawn at random then, also under round_robin); the rest mix by `strategy`."""
+    classes: dict[str, Sequence[int]] = field(default_factory=dict)
+    """Per task that samples balanced: each training example's class index. Each epoch of such a task draws every class
+    equally often (small classes repeated, large ones subsampled), still `size` examples per epoch and a pure function of
+    (seed, task, epoch)."""
 
     def __post_init__(self) -> None:
         empty = [t for t, n in self.sizes.items() if n < 1]
@@ -95,6 +104,20 @@ class TaskBatchSampler:
             wrong = {t: len(self.lengths.get(t, ())) for t in self.tasks if len(self.lengths.get(t, ())) != self.sizes[t]}
             if wrong:
                 raise ValueError(f"lengths do not match the task sizes: {wrong} vs {self.sizes}")
+        unknown = sorted(t for t in self.classes if t not in self.sizes)
+        if unknown:
+            raise ValueError(f"classes given for unknown tasks {unknown}; the tasks are {self.tasks}")
+        wrong = {t: len(c) for t, c in self.classes.items() if len(c) != self.sizes[t]}
+        if wrong:
+            raise ValueError(f"classes do not match the task sizes (one class index per training example): "
+                             f"{wrong} vs {self.sizes}")
+        # Examples of each class per balanced task, in index order (classes sorted so the rng sees a fixed order).
+        self._members: dict[str, dict[int, list[int]]] = {}
+        for task, labels in self.classes.items():
+            members: dict[int, list[int]] = {}
+            for i, c in enumerate(labels):
+                members.setdefault(int(c), []).append(i)
+            self._members[task] = dict(sorted(members.items()))
 
     @property
     def grouped(self) -> bool:
@@ -112,14 +135,42 @@ class TaskBatchSampler:
     def _epoch_order(self, task: str, epoch: int) -> list[int]:
         key = (task, epoch)
         if key not in self._epoch_cache:
-            order = list(range(self.sizes[task]))
-            random.Random(f"{self.seed}:{task}:{epoch}").shuffle(order)
+            if task in self._members:
+                order = self._balanced(task, epoch)
+            else:
+                order = list(range(self.sizes[task]))
+                random.Random(f"{self.seed}:{task}:{epoch}").shuffle(order)
             if self.grouped:
                 order = self._grouped(task, epoch, order)
             # Keep this epoch and the one before it (a batch may straddle the boundary).
             self._epoch_cache = {k: v for k, v in self._epoch_cache.items() if k[0] != task or k[1] == epoch - 1}
             self._epoch_cache[key] = order
         return self._epoch_cache[key]
+
+    def _balanced(self, task: str, epoch: int) -> list[int]:
+        """The epoch's `size` example indices with every class present drawn equally often, shuffled.
+
+        Each of the k classes gets size // k places (size % k of them, chosen by the seeded rng, one more), so the
+        epoch length, and with it every position's epoch, is the same as unbalanced. A class fills its places by
+        cycling through shuffles of its examples, a fresh shuffle per cycle: a small class repeats each example
+        as evenly as possible, a large class draws another subset each epoch.
+        """
+        size, members = self.sizes[task], self._members[task]
+        k = len(members)
+        places = dict.fromkeys(members, size // k)
+        for c in random.Random(f"{self.seed}:{task}:{epoch}:classes").sample(list(members), size % k):
+            places[c] += 1
+        order: list[int] = []
+        for c, examples in members.items():
+            cycle = 0
+            while places[c] > 0:
+                shuffled = list(examples)
+                random.Random(f"{self.seed}:{task}:{epoch}:class:{c}:{cycle}").shuffle(shuffled)
+                order += shuffled[: places[c]]
+                places[c] -= min(places[c], len(shuffled))
+                cycle += 1
+        random.Random(f"{self.seed}:{task}:{epoch}:balanced").shuffle(order)
+        return order
 
     def _grouped(self, task: str, epoch: int, order: list[int]) -> list[int]:
         """The epoch's shuffled order with its whole batches grouped by length, pool by pool.
@@ -129,15 +180,19 @@ class TaskBatchSampler:
         epoch before or after. Those head and tail places go to the epoch's shortest texts,
         so the shared batch pads little too; every full batch in between comes from a pool
         of `pool_batches` batches sorted by length, in shuffled batch order. Pools never
-        reach into another epoch, so every example is drawn exactly once per epoch.
+        reach into another epoch, so every place of the epoch's order is drawn exactly once.
+
+        Works on positions, not example indices, so a balanced order that repeats an example
+        keeps every copy; on an order without repeats it equals grouping by value.
         """
         size, batch = self.sizes[task], self.batch_size
         lengths = self.lengths[task]  # type: ignore[index]
         head = min((-epoch * size) % batch, size)
         tail = (size - head) % batch
-        shortest = sorted(order, key=lambda i: lengths[i])[: head + tail]  # stable: ties stay shuffled
-        edge = set(shortest)
-        middle = [i for i in order if i not in edge]
+        by_length = sorted(range(len(order)), key=lambda p: lengths[order[p]])  # stable: ties stay shuffled
+        edge = set(by_length[: head + tail])
+        shortest = [order[p] for p in by_length[: head + tail]]
+        middle = [i for p, i in enumerate(order) if p not in edge]
         rng = random.Random(f"{self.seed}:{task}:{epoch}:groups")
         span = self.pool_batches * batch
         grouped: list[int] = []
