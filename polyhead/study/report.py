@@ -141,7 +141,7 @@ def _table(results: dict) -> str:
     with_accuracy = [t for t in tasks if task_stat(results, DEFAULT_STRATEGY, t, "accuracy") or any(
         task_stat(results, n, t, "accuracy") for n in strategy_names(results))]
     header = ["strategy", "seeds", *[f"{t} {score_name(results, t)}" for t in tasks], *[f"{t} accuracy" for t in with_accuracy],
-              "best val. (epoch)", "wall s", "CPU s", "examples seen", "trainable params", "forgetting (lee ρ)"]
+              "best val. (epoch)", "epochs trained", "wall s", "CPU s", "examples seen", "trainable params", "forgetting (lee ρ)"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for name in strategy_names(results):
         rows = _runs(results, name)
@@ -149,10 +149,12 @@ def _table(results: dict) -> str:
         cells += [str(task_stat(results, name, t) or "–") for t in tasks]
         cells += [str(task_stat(results, name, t, "accuracy") or "–") for t in with_accuracy]
         best, epoch = _mean(results, name, "best_validation"), _mean(results, name, "best_epoch")
-        at_end = any(r.get("best_step") is not None and r["best_step"] == r.get("steps") and "max_steps" in r.get("stop_reason", "")
+        at_end = any(r.get("best_step") is not None and r["best_step"] == r.get("steps") and r.get("stop_reason", "").startswith(("max_steps", "max_epochs"))
                      for r in rows)
         mark = " †" if at_end else ""
         cells.append("–" if best is None else f"{best:.3f} ({epoch:.1f}){mark}" if epoch is not None else f"{best:.3f}{mark}")
+        trained = [r["epochs_trained"] for r in rows if r.get("epochs_trained") is not None]
+        cells.append(f"{min(trained):.1f}–{max(trained):.1f}" if len(set(trained)) > 1 else f"{trained[0]:.1f}" if trained else "–")
         wall, cpu = _mean(results, name, "wall_s"), _mean(results, name, "cpu_s")
         cells += [f"{wall:.0f}" if wall is not None else "–", f"{cpu:.0f}" if cpu is not None else "–"]
         seen = [sum(r["examples_seen"].values()) for r in rows]

@@ -52,6 +52,8 @@ class StudyRun:
     steps: int = 0
     best_step: int | None = None
     best_epoch: float | None = None
+    epochs_trained: float | None = None
+    """Epochs the run trained before it stopped (early, or at its budget); None in results of older versions."""
     best_validation: float | None = None
     """Mean validation macro-F1 at the best step (the model that was tested)."""
     stop_reason: str = ""
@@ -177,6 +179,7 @@ def train_one(strategy: Strategy, seed: int, study_dir: Path, base_dir: Path, si
         wall_s=result.elapsed_s + extra_wall, cpu_s=result.cpu_s + extra_cpu,
         trainable_parameters=int(summary.get("trainable_parameters", 0)), examples_seen=seen, steps=result.steps,
         best_step=result.best_step, best_epoch=None if result.best_step is None else round(result.best_step / per_epoch, 2),
+        epochs_trained=round(result.steps / per_epoch, 2),
         best_validation=_best_validation(result.run_dir, result.best_step), stop_reason=result.stop_reason,
         lee_spearman_after=evaluate_similarity(model.encoder).spearman,
     )

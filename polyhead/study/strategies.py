@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Callable
 
 from ..errors import InputError
-from ..training.config import EarlyStoppingConfig, LoraConfig, PhaseConfig, RunConfig
+from ..training.config import EarlyStoppingConfig, LoraConfig, PhaseConfig, RunConfig, TaskConfig
 from ..training.freezing import FreezeConfig
 
 LAYER_DECAY = 0.8
@@ -115,6 +115,37 @@ def _lora(config: RunConfig, layers: int, budget: Budget) -> tuple[RunConfig, fl
     return _fine_tune(config, budget)
 
 
+def _kind_of(task: TaskConfig):
+    """A task's kind before its data is read (a built-in dataset's kind is the dataset's)."""
+    from .. import datasets
+    from ..tasks import get_kind
+
+    builtin = isinstance(task.data, str) and datasets.is_builtin(task.data)
+    return get_kind(task.kind or (datasets.get(task.data).kind if builtin else None))  # type: ignore[arg-type]
+
+
+def _class_weights(config: RunConfig, layers: int, budget: Budget) -> tuple[RunConfig, float]:
+    for task in config.tasks.values():
+        if _kind_of(task).weighs_classes:
+            task.class_weights = "balanced"
+    return _fine_tune(config, budget)
+
+
+def _balanced_sampling(config: RunConfig, layers: int, budget: Budget) -> tuple[RunConfig, float]:
+    for task in config.tasks.values():
+        if _kind_of(task).stratify:
+            task.sampling = "balanced"
+    return _fine_tune(config, budget)
+
+
+def _epochs_auto(config: RunConfig, layers: int, budget: Budget) -> tuple[RunConfig, float]:
+    """The trainer's own `epochs: auto` rule (its validations per epoch, patience and max_epochs), not the study's budget."""
+    config.freeze = FreezeConfig()
+    config.training.epochs = "auto"
+    config.training.early_stopping.patience = None
+    return config, config.training.evals_per_epoch
+
+
 PRESETS: dict[str, tuple[str, Apply, str | None]] = {
     "pretrained": ("nothing trained: pretrained embeddings + fresh heads, evaluated as they are", _pretrained, None),
     "frozen_encoder": ("encoder frozen, heads trained to convergence on cached embeddings", _frozen_encoder, None),
@@ -124,6 +155,10 @@ PRESETS: dict[str, tuple[str, Apply, str | None]] = {
     "gradual_unfreezing": ("heads only, then the top half, then everything (thirds of the budget)", _gradual, None),
     "lp_ft": ("LP-FT: heads trained on the frozen encoder first (frozen_encoder's model), then everything at 5e-5", _lp_ft, "frozen_encoder"),
     "lora": (f"encoder frozen, LoRA adapters (rank 8) in every linear layer of the blocks at {LORA_LEARNING_RATE:g}", _lora, None),
+    "class_weights": ("full fine-tuning, class_weights: balanced on every task with classes", _class_weights, None),
+    "balanced_sampling": ("full fine-tuning, sampling: balanced on every task with one class per text", _balanced_sampling, None),
+    "epochs_auto": ("full fine-tuning, epochs: auto (validated 4x per epoch, stops after 4 validations without improvement, "
+                    "at most training.max_epochs)", _epochs_auto, None),
 }
 DEFAULT_STRATEGIES = (
     "frozen_encoder", "lower_half_frozen", "full", "full_layer_decay", "gradual_unfreezing", "lp_ft", "lora", "single_task",

@@ -64,6 +64,8 @@ class TaskKind:
     """Whether `predict`, the server and the exported graph answer this task for one text (a pair objective does not)."""
     stratify: ClassVar[bool] = False
     """Whether an automatic validation split keeps each target's share (only one class per text allows it)."""
+    weighs_classes: ClassVar[bool] = False
+    """Whether the kind has classes to count and weigh (`class_weights`, the imbalance note)."""
     losses: ClassVar[tuple[str, ...]] = ()
     """The losses a task of this kind may choose (`tasks.NAME.loss`), the default first; empty: one fixed loss."""
 
@@ -112,9 +114,19 @@ class TaskKind:
         """The stored targets of a split as one tensor, indexed by example."""
         raise NotImplementedError
 
-    def loss(self, logits, targets, spec):
-        """The training loss of a batch (a scalar tensor) from the head's raw outputs."""
+    def loss(self, logits, targets, spec, weights=None):
+        """The training loss of a batch (a scalar tensor) from the head's raw outputs; `weights` from `class_weights`."""
         raise NotImplementedError
+
+    # ------------------------------------------------------------------ class balance
+    def class_counts(self, stored: list, labels: list[str]) -> list[int] | None:
+        """Training examples per output (texts carrying each label, for multi-label), for class weights and the
+        imbalance note; None: the kind has no classes."""
+        return None
+
+    def class_weights(self, stored: list, labels: list[str], setting: str | dict[str, float], field: str):
+        """The tensor `loss` takes as `weights`, for `class_weights: balanced` or a label -> weight mapping."""
+        raise InputError(f"a {self.name} task has no classes to weigh; leave class_weights out", field=field)
 
     def distillation_loss(self, student, teacher, spec, temperature: float):
         """How far the head's raw outputs moved from a teacher's on the same texts (learning without forgetting);

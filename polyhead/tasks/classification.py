@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import InputError
+from .balance import balanced_weights, mapped_weights
 from .base import TargetColumns, TaskKind, Where, register_kind
 
 
@@ -29,6 +30,7 @@ class Classification(TaskKind):
     score_metric = "macro_f1"
     table_metrics = (("accuracy", "accuracy"), ("macro_f1", "macro-F1"), ("majority_rate", "majority rate"), ("support", "support"))
     outputs_meaning = "class probabilities (softmax), in label order"
+    weighs_classes = True
     output_noun = "classes"
     stratify = True
     plot_file = "confusion"
@@ -72,10 +74,21 @@ class Classification(TaskKind):
 
         return torch.tensor(targets, dtype=torch.long)
 
-    def loss(self, logits, targets, spec):
+    def loss(self, logits, targets, spec, weights=None):
         import torch.nn.functional as F
 
-        return F.cross_entropy(logits.float(), targets)
+        return F.cross_entropy(logits.float(), targets, weight=weights)
+
+    def class_counts(self, stored: list, labels: list[str]) -> list[int]:
+        return np.bincount(np.asarray(stored, dtype=int), minlength=len(labels)).tolist()
+
+    def class_weights(self, stored: list, labels: list[str], setting: str | dict[str, float], field: str):
+        """One weight per class: cross-entropy then averages over the batch's total weight (PyTorch's `weight`)."""
+        import torch
+
+        weights = (balanced_weights(np.asarray(stored, dtype=int), len(labels)) if setting == "balanced"
+                   else mapped_weights(setting, labels, field))  # type: ignore[arg-type]
+        return torch.tensor(weights, dtype=torch.float32)
 
     def distillation_loss(self, student, teacher, spec, temperature: float):
         """KL divergence of the softened class distributions, scaled by T^2 (Hinton et al. 2015)."""

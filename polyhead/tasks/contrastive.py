@@ -70,7 +70,7 @@ class Contrastive(TaskKind):
         anchors, positives = (F.normalize(e.float(), p=2, dim=-1) for e in embeddings)
         return SCALE * anchors @ positives.T
 
-    def loss(self, logits, targets, spec):
+    def loss(self, logits, targets, spec, weights=None):
         """Cross-entropy of each anchor over the batch's positives; a repeated positive is not its own negative."""
         import torch
         import torch.nn.functional as F

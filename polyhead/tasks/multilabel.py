@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import InputError
+from .balance import balanced_weights, mapped_weights
 from .base import TargetColumns, TaskKind, Where, register_kind
 from .classification import label_text, single_column
 
@@ -26,6 +27,7 @@ class MultiLabel(TaskKind):
     table_metrics = (("micro_f1", "micro-F1"), ("macro_f1", "macro-F1"), ("subset_accuracy", "subset acc."),
                      ("hamming_loss", "Hamming loss"), ("support", "support"))
     outputs_meaning = "each label's probability (sigmoid), in label order; a label is predicted above its threshold"
+    weighs_classes = True
     output_noun = "labels"
     plot_file = "label_f1"
     plot_caption = "Each label's F1 at its tuned threshold; its support in brackets."
@@ -80,10 +82,29 @@ class MultiLabel(TaskKind):
 
         return torch.from_numpy(self._multi_hot(targets, len(spec.labels)))
 
-    def loss(self, logits, targets, spec):
+    def loss(self, logits, targets, spec, weights=None):
         import torch.nn.functional as F
 
-        return F.binary_cross_entropy_with_logits(logits.float(), targets.float())
+        targets = targets.float()
+        if weights is None:
+            return F.binary_cross_entropy_with_logits(logits.float(), targets)
+        # weights[0]: each label's weight of a text without it, weights[1]: of a text with it.
+        return F.binary_cross_entropy_with_logits(logits.float(), targets, weight=targets * weights[1] + (1 - targets) * weights[0])
+
+    def class_counts(self, stored: list, labels: list[str]) -> list[int]:
+        return self._multi_hot(stored, len(labels)).sum(axis=0).astype(int).tolist()
+
+    def class_weights(self, stored: list, labels: list[str], setting: str | dict[str, float], field: str):
+        """Per label, a weight for texts without it and one for texts with it (a 2 x labels tensor): `balanced` is each
+        label's own two-class balance, so its positives and its negatives weigh half each; a mapping weighs positives."""
+        import torch
+
+        hot = self._multi_hot(stored, len(labels)).astype(int)
+        if setting == "balanced":
+            pairs = [balanced_weights(hot[:, i], 2) if 0 < hot[:, i].sum() < len(hot) else [1.0, 1.0] for i in range(len(labels))]
+            return torch.tensor(pairs, dtype=torch.float32).T.contiguous()
+        positives = mapped_weights(setting, labels, field)  # type: ignore[arg-type]
+        return torch.tensor([[1.0] * len(labels), positives], dtype=torch.float32)
 
     def distillation_loss(self, student, teacher, spec, temperature: float):
         """Each label's softened teacher probability as the binary target."""

@@ -87,7 +87,7 @@ class PairRegression(TaskKind):
         u, v = embeddings
         return F.cosine_similarity(u.float(), v.float(), dim=-1)
 
-    def loss(self, logits, targets, spec):
+    def loss(self, logits, targets, spec, weights=None):
         """CoSENT: log(1 + sum over pairs (i, j) with rating_i > rating_j of exp(scale * (cos_j - cos_i)))."""
         import torch
 

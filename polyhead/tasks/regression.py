@@ -73,7 +73,7 @@ class Regression(TaskKind):
         std = torch.tensor(spec.state["std"], dtype=torch.float32, device=like.device)
         return mean, std
 
-    def loss(self, logits, targets, spec):
+    def loss(self, logits, targets, spec, weights=None):
         import torch.nn.functional as F
 
         mean, std = self._scale(spec, logits)

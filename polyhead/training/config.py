@@ -152,14 +152,37 @@ class TaskConfig:
     extend_labels: bool = False
     """Starting from a saved model whose head for this task knows fewer labels: keep its rows for the labels it
     knows and add rows for the new ones (off: a changed label set is an error)."""
+    class_weights: str | dict[str, float] | None = None
+    """`balanced`: each class weighs n / (classes x its count), as scikit-learn's `compute_class_weight`, so small classes
+    count as much as large ones (multi-label: per label, its positives and negatives each weigh half); or label -> weight
+    (multi-label: the weight of that label's positives); unlisted labels weigh 1. None: every example counts the same."""
+    sampling: str = "natural"
+    """natural (each example once per epoch) or balanced (every class drawn equally often within the task's batches:
+    small classes repeated, large ones subsampled; for kinds with one class per text)."""
 
     def __post_init__(self) -> None:
         from ..tasks import KIND_NAMES, check_loss, get_kind
+
+        check_class_weights(self.class_weights, "class_weights")
+        if self.sampling not in SAMPLINGS:
+            raise InputError(f"must be one of {', '.join(SAMPLINGS)}", field="sampling")
 
         if self.kind is not None and self.kind not in KIND_NAMES:
             raise InputError(f"unknown task kind {self.kind!r}; choose one of {', '.join(KIND_NAMES)}", field="kind")
         if self.kind is not None and self.loss is not None:
             check_loss(get_kind(self.kind), self.loss, "loss")
+
+
+SAMPLINGS = ("natural", "balanced")
+
+
+def check_class_weights(value: str | dict[str, float] | None, field: str) -> None:
+    """`balanced` or a mapping of labels to positive numbers."""
+    if isinstance(value, str) and value != "balanced":
+        raise InputError(f"must be `balanced` or a mapping of label -> weight, got {value!r}", field=field)
+    for label, weight in (value or {}).items() if isinstance(value, dict) else ():
+        if not weight > 0:
+            raise InputError(f"weight of {label!r} must be > 0, got {weight!r}", field=f"{field}.{label}")
 
 
 @dataclass
@@ -170,7 +193,8 @@ class EarlyStoppingConfig:
     """Metric averaged over tasks, or one task's (`topic/accuracy`). `score` is each task's own selection metric
     (macro-F1 for classification, Spearman for regression, micro-F1 for multilabel); `macro_f1` etc. need every task to have it."""
     patience: int | None = None
-    """Evaluations without improvement before stopping; None never stops early (best is still kept)."""
+    """Evaluations without improvement before stopping; None: 4 under `epochs: auto` (one epoch at 4 validations per
+    epoch), else never stops early (the best model is still kept)."""
     min_delta: float = 0.0
     """Improvement smaller than this does not count."""
 
@@ -187,8 +211,14 @@ class TrainingConfig:
     """Texts per forward pass during evaluation."""
     max_steps: int | None = None
     """Optimizer steps; None derives them from `epochs`."""
-    epochs: float = 1.0
-    """Passes over the training data of all tasks (when max_steps is None)."""
+    epochs: float | str = "auto"
+    """Passes over the training data of all tasks (when max_steps is None), or `auto`: validate `evals_per_epoch` times
+    per epoch, keep the best model, and stop once `early_stopping.metric` has not improved for `early_stopping.patience`
+    validations (4 when unset), after `max_epochs` at most."""
+    max_epochs: float = 10.0
+    """Most epochs of `epochs: auto`, so a run always ends (the learning rate decays over this many)."""
+    evals_per_epoch: float = 4.0
+    """Validations per epoch under `epochs: auto` when `eval_every` is unset."""
     learning_rate: float = 5e-5
     """Peak learning rate of the backbone's top layer (AdamW)."""
     head_learning_rate: float = 1e-2
@@ -225,8 +255,9 @@ class TrainingConfig:
     """Compute frozen lower parts (the whole encoder, or embeddings + lower layers) once per example and reuse them."""
     cache_memory_mb: int = 1024
     """Memory for cached frozen outputs; a task whose cache does not fit goes to a memory-mapped file in the run directory."""
-    eval_every: int = 200
-    """Evaluate on each task's validation split every N steps (and at the end)."""
+    eval_every: int | None = None
+    """Evaluate on each task's validation split every N steps (and at the end); None: `evals_per_epoch` times per epoch
+    under `epochs: auto`, else every 200 steps."""
     log_every: int = 20
     """Write a training line to metrics.jsonl every N steps."""
     checkpoint_every: int | None = None
@@ -292,10 +323,13 @@ class RunConfig:
             (t.batch_size >= 1, "training.batch_size", "must be >= 1"),
             (t.grad_accum_steps >= 1, "training.grad_accum_steps", "must be >= 1"),
             (t.max_steps is None or t.max_steps >= 1, "training.max_steps", "must be >= 1"),
-            (t.epochs > 0, "training.epochs", "must be > 0"),
+            (t.epochs == "auto" if isinstance(t.epochs, str) else t.epochs > 0, "training.epochs", "must be > 0 or auto"),
+            (t.max_epochs > 0, "training.max_epochs", "must be > 0"),
+            (t.evals_per_epoch > 0, "training.evals_per_epoch", "must be > 0"),
             (t.learning_rate > 0, "training.learning_rate", "must be > 0"),
             (0 <= t.warmup_ratio < 1, "training.warmup_ratio", "must be in [0, 1)"),
-            (t.eval_every >= 1 and t.log_every >= 1, "training.eval_every", "eval_every and log_every must be >= 1"),
+            ((t.eval_every is None or t.eval_every >= 1) and t.log_every >= 1, "training.eval_every",
+             "eval_every and log_every must be >= 1"),
             (t.checkpoint_every is None or t.checkpoint_every >= 1, "training.checkpoint_every", "must be >= 1 (or unset: every eval_every steps)"),
             (t.mixed_precision in PRECISIONS, "training.mixed_precision", f"must be one of {', '.join(PRECISIONS)}"),
             (t.length_pool_batches >= 1, "training.length_pool_batches", "must be >= 1"),

@@ -23,6 +23,7 @@ from ..errors import InputError
 from ..tasks import TargetColumns, TaskKind, Where, check_loss, get_kind
 from ..textio import iter_records
 from .config import DataFiles, HFDataset, TaskConfig
+from .imbalance import check_balance_settings
 
 
 @dataclass
@@ -224,6 +225,7 @@ def load_task_data(name: str, task: TaskConfig, base: Path = Path(".")) -> TaskD
     if task.loss is not None:  # the kind of a built-in dataset is known only now
         check_loss(kind, task.loss, f"tasks.{name}.loss")
         state = {**state, "loss": task.loss}
+    check_balance_settings(name, task, kind, label_names)
     limits = {"train": task.max_train_examples, "validation": task.max_eval_examples, "test": task.max_eval_examples}
     texts, pairs, targets = {}, {}, {}
     for split_name, split in splits.items():

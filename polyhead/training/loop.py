@@ -29,7 +29,9 @@ from .losses import LossBalancer
 from .metrics_log import MetricsLog
 from .optim import LearningRates, build_optimizer, describe_groups, parameter_groups, schedule_factor, set_learning_rates
 from .parts import model_parts
-from .phases import Phase, phase_at, plan_phases, run_steps
+from .phases import Phase, phase_at, plan_phases
+from .budget import plan_budget
+from .imbalance import balanced_classes, imbalance, imbalance_lines, loss_weights
 from .precision import forget_previous_precision, resolve_precision
 from .precision_probe import run_probe
 from .compiled import CompiledForward
@@ -98,14 +100,17 @@ class Trainer:
         self.train_ids, self.train_targets, self.truncated = streams.ids, streams.targets, streams.truncated
         self.sizes, self.lengths, shares = streams.sizes, streams.lengths, fixed_shares(config)
         epoch_steps = steps_per_epoch(self.sizes, t.batch_size * t.grad_accum_steps, shares)
-        self.total_steps = run_steps(config, epoch_steps)
+        self.budget = plan_budget(config, epoch_steps)
+        self.total_steps = self.budget.total_steps
         self.phases = plan_phases(config, self.total_steps, epoch_steps)
         # Validate every phase's freezing now, not when the phase starts.
         for phase in self.phases:
             frozen_names(self.parts, phase.freeze, f"phases.{phase.index}.freeze" if config.phases else "freeze")
         self.sampler = TaskBatchSampler(self.sizes, t.batch_size, t.mixing, t.mixing_temperature, t.seed,
                                         lengths=self.lengths, group_by_length=t.group_by_length, pool_batches=t.length_pool_batches,
-                                        shares=shares)
+                                        shares=shares, classes=balanced_classes(config, self.train_data))
+        self.module.class_weights = {task: w.to(acc.device) for task, w in loss_weights(config, self.train_data).items()}
+        self.imbalance = imbalance(config, self.train_data)
         # Buckets where shapes cost: on a GPU, and wherever compiled graphs are kept per shape.
         self.multiple = t.pad_to_multiple or (16 if acc.device.type == "cuda" or t.compile else 1)
         self.train_targets = {task: targets.to(acc.device) for task, targets in self.train_targets.items()}
@@ -117,7 +122,7 @@ class Trainer:
         self.state = TrainerState()
         self.phase: Phase | None = None
         self.optimizer = None
-        self.stop_reason = "max_steps"
+        self.stop_reason = self.budget.end_reason()
         self.validation: dict[str, dict] = {}
         self.tally, self.clock = StepTally(acc.device), RunClock()
         self.watch = NonFiniteWatch(acc.device, list(self.train_data))
@@ -151,10 +156,12 @@ class Trainer:
                 "truncated_train_texts": self.truncated, "total_steps": self.total_steps, "processes": self.world,
                 "mixing_probabilities": self.sampler.probabilities, "parameters": {"trainable": self.trainable, "total": total},
                 "mixed_precision": self.precision.to_dict(), "group_by_length": t.group_by_length,
-                "pad_to_multiple": self.multiple, "compile": t.compile,
+                "pad_to_multiple": self.multiple, "compile": t.compile, "budget": self.budget.to_dict(), "imbalance": self.imbalance,
             })
         if self.main and t.progress:
             print(f"precision: {self.precision.reason}")
+        if self.main and not resume:
+            print("\n".join([self.budget.describe(), *imbalance_lines(self.imbalance)]))
 
     # ------------------------------------------------------------------ phases
     def enter_phase(self, phase: Phase, resumed: bool = False) -> None:
@@ -295,9 +302,9 @@ class Trainer:
             self.accelerator.wait_for_everyone()
             return False
         state.evals_without_improvement += 1
-        patience = t.early_stopping.patience
+        patience = self.budget.patience
         if patience is not None and state.evals_without_improvement >= patience:
-            self.stop_reason = f"early stopping: {t.early_stopping.metric} did not improve for {patience} evaluations"
+            self.stop_reason = self.budget.stop_reason(patience)
             self.log.write({"type": "event", "step": state.step, "message": self.stop_reason})
             return True
         return False
@@ -308,7 +315,7 @@ class Trainer:
             return False
         self.log.write({"type": "event", "step": self.state.step, "message": f"{self.stop_reason}: phase {self.phase.index + 1} "
                         f"({self.phase.name}) ends here, phase {self.phase.index + 2} starts"})
-        self.state.step, self.state.evals_without_improvement, self.stop_reason = self.phase.end, 0, "max_steps"
+        self.state.step, self.state.evals_without_improvement, self.stop_reason = self.phase.end, 0, self.budget.end_reason()
         return True
 
     def checkpoint(self) -> None:
@@ -327,6 +334,10 @@ class Trainer:
         """Test the best model, save it as the run's model, write metrics and the report."""
         t = self.config.training
         training_time, cpu_time = self.clock.elapsed(), self.clock.cpu_seconds()
+        stopped = self.budget.stopped_event(self.state.step, self.state.best_step, self.stop_reason)
+        self.log.write(stopped)
+        if self.main and t.progress:
+            print(stopped["message"])
         self.features.drop()
         best = self.best_dir.exists() and self.state.best_step is not None
         final_model = MultiTaskModel.load(self.best_dir, device=self.accelerator.device) if best else self.model
@@ -358,7 +369,8 @@ def train(config: RunConfig, *, resume: bool = False, base_dir: Path | str = "."
     """
     trainer = Trainer(config, resume, Path(base_dir), task_data)
     t = config.training
-    checkpoint_every = t.checkpoint_every or t.eval_every
+    eval_every = trainer.budget.eval_every
+    checkpoint_every = t.checkpoint_every or eval_every
     if trainer.optimizer is None:
         trainer.stop_reason = "nothing to train: every parameter is frozen, the model is evaluated as it is"
         trainer.log.write({"type": "event", "step": 0, "message": trainer.stop_reason})
@@ -379,7 +391,7 @@ def train(config: RunConfig, *, resume: bool = False, base_dir: Path | str = "."
             step, is_last = trainer.state.step, trainer.state.step >= trainer.total_steps
             if step % t.log_every == 0 or is_last:
                 progress.set_postfix({k: f"{v:.3f}" for k, v in trainer.log_training().items()})
-            if (step % t.eval_every == 0 or is_last) and trainer.evaluate() and not trainer.next_phase_early():
+            if (step % eval_every == 0 or is_last) and trainer.evaluate() and not trainer.next_phase_early():
                 trainer.checkpoint()
                 break
             if step % checkpoint_every == 0 or is_last:

@@ -69,7 +69,7 @@ def write_report(
     if train:
         images["loss"] = _save(plot_losses(train), plots / "loss.png")
     if evals:
-        images["validation"] = _save(plot_validation(evals, best), plots / "validation.png")
+        images["validation"] = _save(plot_validation(evals, best, stop_event(records)), plots / "validation.png")
     stems: set[str] = set()
     for task, metrics in results.items():
         kind = get_kind(metrics.get("kind"))
@@ -141,7 +141,13 @@ def plot_losses(train: Sequence[Record]) -> Figure:
     return figure
 
 
-def plot_validation(evals: Sequence[Record], best: Record | None) -> Figure:
+def stop_event(records: Sequence[Record]) -> Mapping[str, Any] | None:
+    """Where and why the run stopped (the last `stop` event), or None for runs that logged none."""
+    stops = [r["stop"] for r in records if r["type"] == "event" and isinstance(r.get("stop"), dict)]
+    return stops[-1] if stops else None
+
+
+def plot_validation(evals: Sequence[Record], best: Record | None, stop: Mapping[str, Any] | None = None) -> Figure:
     """Validation accuracy (with each task's majority rate dotted) and each task's score over steps.
 
     The score is the task kind's selection metric (macro-F1 for classification, Spearman for
@@ -161,7 +167,9 @@ def plot_validation(evals: Sequence[Record], best: Record | None) -> Figure:
     for ax, name in ((acc_ax, "accuracy (dotted: majority rate)"), (f1_ax, "score")):
         if best is not None:
             ax.axvline(best["step"], color="grey", linewidth=0.8, alpha=0.6)
-        ax.set(xlabel="step", ylabel=name, title=f"Validation {name.split(' ')[0]}", ylim=(min(0.0, ax.get_ylim()[0]), 1.02))
+        if stop is not None:
+            ax.axvline(stop["step"], color="black", linestyle="--", linewidth=0.8, alpha=0.6)
+        ax.set(xlabel="step (grey: best, dashed: stopped)" if stop is not None else "step", ylabel=name, title=f"Validation {name.split(' ')[0]}", ylim=(min(0.0, ax.get_ylim()[0]), 1.02))
         ax.grid(alpha=0.3)
     f1_ax.legend(fontsize=8)
     return figure
@@ -221,6 +229,7 @@ def render_markdown(
         for task, link in plotted:
             kind = get_kind(results[task].get("kind"))
             out += [f"### {task}", "", kind.plot_caption, "", f"[![{task} {kind.plot_file}]({link})]({link})", ""]
+    out += _imbalance_section(records, results, source)
     per_class = [(task, m) for task, m in results.items() if m.get("per_class")]
     if per_class:
         out += [f"## Per-class metrics ({source})", ""]
@@ -241,6 +250,24 @@ def _summary_markdown(metrics_by_task: Mapping[str, Mapping[str, Any]]) -> list[
     for headers, rows in summary_tables(dict(metrics_by_task)):
         out += [markdown_table(headers, rows), ""]
     return out
+
+
+def _imbalance_section(records: Sequence[Record], results: Mapping[str, Mapping[str, Any]], source: str) -> list[str]:
+    """The run start's imbalanced tasks, with their smallest classes' precision and recall: what accuracy hides."""
+    start = next((r for r in records if r["type"] == "event" and r.get("message") == "start"), None)
+    found = (start or {}).get("imbalance") or {}
+    out = []
+    for task, info in found.items():
+        per_class = (results.get(task) or {}).get("per_class") or {}
+        setting = [f"class_weights: {info['class_weights']}" if isinstance(info.get("class_weights"), str) else
+                   "class_weights: a mapping" if info.get("class_weights") else "no class weights",
+                   f"sampling: {info.get('sampling', 'natural')}"]
+        out += [f"### {task}: largest class {info['ratio']:g}x its smallest ({', '.join(setting)})", ""]
+        rows = [[name, f"{info['counts'][name]:,}", *(f"{per_class[name][key]:.3f}" if name in per_class else "-"
+                                                       for key in ("precision", "recall", "f1")),
+                 str(per_class[name]["support"]) if name in per_class else "-"] for name in info["small"]]
+        out += [markdown_table(("class", "training examples", "precision", "recall", "F1", "support"), rows), ""]
+    return ([f"## Small classes ({source})", ""] + out) if out else []
 
 
 def _length_section(records: Sequence[Record]) -> list[str]:
@@ -272,6 +299,10 @@ def _facts(records: Sequence[Record], results: Mapping[str, Mapping[str, Any]], 
     if elapsed:
         facts.append(f"- **training time**: {_duration(max(elapsed))}")
     facts += _speed_facts(records)
+    stop = stop_event(records)
+    if stop is not None:
+        best_at = f"; best validation at epoch {stop['best_epoch']:.2f}" if stop.get("best_epoch") is not None else ""
+        facts.append(f"- **stopped**: step {stop['step']} (epoch {stop['epoch']:.2f}): {stop['reason']}{best_at}")
     if best is not None:
         facts.append(
             f"- **best validation step**: {best['step']} "

@@ -33,6 +33,8 @@ class TrainingModule(nn.Module):
         self.features: FrozenFeatures | None = None
         self.distiller: Distiller | None = None
         """Soft targets of the starting model (protect.strategy distillation), added to each batch's loss."""
+        self.class_weights: dict[str, torch.Tensor] = {}
+        """Per task with `class_weights`: its kind's loss weights, on the model's device."""
 
     def forward(self, inputs: list[dict[str, torch.Tensor]], targets: torch.Tensor, task: str, rows: torch.Tensor | None = None):
         """`inputs`: one batch per text column of the task (one, or two for pair kinds); `rows`: their training examples."""
@@ -41,7 +43,7 @@ class TrainingModule(nn.Module):
             embeddings = [self.features.embed(column) for column in inputs]
         spec = self.model.tasks[task]
         logits = spec.task_kind.logits(self.model.heads[task], embeddings)
-        raw = spec.task_kind.loss(logits, targets, spec)
+        raw = spec.task_kind.loss(logits, targets, spec, self.class_weights.get(task))
         weighted = self.balancer(task, raw)
         if self.distiller is not None and rows is not None:
             weighted = weighted + self.distiller.loss(self.model, stream_names(task, len(inputs)), embeddings, rows)
