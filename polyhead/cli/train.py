@@ -87,7 +87,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"test metrics of the best model ({result.model_dir}):")
         print(format_metrics_table(result.test_metrics))
     else:
-        print(f"no task has test data; validation metrics of the last evaluation (model: {result.model_dir}):")
+        kept = f"the best validation step {result.best_step}" if result.best_step is not None else "the last step"
+        print(f"no task has test data; validation metrics of the kept model ({kept}: {result.model_dir}):")
         print(format_metrics_table(result.validation_metrics))
     _print_guard(result.run_dir)
     print(f"report: {result.run_dir / 'report.md'}")

@@ -157,8 +157,8 @@ PRESETS: dict[str, tuple[str, Apply, str | None]] = {
     "lora": (f"encoder frozen, LoRA adapters (rank 8) in every linear layer of the blocks at {LORA_LEARNING_RATE:g}", _lora, None),
     "class_weights": ("full fine-tuning, class_weights: balanced on every task with classes", _class_weights, None),
     "balanced_sampling": ("full fine-tuning, sampling: balanced on every task with one class per text", _balanced_sampling, None),
-    "epochs_auto": ("full fine-tuning, epochs: auto (validated 4x per epoch, stops after 4 validations without improvement, "
-                    "at most training.max_epochs)", _epochs_auto, None),
+    "epochs_auto": ("full fine-tuning, epochs: auto: the trainer's own rule (training.evals_per_epoch validations per epoch, "
+                    "its patience, at most training.max_epochs), not the study's budget", _epochs_auto, None),
 }
 DEFAULT_STRATEGIES = (
     "frozen_encoder", "lower_half_frozen", "full", "full_layer_decay", "gradual_unfreezing", "lp_ft", "lora", "single_task",

@@ -20,7 +20,7 @@ from typing import Any
 from ..datasets import TextClassificationSplit
 from ..errors import InputError
 from ..tasks import TaskKind
-from .config import HF_IN_MEMORY, HF_SPLITS, HFDataset
+from .data_sources import HF_IN_MEMORY, HF_SPLITS, HFDataset
 from .data import fit_splits, read_records, record_columns, target_columns
 
 EXTRA = "pip install 'polyhead[datasets]'"

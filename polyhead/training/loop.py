@@ -17,7 +17,7 @@ from tqdm.auto import tqdm
 from ..errors import InputError
 from ..model import MultiTaskModel
 from .adapters import adapter_freezing, merged_copy
-from .checkpoint import (CheckpointStore, TrainerState, checkpoint_step_text, load_checkpoint, load_optimizer_state, restore_rng, start_over,
+from .checkpoint import (CheckpointStore, TrainerState, load_checkpoint, load_optimizer_state, restore_rng, start_over,
                          rng_state, save_model_copy)
 from .config import RunConfig, save_config
 from .data import TaskData
@@ -250,15 +250,8 @@ class Trainer:
         Called first by logging, evaluation and checkpoints, so a checkpoint never holds the weights of a bad step.
         """
         first, task = self.watch.read(self.accelerator, self.world)
-        if not first:
-            return
-        where = f"task {task!r}" if task else "a task"
-        found = f" (found at step {self.state.step})" if self.state.step != first else ""
-        raise TrainingError(
-            f"the loss of {where} became non-finite at step {first}; training stopped{found}. "
-            f"The last good checkpoint is kept in {self.last_dir} (step {checkpoint_step_text(self.last_dir)}); "
-            f"lower training.learning_rate or set training.max_grad_norm, then resume with --resume {self.run_dir}"
-        )
+        if first:
+            raise TrainingError.non_finite(first, task, self.state.step, self.last_dir, self.run_dir)
 
     def compile_failed(self, why: str) -> None:
         """training.compile could not compile or capture the step: the run goes on in eager mode (said once)."""
@@ -342,6 +335,8 @@ class Trainer:
         best = self.best_dir.exists() and self.state.best_step is not None
         final_model = MultiTaskModel.load(self.best_dir, device=self.accelerator.device) if best else self.model
         test_metrics = evaluate_tasks(final_model, self.task_data, "test", t.eval_batch_size)
+        if best and not test_metrics:  # then validation is what the run shows: the kept model's, not the last evaluation's
+            self.validation = evaluate_tasks(final_model, self.task_data, "validation", t.eval_batch_size)
         model_dir = self.run_dir / "model"
         if self.main:
             if test_metrics:  # tasks without test data have no test line (the report then shows validation)

@@ -9,6 +9,17 @@ from pathlib import Path
 class TrainingError(RuntimeError):
     """Training cannot go on (a non-finite loss); the last good checkpoint is kept."""
 
+    @classmethod
+    def non_finite(cls, first: int, task: str | None, step: int, last_dir: Path, run_dir: Path) -> "TrainingError":
+        """A loss or gradient norm became non-finite at step `first` (seen at `step`): where, and how to go on."""
+        from .checkpoint import checkpoint_step_text
+
+        where = f"task {task!r}" if task else "a task"
+        found = f" (found at step {step})" if step != first else ""
+        return cls(f"the loss of {where} became non-finite at step {first}; training stopped{found}. "
+                   f"The last good checkpoint is kept in {last_dir} (step {checkpoint_step_text(last_dir)}); "
+                   f"lower training.learning_rate or set training.max_grad_norm, then resume with --resume {run_dir}")
+
 
 class TrainingInterrupted(RuntimeError):
     """Stopped by a signal after writing a checkpoint to resume from.

@@ -110,7 +110,7 @@ def test_train_reports_truncation_at_the_start_and_in_the_report(capsys, tmp_pat
     assert "max_seq_length 32, truncation: head+tail" in out
     assert re.search(r"mail\s+train\s+\d+\s+\d+\s+100\.0", out), out
     assert "note: 100% of mail's train texts are cut at 32 tokens" in out
-    assert "no task has test data; validation metrics of the last evaluation" in out
+    assert "no task has test data; validation metrics of the kept model (the best validation step" in out
     report = (tmp_path / "run" / "report.md").read_text()
     assert "## Text lengths" in report and "| mail | validation |" in report
     assert json.loads((tmp_path / "run" / "model" / "polyhead_model.json").read_text())["truncation"] == "head+tail"

@@ -110,6 +110,22 @@ def test_every_default_strategy_builds_on_the_real_config():
     assert all(s.config.training.early_stopping.patience == Budget().patience for s in strategies)
 
 
+def test_the_imbalance_and_auto_strategies_set_only_what_applies():
+    from polyhead.training.budget import plan_budget
+
+    base = config_from_dict({"tasks": {"topic": {"data": "jeopardy"}, "value": {"data": "jeopardy:value"},
+                                       "disaster": {"data": "disaster_response"}}})
+    by_name = {s.name: s for s in build_strategies(base, ["class_weights", "balanced_sampling", "epochs_auto"], 6, Budget(epochs=2))}
+    weighted = by_name["class_weights"].config.tasks
+    assert (weighted["topic"].class_weights, weighted["disaster"].class_weights, weighted["value"].class_weights) == ("balanced", "balanced", None)
+    sampled = by_name["balanced_sampling"].config.tasks
+    assert [sampled[t].sampling for t in ("topic", "disaster", "value")] == ["balanced", "natural", "natural"]
+    assert by_name["class_weights"].config.training.epochs == 2
+    auto = by_name["epochs_auto"]
+    budget = plan_budget(auto.config, 100.0)
+    assert budget.auto and budget.patience == 4 and auto.evals_per_epoch == auto.config.training.evals_per_epoch == 4
+
+
 def test_written_report_says_when_the_study_is_incomplete(tmp_path):
     results = _results({"full": [0.8, 0.82], "logistic_regression": [0.7]})
     for row in results["runs"]:
