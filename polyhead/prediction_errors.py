@@ -9,14 +9,8 @@ this module naming any kind.
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-
-import torch
-
-from .encoder import TruncationWarning
-from .modes import eval_mode
 
 
 @dataclass(frozen=True)
@@ -38,21 +32,21 @@ class PredictionError:
         return asdict(self)
 
 
-def find_errors(model, task_data: dict, split: str, batch_size: int = 64) -> list[PredictionError]:
-    """Every misclassified example of `split`, over all tasks, the most confident mistakes first."""
+def find_errors(model, task_data: dict, split: str, batch_size: int = 64, outputs: dict | None = None) -> list[PredictionError]:
+    """Every misclassified example of `split`, over all tasks, the most confident mistakes first.
+
+    `outputs`: the answers evaluation already computed (`task_outputs`), so the split is encoded once.
+    """
+    from .training.evaluation import task_outputs
+
+    if outputs is None:
+        outputs = task_outputs(model, task_data, split, batch_size)
     errors: list[PredictionError] = []
-    for name, data in task_data.items():
-        spec = model.tasks.get(name)
-        if spec is None or not data.has(split) or spec.task_kind.text_columns != 1:
+    for name, values in outputs.items():
+        spec, data = model.tasks[name], task_data[name]
+        if spec.task_kind.text_columns != 1:
             continue
-        kind = spec.task_kind
-        texts = data.columns(split)[0]
-        encoder = model.group_encoder(spec.adapter)
-        with torch.inference_mode(), eval_mode(model), warnings.catch_warnings():
-            warnings.simplefilter("ignore", TruncationWarning)
-            # The exact fp32 path, as evaluation uses: the errors match the printed metrics.
-            vectors = encoder.encode(texts, batch_size=batch_size, output="torch", show_progress=False, backend="torch")
-            values = kind.answer_tensor(model.heads[name], [vectors.to(model.device)], spec).float().cpu().numpy()
+        kind, texts = spec.task_kind, data.columns(split)[0]
         truths = kind.names(data.targets[split], spec.labels)
         for index, (text, row, truth) in enumerate(zip(texts, values, truths)):
             answer = kind.answer([float(v) for v in row], spec)

@@ -134,7 +134,7 @@ def run(args: argparse.Namespace) -> int:
     from ..fileio import sha256_file, write_json
     from ..tasks.tables import format_classification_report, format_metrics_table
     from ..model import MultiTaskModel
-    from ..training.evaluation import evaluate_tasks
+    from ..training.evaluation import evaluate_tasks, task_outputs
     from .common import quiet_library_progress
 
     from .common import resolve_cli_device
@@ -155,7 +155,8 @@ def run(args: argparse.Namespace) -> int:
 
         data = task_data_for_model(model, args.split, args.max_examples)
     _print_lengths(model.encoder, data, args.split)
-    metrics = evaluate_tasks(model, data, args.split, args.batch_size)
+    outputs = task_outputs(model, data, args.split, args.batch_size)
+    metrics = evaluate_tasks(model, data, args.split, outputs=outputs)
     what = "metrics on the --data files" if file_data else f"{args.split} metrics on the model's own data"
     print(f"{what}, model {model_dir}:")
     print(format_metrics_table(metrics))
@@ -177,15 +178,15 @@ def run(args: argparse.Namespace) -> int:
     write_json(output, record)
     print(f"\nwrote {output}")
     if args.errors:
-        _write_errors(model, data, args)
+        _write_errors(model, data, args, outputs)
     return 0
 
 
-def _write_errors(model, data: dict, args: argparse.Namespace) -> None:
-    """The misclassified examples to --errors, the worst few printed."""
+def _write_errors(model, data: dict, args: argparse.Namespace, outputs: dict) -> None:
+    """The misclassified examples to --errors (from the answers the metrics came from), the worst few printed."""
     from ..prediction_errors import find_errors, worst_lines, write_errors
 
-    errors = find_errors(model, data, args.split, args.batch_size)
+    errors = find_errors(model, data, args.split, outputs=outputs)
     write_errors(Path(args.errors), errors)
     if errors:
         print("\nworst errors (the most confident wrong answers; true, predicted (confidence)):")

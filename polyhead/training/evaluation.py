@@ -14,18 +14,16 @@ from ..modes import eval_mode
 from .data import TaskData
 
 
-def evaluate_tasks(
+def task_outputs(
     model: MultiTaskModel, task_data: dict[str, TaskData], split: str, batch_size: int = 64,
-    embeddings: dict[str, torch.Tensor] | None = None, tune: bool | set[str] = False,
-) -> dict[str, dict]:
-    """The kind's metrics for every task that has `split`.
+    embeddings: dict[str, torch.Tensor] | None = None,
+) -> dict[str, np.ndarray]:
+    """Each task's answers on `split` (its kind's outputs per example), for the tasks that have the split.
 
     `embeddings` holds the split's sentence embeddings per text stream (`task`, `task.pair`)
-    when they are known not to change (a frozen encoder): only the heads run. `tune` lets each kind re-fit its state on
-    these outputs first (multi-label thresholds, on validation), stored in the model's spec; a set of names tunes only those
-    tasks (the ones that train: an old task kept as it is keeps its state).
+    when they are known not to change (a frozen encoder): only the heads run.
     """
-    results = {}
+    outputs = {}
     for name, data in task_data.items():
         if not data.has(split):
             continue
@@ -34,10 +32,29 @@ def evaluate_tasks(
         with torch.inference_mode(), eval_mode(model), attention_backends():
             vectors = [embeddings[stream] if embeddings and stream in embeddings else _embed(encoder, texts, batch_size)
                        for stream, texts in zip(data.streams(), data.columns(split))]
-            values = spec.task_kind.answer_tensor(model.heads[name], [v.to(model.device) for v in vectors], spec).float().cpu().numpy()
+            outputs[name] = spec.task_kind.answer_tensor(model.heads[name], [v.to(model.device) for v in vectors], spec).float().cpu().numpy()
+    return outputs
+
+
+def evaluate_tasks(
+    model: MultiTaskModel, task_data: dict[str, TaskData], split: str, batch_size: int = 64,
+    embeddings: dict[str, torch.Tensor] | None = None, tune: bool | set[str] = False,
+    outputs: dict[str, np.ndarray] | None = None,
+) -> dict[str, dict]:
+    """The kind's metrics for every task that has `split`.
+
+    `outputs`: the answers `task_outputs` gave (computed here when not given; `embeddings` as there). `tune` lets each kind
+    re-fit its state on these outputs first (multi-label thresholds, on validation), stored in the model's spec; a set of
+    names tunes only those tasks (the ones that train: an old task kept as it is keeps its state).
+    """
+    if outputs is None:
+        outputs = task_outputs(model, task_data, split, batch_size, embeddings)
+    results = {}
+    for name, values in outputs.items():
+        spec, targets = model.tasks[name], task_data[name].targets[split]
         if tune is True or (tune and name in tune):
-            spec.state = spec.task_kind.tune(values, data.targets[split], spec)
-        results[name] = spec.task_kind.metrics(values, data.targets[split], spec)
+            spec.state = spec.task_kind.tune(values, targets, spec)
+        results[name] = spec.task_kind.metrics(values, targets, spec)
     return results
 
 
