@@ -119,12 +119,17 @@ def task_model_dir(path: str | Path, *, allow_exported: bool) -> Path:
     return path
 
 
+def exported_device_error(path) -> InputError:
+    """--device with an exported (ONNX) directory: it has no device to choose."""
+    return InputError("--device applies to PyTorch models; an exported directory runs on ONNX Runtime's CPU provider", file=path)
+
+
 def load_task_model(path: Path, backend: str | None, max_int8_loss: float | None = None, device=None):
     """A MultiTaskModel, or an OnnxModel for a directory written by `polyhead export` (int8 under auto within `max_int8_loss`)."""
     from ..inference.manifest import is_exported_dir
 
     if is_exported_dir(path) and device is not None:
-        raise InputError("--device applies to PyTorch models; an exported directory runs on ONNX Runtime's CPU provider", file=path)
+        raise exported_device_error(path)
     if is_exported_dir(path):
         from ..inference import OnnxEncoder, OnnxModel
         from ..inference.onnx_model import has_task_heads
@@ -186,7 +191,7 @@ def load_encoder(args: argparse.Namespace):
     exported = bool(args.model and is_exported_dir(args.model))
     max_int8_loss = int8_budget(args, args.model, exported)
     if exported and getattr(args, "device", None) is not None:
-        raise InputError("--device applies to PyTorch models; an exported directory runs on ONNX Runtime's CPU provider", file=args.model)
+        raise exported_device_error(args.model)
     if exported:
         if args.pooling:
             raise InputError("--pooling cannot change an exported model: its pooling is part of the graph", file=args.model)
