@@ -276,7 +276,7 @@ def write_study_report(results: dict, study_dir: Path, command: str = "") -> Pat
         "## The strategies",
         "",
         *[f"- `{s['name']}`: {s['description']}" for s in results["strategies"]],
-        f"- `{BASELINE}`: deterministic, run once.",
+        *([f"- `{BASELINE}`: deterministic, run once."] if any(r["strategy"] == BASELINE for r in results["runs"]) else []),
         "",
     ])
     path = study_dir / "study.md"
