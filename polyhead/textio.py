@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import json
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -38,53 +39,96 @@ def _open_checked(path: Path):
     return open(path, encoding="utf-8", newline="")
 
 
+@dataclass(frozen=True)
+class Position:
+    """Where a record starts, so a reader can start there instead of at line 1 (a Ray shard of a large file)."""
+
+    cookie: int
+    """What the file's own seek takes: a byte offset for .txt/.jsonl, the text layer's tell() for .csv."""
+    line: int
+    """The line before the record: numbering goes on from it."""
+
+
 def _lines(path: Path) -> Iterator[tuple[int, str]]:
     """Physical lines with 1-based numbers; a bad UTF-8 byte names its line.
 
     A byte-order mark at the start of the file (editors on Windows write one) is dropped.
     """
+    for number, line, _ in _positioned_lines(path):
+        yield number, line
+
+
+def _positioned_lines(path: Path, start: Position | None = None) -> Iterator[tuple[int, str, int]]:
+    """(number, line, byte offset of the line), from `start` when given."""
     with open(path, "rb") as handle:
-        for number, raw in enumerate(handle, start=1):
+        offset, number = (start.cookie, start.line) if start else (0, 0)
+        handle.seek(offset)
+        for raw in handle:
+            number += 1
             try:
-                line = raw.decode("utf-8-sig" if number == 1 else "utf-8").rstrip("\r\n")
+                line = raw.decode("utf-8-sig" if offset == 0 else "utf-8").rstrip("\r\n")
             except UnicodeDecodeError as error:
                 raise InputError(f"not valid UTF-8 ({error.reason} at byte {error.start})", file=path, line=number) from None
-            yield number, line
+            yield number, line, offset
+            offset += len(raw)
 
 
 def iter_records(path: str | Path, required: tuple[str, ...] = ()) -> Iterator[tuple[int, dict[str, Any]]]:
     """(line, record) pairs of a .csv, .jsonl or .parquet file, checking `required` fields."""
+    for line, record, _ in positioned_records(path, required):
+        yield line, record
+
+
+def positioned_records(path: str | Path, required: tuple[str, ...] = (), start: Position | None = None,
+                       every: int = 0) -> Iterator[tuple[int, dict[str, Any], Position | None]]:
+    """(line, record, where it starts) of a .csv, .jsonl or .parquet file, read from `start` (a text file's) when given.
+
+    A record's Position is given for every `every`-th record counted from the first read (None for the others, and for
+    Parquet, whose readers skip row groups instead), because asking a text file where it is costs time.
+    """
     path = Path(path)
     suffix = _suffix(path)
     if suffix == ".txt":
         raise InputError("a .txt file has no columns; use .csv, .jsonl or .parquet", file=path)
     _open_checked(path).close()
     if suffix == ".csv":
-        yield from _csv_records(path, required)
+        yield from _csv_records(path, required, start, every)
     elif suffix == ".jsonl":
-        yield from _jsonl_records(path, required)
+        yield from _jsonl_records(path, required, start, every)
     else:
-        yield from _parquet_records(path, required)
+        yield from ((line, record, None) for line, record in _parquet_records(path, required))
 
 
-def _csv_records(path: Path, required: tuple[str, ...]) -> Iterator[tuple[int, dict[str, Any]]]:
+def _csv_records(path: Path, required: tuple[str, ...], start: Position | None,
+                 every: int) -> Iterator[tuple[int, dict[str, Any], Position | None]]:
     end = 0  # the last line of the previous record: a failing record starts on the next one
     try:
         # utf-8-sig: spreadsheet programs start a UTF-8 CSV with a byte-order mark.
         with open(path, encoding="utf-8-sig", newline="") as handle:
-            reader = csv.reader(handle)
+            # readline, not iteration, feeds the reader: a text file answers tell() only then.
+            reader = csv.reader(iter(handle.readline, ""))
             header = next(reader, None)
             if not header:
                 raise InputError("no header row", file=path, line=1)
             _check_columns(path, header, required, line=1)
-            end = reader.line_num
-            for row in reader:
-                start, end = end + 1, reader.line_num  # a quoted field may span lines: name the first
+            shift = 0  # lines skipped by seeking to `start`
+            if start is not None:
+                handle.seek(start.cookie)
+                shift = start.line - reader.line_num
+            end = reader.line_num + shift
+            count = 0
+            while True:
+                position = Position(handle.tell(), end) if every and count % every == 0 else None
+                row = next(reader, None)
+                if row is None:
+                    return
+                begin, end = end + 1, reader.line_num + shift  # a quoted field may span lines: name the first
                 if not row:
                     continue
                 if len(row) != len(header):
-                    raise InputError(f"{len(row)} fields where the header has {len(header)}", file=path, line=start)
-                yield start, dict(zip(header, row))
+                    raise InputError(f"{len(row)} fields where the header has {len(header)}", file=path, line=begin)
+                count += 1
+                yield begin, dict(zip(header, row)), position
     except UnicodeDecodeError as error:
         raise InputError(f"not valid UTF-8 ({error.reason})", file=path, line=_first_undecodable_line(path)) from None
     except csv.Error as error:
@@ -107,8 +151,10 @@ def _first_undecodable_line(path: Path) -> int | None:
     return None
 
 
-def _jsonl_records(path: Path, required: tuple[str, ...]) -> Iterator[tuple[int, dict[str, Any]]]:
-    for number, line in _lines(path):
+def _jsonl_records(path: Path, required: tuple[str, ...], start: Position | None = None,
+                   every: int = 0) -> Iterator[tuple[int, dict[str, Any], Position | None]]:
+    count = 0
+    for number, line, offset in _positioned_lines(path, start):
         if not line.strip():
             continue
         try:
@@ -120,7 +166,8 @@ def _jsonl_records(path: Path, required: tuple[str, ...]) -> Iterator[tuple[int,
         if not isinstance(record, dict):
             raise InputError(f"expected a JSON object, got {type(record).__name__}", file=path, line=number)
         _check_columns(path, list(record), required, line=number)
-        yield number, record
+        yield number, record, Position(offset, number - 1) if every and count % every == 0 else None
+        count += 1
 
 
 def _parquet_records(path: Path, required: tuple[str, ...]) -> Iterator[tuple[int, dict[str, Any]]]:

@@ -9,10 +9,11 @@ from __future__ import annotations
 import glob
 import itertools
 from collections.abc import Iterator
+from dataclasses import asdict
 from pathlib import Path
 
 from ..errors import InputError
-from ..textio import TEXT_SUFFIXES, _check_columns, _lines, _open_checked, _suffix, iter_records
+from ..textio import TEXT_SUFFIXES, Position, _check_columns, _open_checked, _positioned_lines, _suffix, positioned_records
 
 
 def expand_inputs(pattern: str | Path) -> list[Path]:
@@ -34,18 +35,23 @@ def expand_inputs(pattern: str | Path) -> list[Path]:
     return matches
 
 
-def iter_values(path: Path, column: str) -> Iterator[tuple[int, object]]:
-    """(line, text) of every row: a .txt line, or `column` of a .csv/.jsonl/.parquet record (null stays None)."""
+def iter_values(path: Path, column: str, start: Position | None = None,
+                every: int = 0) -> Iterator[tuple[int, object, Position | None]]:
+    """(line, text, where the row starts) of every row from `start`: a .txt line, or `column` of a .csv/.jsonl/.parquet
+    record (null stays None). Every `every`-th row's Position is given (see `positioned_records`)."""
     if _suffix(path) == ".txt":
         _open_checked(path).close()
-        yield from _lines(path)
+        for count, (number, line, offset) in enumerate(_positioned_lines(path, start)):
+            yield number, line, Position(offset, number - 1) if every and count % every == 0 else None
         return
-    for line, record in iter_records(path, (column,)):
-        yield line, record.get(column)
+    for line, record, position in positioned_records(path, (column,), start, every):
+        yield line, record.get(column), position
 
 
-def count_rows(path: Path, column: str) -> int:
-    """Rows of a file (Parquet: from its metadata); reading a text file through also checks it parses."""
+def count_rows(path: Path, column: str, every: int = 0) -> tuple[int, list[dict | None]]:
+    """Rows of a file (Parquet: from its metadata), and where rows 0, every, 2 x every... start (text files), so each
+    shard's reader seeks there instead of parsing the file from line 1. Reading a text file through also checks it parses."""
+    starts: list[dict | None] = []
     if _suffix(path) == ".parquet":
         import pyarrow.parquet as pq
 
@@ -57,18 +63,24 @@ def count_rows(path: Path, column: str) -> int:
         _check_columns(path, parquet.schema_arrow.names, (column,), line=None)
         rows = parquet.metadata.num_rows
     else:
-        rows = sum(1 for _ in iter_values(path, column))
+        rows = 0
+        for _, _, position in iter_values(path, column, every=every):
+            if position is not None:
+                starts.append(asdict(position))
+            rows += 1
     if rows == 0:
         raise InputError("no texts in file", file=path)
-    return rows
+    return rows, starts
 
 
-def read_range(path: Path, column: str, start: int, end: int) -> tuple[list[int], list[object]]:
-    """Lines and texts of rows [start, end) (0-based); Parquet skips whole row groups before `start`."""
+def read_range(path: Path, column: str, start: int, end: int, seek: dict | None = None) -> tuple[list[int], list[object]]:
+    """Lines and texts of rows [start, end) (0-based). `seek`: where row `start` begins in a text file (from count_rows);
+    without it the rows before are parsed and skipped. Parquet skips whole row groups before `start`."""
     if _suffix(path) == ".parquet":
         return _parquet_range(path, column, start, end)
+    rows = iter_values(path, column, Position(**seek)) if seek else itertools.islice(iter_values(path, column), start, None)
     lines, values = [], []
-    for line, value in itertools.islice(iter_values(path, column), start, end):
+    for line, value, _ in itertools.islice(rows, end - start):
         lines.append(line)
         values.append(value)
     return lines, values

@@ -94,10 +94,14 @@ def run_job(options: JobOptions) -> JobResult:
     existing = output / MANIFEST
     if existing.exists() and not options.resume:
         raise InputError("holds an earlier job's manifest: add --resume to finish it, or choose an empty folder", file=output)
-    manifest = plan(options.kind, _settings(options), files, [count_rows(f, options.text_column) for f in files], options.chunk_size)
+    counted = [count_rows(f, options.text_column, every=options.chunk_size) for f in files]
+    manifest = plan(options.kind, _settings(options), files, [rows for rows, _ in counted], options.chunk_size,
+                    [starts for _, starts in counted])
     if existing.exists():
         old = Manifest.load(output)
         check_same_job(old, manifest, output)
+        for shard, fresh in zip(old.shards, manifest.shards):
+            shard.seek = fresh.seek  # found again just now: the old job's may predate them
         manifest.shards = old.shards
     output.mkdir(parents=True, exist_ok=True)
     for shard in manifest.shards:
@@ -185,7 +189,7 @@ def _submit(queue: list[Shard], in_flight: dict, actor, output: Path) -> None:
     if queue:
         shard = queue.pop(0)
         in_flight[actor.run.remote(shard.index, shard.input, shard.row_start, shard.row_end, shard.row_id_start,
-                                   str(output / shard.path))] = (actor, shard)
+                                   str(output / shard.path), shard.seek)] = (actor, shard)
 
 
 def _result(ray, ref) -> dict:
@@ -215,7 +219,8 @@ class ShardWorker:
             self.model = spec.load_task_model()
             self.tasks = _checked_tasks(self.model, tasks)
 
-    def run(self, index: int, input_path: str, row_start: int, row_end: int, row_id_start: int, shard_path: str) -> dict:
+    def run(self, index: int, input_path: str, row_start: int, row_end: int, row_id_start: int, shard_path: str,
+            seek: dict | None = None) -> dict:
         import numpy as np
         import pyarrow as pa
         import pyarrow.parquet as pq
@@ -226,7 +231,7 @@ class ShardWorker:
 
         started = time.perf_counter()
         path = Path(input_path)
-        lines, values = read_range(path, self.text_column, row_start, row_end)
+        lines, values = read_range(path, self.text_column, row_start, row_end, seek)
         if len(values) != row_end - row_start:
             raise InputError(f"expected rows {row_start + 1}-{row_end}, found {len(values)}: the file changed during the job", file=path)
 

@@ -46,6 +46,9 @@ class Shard:
     """Texts cut at the model's max_seq_length."""
     seconds: float | None = None
     """Worker time to compute and write it."""
+    seek: dict | None = None
+    """Where `row_start` begins in a text input ({cookie, line}, see textio.Position), found when the job counted the
+    rows; None: the worker parses the rows before it (Parquet skips row groups instead)."""
 
     @property
     def expected_rows(self) -> int:
@@ -89,18 +92,21 @@ class Manifest:
             raise InputError(f"not a readable job manifest ({type(error).__name__}: {error})", file=path) from None
 
 
-def plan(kind: str, settings: dict, files: list[Path], counts: list[int], chunk_size: int) -> Manifest:
-    """Shards of `chunk_size` rows per input file, numbered in input order."""
+def plan(kind: str, settings: dict, files: list[Path], counts: list[int], chunk_size: int,
+         starts: list[list[dict | None]] | None = None) -> Manifest:
+    """Shards of `chunk_size` rows per input file, numbered in input order; `starts[f][k]`: where file f's shard k begins."""
     if chunk_size < 1:
         raise InputError(f"chunk size must be >= 1, got {chunk_size}", field="chunk_size")
     manifest = Manifest(kind=kind, settings=settings, inputs=[])
     row_id = 0
-    for file, rows in zip(files, counts):
+    for number, (file, rows) in enumerate(zip(files, counts)):
         manifest.inputs.append({"path": str(file), "rows": rows, "row_id_start": row_id})
-        for start in range(0, rows, chunk_size):
+        seeks = starts[number] if starts else []
+        for k, start in enumerate(range(0, rows, chunk_size)):
             index = len(manifest.shards)
             end = min(rows, start + chunk_size)
-            manifest.shards.append(Shard(index, str(file), start, end, row_id + start, f"{SHARDS_DIR}/part-{index:05d}.parquet"))
+            manifest.shards.append(Shard(index, str(file), start, end, row_id + start, f"{SHARDS_DIR}/part-{index:05d}.parquet",
+                                         seek=seeks[k] if k < len(seeks) else None))
         row_id += rows
     return manifest
 
