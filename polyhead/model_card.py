@@ -116,6 +116,14 @@ def _recipe_lines(facts: TrainingFacts | None) -> list[str]:
         f"- learning rates: backbone {t.get('learning_rate')}, heads {t.get('head_learning_rate')}, layer decay {t.get('layer_decay')}",
         f"- batch size {t.get('batch_size')}, seed {t.get('seed')}, task mixing {t.get('mixing')}, loss weighting {t.get('loss_weighting')}",
     ]
+    if t.get("epochs") == "auto" and t.get("max_steps") is None and not recipe.get("phases"):
+        lines.append(f"- length: epochs auto (stops when validation stops improving, at most {t.get('max_epochs', 10):g} epochs)")
+    balance = [f"{name}: " + ", ".join(f"{key} {task[key]}" for key in ("class_weights", "sampling")
+                                       if task.get(key) not in (None, "natural"))
+               for name, task in (recipe.get("tasks") or {}).items()
+               if task.get("class_weights") is not None or task.get("sampling", "natural") != "natural"]
+    if balance:
+        lines.append("- imbalanced classes: " + "; ".join(balance))
     if recipe.get("model", {}).get("lora"):
         lines.append(f"- LoRA adapters {recipe['model']['lora']} (merged into the saved weights)")
     if facts.steps is not None:

@@ -55,3 +55,17 @@ def test_push_dry_run_lists_the_files_and_offline_push_is_one_line(trained):
     assert offline.stderr.strip().count("\n") == 0 and "HF_HUB_OFFLINE=1" in offline.stderr
     bad = run_polyhead("push", str(trained.run_dir), "no-owner", timeout=120)
     assert bad.returncode == 2 and "not a polyhead model directory" in bad.stderr
+
+
+def test_the_card_names_the_length_rule_and_the_imbalance_settings():
+    from polyhead.model_card import TrainingFacts, _recipe_lines
+    from polyhead.training.config import RunConfig, TaskConfig
+
+    config = RunConfig(tasks={"topic": TaskConfig(data="jeopardy", class_weights="balanced"),
+                              "sentiment": TaskConfig(sampling="balanced"), "plain": TaskConfig()})
+    lines = "\n".join(_recipe_lines(TrainingFacts(recipe=config.to_dict(), steps=10, best_step=8)))
+    assert "- length: epochs auto (stops when validation stops improving, at most 10 epochs)" in lines
+    assert "- imbalanced classes: topic: class_weights balanced; sentiment: sampling balanced" in lines
+    config.training.epochs, config.tasks = 2.0, {"plain": TaskConfig()}
+    lines = "\n".join(_recipe_lines(TrainingFacts(recipe=config.to_dict())))
+    assert "epochs auto" not in lines and "imbalanced" not in lines
