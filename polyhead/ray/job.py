@@ -10,6 +10,7 @@ is there exactly once. `resume=True` skips shards already written.
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +19,7 @@ from ..errors import InputError
 from ..textio import DEFAULT_CHUNK
 from .faults import fault_once
 from .loading import ModelSpec
-from .manifest import MANIFEST, Manifest, Shard, check_same_job, plan, shard_written
+from .manifest import MANIFEST, SHARD_STATS_KEY, Manifest, Shard, check_same_job, plan, shard_written, written_stats
 from .texts import check_on_invalid
 
 KINDS = ("encode", "predict")
@@ -107,8 +108,10 @@ def run_job(options: JobOptions) -> JobResult:
     for shard in manifest.shards:
         if shard.status == "done" and not shard_written(output, shard):
             shard.status = "pending"  # deleted or damaged since: computed again
-        elif shard.status != "done" and shard_written(output, shard):
-            shard.status, shard.rows = "done", shard.expected_rows  # written just before a kill, not yet recorded
+        elif shard.status != "done" and shard_written(output, shard):  # written just before a kill, not yet recorded
+            stats = written_stats(output, shard)
+            shard.status, shard.rows = "done", shard.expected_rows
+            shard.invalid, shard.truncated, shard.seconds = stats.get("invalid", 0), stats.get("truncated", 0), stats.get("seconds")
     manifest.save(output)
     todo = [s for s in manifest.shards if s.status != "done"]
     workers = 0
@@ -252,7 +255,9 @@ class ShardWorker:
                                             self.all_probabilities)
             columns.update(answers)
         fault_once("ray-worker-shard-computed")
+        result = {"index": index, "rows": stats.rows, "invalid": stats.invalid, "truncated": stats.truncated, "tokens": stats.tokens,
+                  "seconds": time.perf_counter() - started}
         with atomic_file(shard_path, "wb") as handle:
-            pq.write_table(pa.table(columns), handle)
-        return {"index": index, "rows": stats.rows, "invalid": stats.invalid, "truncated": stats.truncated, "tokens": stats.tokens,
-                "seconds": time.perf_counter() - started}
+            # The stats travel in the file too: a driver killed before recording them finds them there on --resume.
+            pq.write_table(pa.table(columns).replace_schema_metadata({SHARD_STATS_KEY: json.dumps(result)}), handle)
+        return result

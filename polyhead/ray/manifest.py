@@ -124,6 +124,20 @@ def shard_written(folder: Path, shard: Shard) -> bool:
         return False
 
 
+SHARD_STATS_KEY = b"polyhead.shard_stats"
+"""A shard file's schema metadata key holding its stats (rows, invalid, truncated, tokens, seconds) as JSON."""
+
+
+def written_stats(folder: Path, shard: Shard) -> dict:
+    """The stats a worker stored in a written shard's file; {} for files written before they were stored there."""
+    import json
+
+    import pyarrow.parquet as pq
+
+    metadata = pq.read_schema(folder / shard.path).metadata or {}
+    return json.loads(metadata[SHARD_STATS_KEY]) if SHARD_STATS_KEY in metadata else {}
+
+
 def check_same_job(old: Manifest, new: Manifest, folder: Path) -> None:
     """A resume must be the same job: same kind, settings, inputs and row counts."""
     where = folder / MANIFEST

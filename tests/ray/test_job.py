@@ -91,6 +91,16 @@ def test_an_invalid_text_names_its_file_and_line_or_is_kept_null(ray_local, tmp_
     table = _table(tmp_path / "out2")
     assert table.num_rows == 4 and table.column("embedding").null_count == 2
 
+    # A driver killed after the worker wrote the shard but before the manifest recorded it: the resume finds the
+    # shard's stats in its file, so the job still reports both invalid rows.
+    manifest = json.loads((tmp_path / "out2" / "manifest.json").read_text())
+    for shard in manifest["shards"]:
+        shard.update(status="pending", rows=None, invalid=0, truncated=0, seconds=None)
+    (tmp_path / "out2" / "manifest.json").write_text(json.dumps(manifest))
+    options.resume = True
+    resumed = run_job(options)
+    assert resumed.invalid == 2 and resumed.total_rows == 4 and resumed.computed == []
+
 
 def _cli(args: list, env: dict | None = None, timeout: float = 240) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "polyhead", *map(str, args)], cwd=REPO, capture_output=True, text=True,
