@@ -13,6 +13,7 @@ from pathlib import Path
 
 from ..fileio import atomic_file
 from .runner import BASELINE
+from .strategies import OWN_BUDGET
 
 DEFAULT_STRATEGY = "full"
 """The study strategy that matches what `polyhead train` does when a config says nothing."""
@@ -237,6 +238,7 @@ def write_study_report(results: dict, study_dir: Path, command: str = "") -> Pat
     missing = len(wanted - finished)
     total_wall = sum(r["wall_s"] for r in results["runs"])
     sizes = ", ".join(f"{t} {n:,}" for t, n in results["train_examples"].items())
+    own = [s["name"] for s in results["strategies"] if OWN_BUDGET in s.get("tags", [])]
     text = "\n".join([
         "# Training strategy study",
         "",
@@ -250,8 +252,9 @@ def write_study_report(results: dict, study_dir: Path, command: str = "") -> Pat
         f"{budget['epochs']:g} epochs (heads-only strategies up to {budget['probe_epochs']:g}), validated "
         f"{budget['evals_per_epoch']:g}× per epoch (heads-only: once), and stops after {budget['patience']} validations "
         "without improvement of the mean validation score (each task's own selection metric: macro-F1 for "
-        "classification); the best validation point is the model tested. "
-        "Metrics are on each task's **full test split**, mean ± standard deviation over seeds. "
+        "classification); the best validation point is the model tested"
+        + ("" if not own else f" ({', '.join(f'`{n}`' for n in own)} follows the trainer's own `epochs: auto` rule instead)")
+        + ". Metrics are on each task's **full test split**, mean ± standard deviation over seeds. "
         f"*Forgetting* is the drop of the encoder's Spearman ρ on `lee` (human similarity ratings) from "
         f"{results['lee_spearman_before']:.3f} before training. A difference is called only when it exceeds two "
         "standard errors of the difference of the means; otherwise it is a tie. Wall time includes validation; "

@@ -146,6 +146,10 @@ def _epochs_auto(config: RunConfig, layers: int, budget: Budget) -> tuple[RunCon
     return config, config.training.evals_per_epoch
 
 
+OWN_BUDGET = "own_budget"
+"""The tag of a strategy that trains by the trainer's own length rule, not the study's budget."""
+
+
 PRESETS: dict[str, tuple[str, Apply, str | None]] = {
     "pretrained": ("nothing trained: pretrained embeddings + fresh heads, evaluated as they are", _pretrained, None),
     "frozen_encoder": ("encoder frozen, heads trained to convergence on cached embeddings", _frozen_encoder, None),
@@ -234,7 +238,7 @@ def build_strategies(base: RunConfig, names: list[str], num_layers: int, budget:
         if name == "pretrained" and base.model.start_from is not None:
             description = "the starting model as it is (old tasks before; the new task's head untrained)"
         config, evals = apply(config, num_layers, budget)
-        strategies.append(Strategy(name, description, config, evals, starts_from))
+        strategies.append(Strategy(name, description, config, evals, starts_from, tags=[OWN_BUDGET] if apply is _epochs_auto else []))
     return strategies
 
 

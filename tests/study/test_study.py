@@ -124,6 +124,7 @@ def test_the_imbalance_and_auto_strategies_set_only_what_applies():
     auto = by_name["epochs_auto"]
     budget = plan_budget(auto.config, 100.0)
     assert budget.auto and budget.patience == 4 and auto.evals_per_epoch == auto.config.training.evals_per_epoch == 4
+    assert auto.tags == ["own_budget"] and by_name["class_weights"].tags == []
 
 
 def test_written_report_says_when_the_study_is_incomplete(tmp_path):
