@@ -118,10 +118,9 @@ def _recipe_lines(facts: TrainingFacts | None) -> list[str]:
     ]
     if t.get("epochs") == "auto" and t.get("max_steps") is None and not recipe.get("phases"):
         lines.append(f"- length: epochs auto (stops when validation stops improving, at most {t.get('max_epochs', 10):g} epochs)")
-    balance = [f"{name}: " + ", ".join(f"{key} {task[key]}" for key in ("class_weights", "sampling")
-                                       if task.get(key) not in (None, "natural"))
-               for name, task in (recipe.get("tasks") or {}).items()
-               if task.get("class_weights") is not None or task.get("sampling", "natural") != "natural"]
+    settings = {name: [f"{key} {task[key]}" for key in ("class_weights", "sampling") if task.get(key) not in (None, "natural")]
+                for name, task in (recipe.get("tasks") or {}).items()}
+    balance = [f"{name}: {', '.join(chosen)}" for name, chosen in settings.items() if chosen]
     if balance:
         lines.append("- imbalanced classes: " + "; ".join(balance))
     if recipe.get("model", {}).get("lora"):

@@ -126,7 +126,11 @@ class TaskKind:
 
     def class_weights(self, stored: list, labels: list[str], setting: str | dict[str, float], field: str):
         """The tensor `loss` takes as `weights`, for `class_weights: balanced` or a label -> weight mapping."""
-        raise InputError(f"a {self.name} task has no classes to weigh; leave class_weights out", field=field)
+        raise self.no_classes_error(field)
+
+    def no_classes_error(self, field: str) -> InputError:
+        """`class_weights` on a kind without classes (`weighs_classes` False)."""
+        return InputError(f"a {self.name} task has no classes to weigh; leave class_weights out", field=field)
 
     def distillation_loss(self, student, teacher, spec, temperature: float):
         """How far the head's raw outputs moved from a teacher's on the same texts (learning without forgetting);

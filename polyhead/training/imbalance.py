@@ -27,7 +27,7 @@ def check_balance_settings(name: str, task: TaskConfig, kind: TaskKind, labels: 
     """`class_weights` and `sampling` fit the task's kind and labels (checked before any training)."""
     if task.class_weights is not None:
         if not kind.weighs_classes:
-            raise InputError(f"a {kind.name} task has no classes to weigh; leave class_weights out", field=f"tasks.{name}.class_weights")
+            raise kind.no_classes_error(f"tasks.{name}.class_weights")
         if isinstance(task.class_weights, dict):
             mapped_weights(task.class_weights, labels, f"tasks.{name}.class_weights")
     if task.sampling == "balanced" and not kind.stratify:
@@ -35,8 +35,8 @@ def check_balance_settings(name: str, task: TaskConfig, kind: TaskKind, labels: 
                          "has not (use class_weights where the kind has classes)", field=f"tasks.{name}.sampling")
 
 
-def loss_weights(config: RunConfig, train_data: dict[str, TaskData]) -> dict[str, Any]:
-    """Per task with `class_weights`: the tensor its kind's loss takes."""
+def class_weight_tensors(config: RunConfig, train_data: dict[str, TaskData]) -> dict[str, Any]:
+    """Per task with `class_weights`: the tensor its kind's loss takes as `weights`."""
     return {name: data.task_kind.class_weights(data.targets["train"], data.label_names, config.tasks[name].class_weights,
                                                f"tasks.{name}.class_weights")
             for name, data in train_data.items() if config.tasks[name].class_weights is not None}

@@ -31,7 +31,8 @@ from .optim import LearningRates, build_optimizer, describe_groups, parameter_gr
 from .parts import model_parts
 from .phases import Phase, phase_at, plan_phases
 from .budget import plan_budget
-from .imbalance import balanced_classes, imbalance, imbalance_lines, loss_weights
+from .imbalance import balanced_classes, class_weight_tensors, imbalance
+from .run_start import announce_start
 from .precision import forget_previous_precision, resolve_precision
 from .precision_probe import run_probe
 from .compiled import CompiledForward
@@ -109,7 +110,7 @@ class Trainer:
         self.sampler = TaskBatchSampler(self.sizes, t.batch_size, t.mixing, t.mixing_temperature, t.seed,
                                         lengths=self.lengths, group_by_length=t.group_by_length, pool_batches=t.length_pool_batches,
                                         shares=shares, classes=balanced_classes(config, self.train_data))
-        self.module.class_weights = {task: w.to(acc.device) for task, w in loss_weights(config, self.train_data).items()}
+        self.module.class_weights = {task: w.to(acc.device) for task, w in class_weight_tensors(config, self.train_data).items()}
         self.imbalance = imbalance(config, self.train_data)
         # Buckets where shapes cost: on a GPU, and wherever compiled graphs are kept per shape.
         self.multiple = t.pad_to_multiple or (16 if acc.device.type == "cuda" or t.compile else 1)
@@ -145,23 +146,9 @@ class Trainer:
             if self.main:
                 print(lines)
         self.enter_phase(phase_at(self.phases, self.state.step), resumed=resume)
-        if resume:
-            if self.optimizer is not None:
-                load_optimizer_state(resume_dir, self.optimizer)
-            self.log.write({"type": "event", "step": self.state.step, "message": f"resumed from step {self.state.step}"})
-        else:
-            total = sum(p.numel() for p in self.module.parameters())
-            self.log.write({
-                "type": "event", "step": 0, "message": "start", "train_examples": self.sizes,
-                "truncated_train_texts": self.truncated, "total_steps": self.total_steps, "processes": self.world,
-                "mixing_probabilities": self.sampler.probabilities, "parameters": {"trainable": self.trainable, "total": total},
-                "mixed_precision": self.precision.to_dict(), "group_by_length": t.group_by_length,
-                "pad_to_multiple": self.multiple, "compile": t.compile, "budget": self.budget.to_dict(), "imbalance": self.imbalance,
-            })
-        if self.main and t.progress:
-            print(f"precision: {self.precision.reason}")
-        if self.main and not resume:
-            print("\n".join([self.budget.describe(), *imbalance_lines(self.imbalance)]))
+        if resume and self.optimizer is not None:
+            load_optimizer_state(resume_dir, self.optimizer)
+        announce_start(self, resume)
 
     # ------------------------------------------------------------------ phases
     def enter_phase(self, phase: Phase, resumed: bool = False) -> None:
