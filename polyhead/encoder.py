@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from collections.abc import Callable
 from typing import Literal
@@ -42,6 +42,13 @@ class EncodeStats:
     """Number of texts cut at `max_seq_length`."""
     backend: str = ""
     """The concrete backend that computed them (what `auto` chose)."""
+    lengths: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    """Each text's real token count, in input order (a server's per-request usage, without tokenizing twice)."""
+
+    @classmethod
+    def of(cls, lengths: np.ndarray, truncated: int, backend: str) -> "EncodeStats":
+        """The stats of a call whose texts had these token `lengths`."""
+        return cls(len(lengths), int(lengths.sum()), truncated, backend, lengths)
 
 
 def default_device() -> torch.device:
@@ -266,7 +273,7 @@ class SentenceEncoder(nn.Module):
             tokenized = self.text_tokenizer.tokenize(items)
             warn_if_truncated(tokenized.truncated, len(items), self.max_seq_length)
             result = np.empty((len(items), self.embedding_dim), dtype=np.float32)
-            self.last_encode_stats = EncodeStats(len(items), int(tokenized.lengths.sum()), tokenized.truncated, chosen)
+            self.last_encode_stats = EncodeStats.of(tokenized.lengths, tokenized.truncated, chosen)
             if items:
                 result = run_with_progress(
                     tokenized.ids,
@@ -297,7 +304,7 @@ class SentenceEncoder(nn.Module):
 
             result = run_pipelined(items, self.text_tokenizer, runner.device_forward(normalize), self.device,
                                    self.embedding_dim, runner.pipeline, report)
-        self.last_encode_stats = EncodeStats(len(items), result.tokens, result.truncated, chosen)
+        self.last_encode_stats = EncodeStats.of(result.lengths, result.truncated, chosen)
         warn_if_truncated(result.truncated, len(items), self.max_seq_length, stacklevel=4)
         return result.embeddings
 

@@ -18,6 +18,7 @@ import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 from ..tokenization import TextTokenizer, pad_arrays
@@ -81,7 +82,8 @@ class PreparedChunk:
 
     batches: list[PreparedBatch]
     truncated: int
-    tokens: int
+    lengths: np.ndarray
+    """Each text's token count, in the chunk's input order."""
 
 
 @dataclass
@@ -89,8 +91,13 @@ class PipelineResult:
     """Embeddings of every text (on the device, in input order) and what the call did."""
 
     embeddings: torch.Tensor
-    tokens: int
+    lengths: np.ndarray
+    """Each text's real token count, in input order."""
     truncated: int
+
+    @property
+    def tokens(self) -> int:
+        return int(self.lengths.sum())
 
 
 def chunk_bounds(total: int, first: int, size: int) -> Iterator[tuple[int, int]]:
@@ -112,7 +119,7 @@ def prepare_chunk(tokenizer: TextTokenizer, texts: list[str], offset: int, optio
         if pin:
             tensors = [t.pin_memory() for t in tensors]
         batches.append(PreparedBatch(*tensors, tokens=int(lengths[index].sum())))
-    return PreparedChunk(batches, tokenized.truncated, int(lengths.sum()))
+    return PreparedChunk(batches, tokenized.truncated, lengths)
 
 
 def run_pipelined(
@@ -128,7 +135,8 @@ def run_pipelined(
     options = options or PipelineOptions()
     pin = device.type == "cuda"
     output = torch.empty((len(texts), dim), dtype=torch.float32, device=device)
-    tokens = truncated = 0
+    lengths: list[np.ndarray] = []
+    truncated = 0
     chunks = chunk_bounds(len(texts), options.first_chunk_texts, options.chunk_texts)
 
     def prepare(bounds: tuple[int, int]) -> PreparedChunk:
@@ -146,6 +154,6 @@ def run_pipelined(
             output.index_copy_(0, rows, forward(ids, mask))
             if progress is not None:
                 progress(len(batch.index), batch.tokens)
-        tokens += chunk.tokens
+        lengths.append(chunk.lengths)
         truncated += chunk.truncated
-    return PipelineResult(output, tokens, truncated)
+    return PipelineResult(output, np.concatenate(lengths) if lengths else np.zeros(0, dtype=np.int64), truncated)

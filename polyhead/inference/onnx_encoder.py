@@ -117,7 +117,7 @@ class OnnxEncoder:
         session = self.session(chosen)
         names = self.manifest.outputs
         tokenized = self.text_tokenizer.tokenize(items)
-        self.last_encode_stats = EncodeStats(len(items), int(tokenized.lengths.sum()), tokenized.truncated, chosen)
+        self.last_encode_stats = EncodeStats.of(tokenized.lengths, tokenized.truncated, chosen)
         warn_if_truncated(tokenized.truncated, len(items), self.max_seq_length)
         if not items:
             return {name: np.empty((0, self.embedding_dim), np.float32) for name in names}

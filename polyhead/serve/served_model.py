@@ -48,15 +48,16 @@ class ServedModel:
         Normalization is left to each request, so requests that ask for raw and for
         normalized vectors can share one batch.
         """
-        tokens = self.encoder.text_tokenizer.tokenize(texts).lengths
         options = {"backend": self.backend} if self.backend is not None else {}
-        parts = []
+        parts, tokens = [], None
         # A model with per-task adapters: one pass per encoder group, side by side (the shared encoder's first).
         for adapter in self.multitask.encoder_groups if self.multitask is not None else [None]:
             encoder = self.multitask.group_encoder(adapter) if self.multitask is not None else self.encoder
             parts.append(encoder.encode(
                 texts, batch_size=self._batch_size(len(texts)), normalize=False, show_progress=False, output="torch", **options
             ).float().cpu())
+            if tokens is None:  # the counts the encode itself tokenized: the texts are not tokenized twice
+                tokens = encoder.last_encode_stats.lengths
         return torch.cat(parts, dim=1) if len(parts) > 1 else parts[0], tokens
 
     def _batch_size(self, texts: int) -> int:

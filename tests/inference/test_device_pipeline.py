@@ -115,6 +115,8 @@ def test_pipeline_gives_the_plain_paths_vectors_in_input_order(encoder, mixed_te
     assert np.abs(got - reference).max() < 1e-5  # only the padding width differs (buckets of 16)
     assert sum(t for t, _ in calls) == len(mixed_texts)
     assert result.tokens == sum(tok for _, tok in calls) == int(encoder.text_tokenizer.tokenize(mixed_texts).lengths.sum())
+    # each text's own count, in input order, although batches ran sorted by length (the server's usage needs them)
+    assert result.lengths.tolist() == encoder.text_tokenizer.tokenize(mixed_texts).lengths.tolist()
     assert max(t for t, _ in calls) <= 64
 
 
