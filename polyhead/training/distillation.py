@@ -55,7 +55,10 @@ def build_distiller(start: Path, old_tasks: list[str], new_data: dict[str, TaskD
     answering = [name for name in old_tasks if name in teacher.answering_tasks]
     with eval_mode(teacher):
         embeddings = stream_embeddings(teacher, new_data, "train", batch_size)
-        logits = {stream: {name: teacher.tasks[name].task_kind.logits(teacher.heads[name], [vectors.to(device)]).float().cpu()
+        embeddings = {stream: vectors.to(device) for stream, vectors in embeddings.items()}
+        logits = {stream: {name: teacher.tasks[name].task_kind.logits(teacher.heads[name], [vectors]).float()
                            for name in answering}
                   for stream, vectors in embeddings.items()}
-    return Distiller({stream: vectors.cpu() for stream, vectors in embeddings.items()}, logits, config)
+    # Kept on the training device (a vector and a few logits per text, small): a step's gather then moves
+    # nothing, where tables on the host would cost a device-to-host copy of the batch's rows and a wait per step.
+    return Distiller(embeddings, logits, config)
