@@ -110,6 +110,16 @@ def main(argv: list[str] | None = None) -> int:
     encoder.text_tokenizer.tokenize(texts)
     tokenize_s = time.perf_counter() - start
     print(f"tokenizer alone, one call on all texts: {len(texts) / tokenize_s:,.0f} texts/s")
+    payload: dict = {"device": gpu, "texts": len(texts), "tokens": tokens, "tokenizer_texts_per_s": len(texts) / tokenize_s,
+                     "torch": torch.__version__, "complete": False}
+
+    def save(**figures) -> None:
+        """Rewrite --json with every figure so far: a run cut short by a timeout keeps the parts that finished."""
+        payload.update(figures)
+        if args.json:
+            args.json.write_text(json.dumps(payload, indent=2))
+
+    save()
 
     def st_side(batch: int):
         return lambda items: st.encode(items, batch_size=batch, show_progress_bar=False, convert_to_numpy=True)
@@ -124,6 +134,7 @@ def main(argv: list[str] | None = None) -> int:
     probe = encoder._runners.last_probe
     if probe is not None:
         print(f"auto's probe: chose {probe.choice}; seconds {probe.seconds}; min cosine to fp32 {probe.min_cosine}")
+    save(auto_probe=None if probe is None else {"choice": probe.choice, "seconds": probe.seconds, "min_cosine": probe.min_cosine})
 
     # 2. sentence-transformers batch sweep
     quarter = texts[: max(1, len(texts) // 4)]
@@ -142,6 +153,7 @@ def main(argv: list[str] | None = None) -> int:
         sides[f"sentence-transformers b{best_batch}"] = st_side(best_batch)
     sides.update({f"polyhead {name}": polyhead_side(name) for name in names})
     default_label, best_label = f"sentence-transformers b{ST_DEFAULT_BATCH}", f"sentence-transformers b{best_batch}"
+    save(st_sweep=sweep, st_best_batch=best_batch)
 
     # 3. alternated rounds
     seconds: dict[str, list[float]] = {label: [] for label in sides}
@@ -154,6 +166,7 @@ def main(argv: list[str] | None = None) -> int:
             seconds[label].append(timer() - begin)
             line.append(f"{label} {len(texts) / seconds[label][-1]:,.0f}/s")
         print(f"  round {round_index + 1}/{args.repeats}: " + ", ".join(line), flush=True)
+        save(round_seconds=seconds)
 
     rows = [["side", "backend", "texts/s", "tokens/s", "x ST b32", f"x ST b{best_batch}", "min cos", "mean cos"]]
     figures = {}
@@ -171,6 +184,7 @@ def main(argv: list[str] | None = None) -> int:
                           "mean_cosine": float(cos.mean()), "backend": backend}
         rows.append([label, backend, f"{len(texts) / median:,.0f}", f"{tokens / median:,.0f}", f"{ratio_default:.2f}",
                      f"{ratio_best:.2f}", f"{cos.min():.5f}", f"{cos.mean():.6f}"])
+    save(sides=figures)
     print()
     print_table(rows)
 
@@ -190,11 +204,7 @@ def main(argv: list[str] | None = None) -> int:
         runner.pipeline = saved
         print(f"\npolyhead {fastest}, token budget sweep (texts/s, one run each): "
               + ", ".join(f"{b}: {r:,.0f}" for b, r in budgets.items()))
-    if args.json:
-        payload = {"device": gpu, "texts": len(texts), "tokens": tokens, "tokenizer_texts_per_s": len(texts) / tokenize_s,
-                   "st_sweep": sweep, "st_best_batch": best_batch, "sides": figures, "budget_sweep": budgets,
-                   "auto_probe": None if probe is None else {"choice": probe.choice, "seconds": probe.seconds, "min_cosine": probe.min_cosine}}
-        args.json.write_text(json.dumps(payload, indent=2))
+    save(budget_sweep=budgets, complete=True)
     return 0
 
 

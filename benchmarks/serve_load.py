@@ -297,6 +297,10 @@ def main(argv: list[str] | None = None) -> int:
             offline.append(rate)
             offline_cpu.append(cpu_per_text)
             rounds.append((load, rate))
+            if args.json is not None:  # each finished round, so a run cut short by a timeout keeps them
+                done = [{"requests": r.requests, "errors": r.errors, "texts_per_s": r.texts / r.seconds, "p50_ms": r.percentile(50),
+                         "p99_ms": r.percentile(99)} for r, _ in rounds]
+                args.json.write_text(json.dumps({"partial": True, "argv": sys.argv[1:], "offline_runs": offline, "rounds": done}) + "\n")
         stats_after = httpx.get(url + "/v1/stats", headers=headers).json()
     finally:
         if process is not None:

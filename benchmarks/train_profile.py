@@ -4,6 +4,7 @@
     .venv/bin/python benchmarks/train_profile.py --freeze lower=3     # a cut below layer 3
     .venv/bin/python benchmarks/train_profile.py --mixed-precision no --no-group-by-length
     python benchmarks/train_profile.py --device cuda [--compile] # on a GPU: each part ends with a device sync
+    python benchmarks/train_profile.py --device cuda --json profile.json   # figures kept as each part finishes
 
 Builds the trainer of `polyhead train` on the two tasks of configs/topic_sentiment.yaml
 (--train-examples per task) and times each part of `--steps` steps with a clock around
@@ -18,7 +19,9 @@ docs/training_speed.md.
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import platform
 import statistics
 import sys
 import tempfile
@@ -44,6 +47,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="training.device (default: cpu)")
     parser.add_argument("--compile", action="store_true", help="training.compile")
     parser.add_argument("--pad-to-multiple", type=int, default=None, help="training.pad_to_multiple (default: the device's)")
+    parser.add_argument("--json", type=Path, default=None, help="also write the figures here, rewritten after each part")
     return parser.parse_args(argv)
 
 
@@ -127,8 +131,25 @@ def time_unprofiled(trainer, steps: int) -> float:
     return time.perf_counter() - start
 
 
+class Figures:
+    """The figures so far, rewritten to --json after each part, so a run cut short by a timeout keeps what finished."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.path = args.json
+        self.data: dict = {"args": {k: str(v) for k, v in vars(args).items()}, "python": platform.python_version(),
+                           "torch": torch.__version__, "device": args.device}
+        if args.device == "cuda" and torch.cuda.is_available():
+            self.data["gpu"] = torch.cuda.get_device_name()
+
+    def add(self, **figures) -> None:
+        self.data.update(figures)
+        if self.path is not None:
+            self.path.write_text(json.dumps(self.data, indent=2) + "\n")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    figures = Figures(args)
     from transformers.utils import logging as hf_logging
 
     from polyhead.training.loop import Trainer
@@ -140,6 +161,8 @@ def main(argv: list[str] | None = None) -> int:
         start = time.perf_counter()
         trainer = Trainer(config, resume=False, base_dir=Path("."))
         setup_s = time.perf_counter() - start
+        figures.add(setup_s=setup_s, precision=trainer.precision.reason, cut=trainer.features.cut.describe(),
+                    batch_size=config.training.batch_size)
         clock: dict[str, float] = defaultdict(float)
         for _ in range(args.warmup_steps):
             timed_step(trainer, defaultdict(float))
@@ -148,13 +171,18 @@ def main(argv: list[str] | None = None) -> int:
             before = sum(clock.values())
             timed_step(trainer, clock)
             step_times.append(sum(clock.values()) - before)
+        figures.add(steps=args.steps, step_ms_median=statistics.median(step_times) * 1000,
+                    parts_ms_per_step={name: seconds / args.steps * 1000 for name, seconds in clock.items()})
         unprofiled = time_unprofiled(trainer, args.steps)
+        figures.add(unprofiled_ms_per_step=unprofiled / args.steps * 1000)
         start = time.perf_counter()
         trainer.evaluate()
         eval_s = time.perf_counter() - start
+        figures.add(validation_s=eval_s, validation_texts=sum(d.size("validation") for d in trainer.task_data.values()))
         start = time.perf_counter()
         trainer.checkpoint()
         checkpoint_s = time.perf_counter() - start
+        figures.add(checkpoint_s=checkpoint_s)
 
     total = sum(clock.values())
     print(f"command: {' '.join([Path(sys.executable).name, *sys.argv])}")

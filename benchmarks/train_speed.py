@@ -51,7 +51,6 @@ against the 8 s target. The share of the GPU's peak uses the H200's dense bf16 s
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import platform
@@ -73,6 +72,7 @@ import torch  # noqa: E402
 from machine_figures import flops_per_token, measured_clock_ghz, peak_description, version  # noqa: E402
 
 from train_speed_summary import print_summary, summarise  # noqa: E402
+from train_speed_gpu import GPU_PEAK_TFLOPS, anchor_rounds, last_training_clock, run_topic_sentiment, warm_up_gpu_shapes  # noqa: E402
 from plain_loop import (  # noqa: E402
     BACKBONE_LR, BATCH_SIZE, EVAL_BATCH_SIZE, HEAD_DROPOUT, HEAD_HIDDEN, HEAD_LR, MAX_GRAD_NORM, MAX_SEQ_LENGTH, TASKS, WARMUP_RATIO, WEIGHT_DECAY,
     PlainMultiTask, evaluate_plain, freeze_plain, plain_batches, task_scores, train_plain,
@@ -106,10 +106,6 @@ GPU_SETUPS = {
 }
 """On a GPU: the issue's targets, and fewer epochs of more examples so the whole benchmark stays under 5 minutes."""
 
-GPU_PEAK_TFLOPS = {"bf16": 989.0, "fp32": 67.0}
-"""NVIDIA H200 SXM spec sheet, dense (no sparsity); fp32 without tensor cores."""
-TOPIC_SENTIMENT_TARGET_S = 8.0
-"""configs/topic_sentiment.yaml, one epoch on one H200: seconds of training steps."""
 
 
 @dataclass
@@ -209,16 +205,6 @@ def polyhead_config(setup: Setup, seed: int, args: argparse.Namespace, output_di
     return config_from_dict(run, list(args.polyhead_set))
 
 
-def last_training_clock(run_dir: Path) -> float | None:
-    """The trainer's clock at its last training log line (written before the final validation)."""
-    path = run_dir / "metrics.jsonl"
-    if not path.exists():
-        return None
-    records = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    clocks = [r["elapsed_s"] for r in records if r.get("type") == "train" and "elapsed_s" in r]
-    return float(clocks[-1]) if clocks else None
-
-
 def run_polyhead(setup: Setup, seed: int, args: argparse.Namespace, mean_lengths: dict[str, float]) -> RunFigures:
     """`polyhead.training.train(config)`; tokens are estimated as mean train length x examples seen per task."""
     from polyhead.training import train
@@ -295,58 +281,6 @@ def run_setup(setup: Setup, args: argparse.Namespace, data: dict, lengths: dict[
     return rounds
 
 
-def anchor_rounds(rounds: list[dict[str, RunFigures]]) -> tuple[str, list[dict[str, RunFigures]]]:
-    """The plain variant with the higher median examples/s is the anchor; rounds as {"plain": anchor, "polyhead": ...}."""
-    variants = [side for side in ("plain", "plain_bf16") if side in rounds[0]]
-    anchor = max(variants, key=lambda side: statistics.median(r[side].examples_per_s for r in rounds))
-    return anchor, [{"plain": r[anchor], "polyhead": r["polyhead"]} for r in rounds]
-
-
-def warm_up_gpu_shapes(model_dir, device: str) -> None:
-    """Every (batch 32, width <= max_seq_length) shape once, fp32 and bf16, on the attention backends either side uses:
-    kernels load lazily and cuDNN attention plans per shape, and neither should land on the side that happens to run first."""
-    from transformers import AutoModel
-
-    from polyhead.sdpa import attention_backends
-
-    backbone = AutoModel.from_pretrained(model_dir).to(device).train()
-    for width in range(1, MAX_SEQ_LENGTH + 1):
-        ids = torch.randint(5, 1000, (BATCH_SIZE, width), device=device)
-        mask = torch.ones_like(ids)
-        # The plain loop meets any width (PyTorch's default backends); polyhead only its length buckets (its own backends).
-        backends = [contextlib.nullcontext] + ([attention_backends] if width % 16 == 0 else [])
-        for bf16 in (False, True):
-            for chosen in backends:
-                with torch.autocast("cuda", dtype=torch.bfloat16, enabled=bf16), chosen():
-                    backbone(input_ids=ids, attention_mask=mask).last_hidden_state.float().mean().backward()
-    backbone.zero_grad(set_to_none=True)
-    del backbone
-    torch.cuda.synchronize()
-    torch.cuda.empty_cache()
-
-
-def run_topic_sentiment(args: argparse.Namespace) -> dict:
-    """configs/topic_sentiment.yaml for one epoch with polyhead's defaults; validation only after the last step, so the
-    trainer's clock at its last training line is the seconds of training steps (and cache building, none by default)."""
-    from polyhead.training import load_config, train
-
-    with tempfile.TemporaryDirectory(prefix="topic_sentiment_") as tmp:
-        overrides = ["training.epochs=1", "training.eval_every=1000000000", "training.progress=false", f"training.device={args.device}",
-                     f"output_dir={tmp}/run", *args.polyhead_set]
-        if args.model:
-            overrides.append(f"model.name={args.model}")
-        config = load_config(Path(__file__).resolve().parent.parent / "configs" / "topic_sentiment.yaml", overrides)
-        start = time.perf_counter()
-        result = train(config)
-        wall = time.perf_counter() - start
-        steps_s = last_training_clock(result.run_dir)
-        summary = json.loads((result.run_dir / "test_metrics.json").read_text())
-    examples = sum(int(n) for n in summary.get("examples_seen", {}).values()) or result.steps * BATCH_SIZE
-    return {"steps": result.steps, "training_steps_s": steps_s, "wall_s": wall, "examples": examples,
-            "examples_per_s": examples / steps_s if steps_s else None, "target_s": TOPIC_SENTIMENT_TARGET_S,
-            "passed": steps_s is not None and steps_s <= TOPIC_SENTIMENT_TARGET_S, "tasks": task_scores(result.test_metrics)}
-
-
 # ---------------------------------------------------------------------------- main
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
@@ -409,7 +343,23 @@ def main(argv: list[str] | None = None) -> int:
         f"plain: {'fp32 and bf16 autocast, the faster is the anchor' if gpu else 'fp32'}, exact token counts. Training FLOPs/token = 6 x {train_flops_per_token / 6 / 1e6:.2f}M non-embedding params"
     )
 
-    results = {}
+    results: dict = {}
+    topic_sentiment = None
+
+    def save(complete: bool) -> None:
+        """Every figure so far to --json: after each setup, so a run cut short by a timeout keeps what finished."""
+        if not args.json:
+            return
+        machine = {"cpu": info.model, "cores": info.cores, "clock_ghz": clock, "peak_flops": peaks, "torch": torch.__version__,
+                   "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"), "load_average_end": list(os.getloadavg())}
+        if gpu:
+            machine["gpu"] = torch.cuda.get_device_name()
+        payload = {"args": {k: str(v) for k, v in vars(args).items()}, "machine": machine, "complete": complete,
+                   "train_flops_per_token": train_flops_per_token,
+                   "mean_train_tokens": {task: float(length.mean()) for task, length in lengths.items()},
+                   "setups": results, "device": args.device, "topic_sentiment": topic_sentiment}
+        args.json.write_text(json.dumps(payload, indent=2))
+
     for setup in setups:
         epochs = setup.epochs * args.epoch_scale
         print(f"\n=== {setup.name}: {setup.description}, {epochs:g} epoch(s), {args.rounds} round(s)", flush=True)
@@ -423,7 +373,7 @@ def main(argv: list[str] | None = None) -> int:
         print_summary(setup, summary)
         figures = [{side: run.to_dict() for side, run in r.items()} for r in rounds]
         results[setup.name] = {"setup": asdict(setup), "epochs": epochs, "rounds": figures, "summary": summary}
-    topic_sentiment = None
+        save(complete=False)
     if args.topic_sentiment == "yes" or (args.topic_sentiment == "auto" and gpu):
         print("\n=== configs/topic_sentiment.yaml, one epoch, polyhead defaults", flush=True)
         topic_sentiment = run_topic_sentiment(args)
@@ -439,18 +389,7 @@ def main(argv: list[str] | None = None) -> int:
         verdicts.append(f"topic_sentiment {topic_sentiment['training_steps_s']:.1f} s {'PASS' if topic_sentiment['passed'] else 'FAIL'}")
     print("\nsummary: " + ", ".join(verdicts))
     print(f"load average at end: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} (1, 5, 15 min)")
-    if args.json:
-        payload = {
-            "args": {k: str(v) for k, v in vars(args).items()},
-            "machine": {"cpu": info.model, "cores": info.cores, "clock_ghz": clock, "peak_flops": peaks, "torch": torch.__version__,
-                        "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"), "load_average_end": list(load)},
-            "train_flops_per_token": train_flops_per_token,
-            "mean_train_tokens": {task: float(length.mean()) for task, length in lengths.items()},
-            "setups": results, "device": args.device, "topic_sentiment": topic_sentiment,
-        }
-        if gpu:
-            payload["machine"]["gpu"] = torch.cuda.get_device_name()
-        args.json.write_text(json.dumps(payload, indent=2))
+    save(complete=True)
     return 0
 
 
