@@ -54,5 +54,4 @@ bench-train: $(STAMP)
 # anchors on the GPU, one command (see ../shared/gpu/README.md for a machine without network).
 .PHONY: bench-gpu
 bench-gpu: $(STAMP)
-	$(PY) benchmarks/train_speed.py --device cuda
-	$(PY) benchmarks/encode_speed.py --device cuda
+	PYTHON=$(PY) bash benchmarks/gpu_check.sh

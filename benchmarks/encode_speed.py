@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/encode_speed.py            # make bench
     .venv/bin/python benchmarks/encode_speed.py --threads 1 # per-core comparison
-    .venv/bin/python benchmarks/encode_speed.py --device cuda  # make bench-gpu: see encode_speed_gpu.py
+    .venv/bin/python benchmarks/encode_speed.py --device cuda  # runs encode_speed_gpu.py (gpu_check.sh calls it directly)
 
 One run, one machine, the same texts: a fixed subset of the real Rotten Tomatoes reviews
 (the first --texts of the sentiment train split), the built-in all-MiniLM-L6-v2, and

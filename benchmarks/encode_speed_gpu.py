@@ -1,8 +1,8 @@
 """Encoding speed on a GPU: sentence-transformers at its default and its best batch size against every
 polyhead backend that runs there and polyhead's default (`auto`), one process, alternated.
 
-    python benchmarks/encode_speed.py --device cuda        # make bench-gpu (this module)
-    python benchmarks/encode_speed_gpu.py --device cuda --texts 60000
+    python benchmarks/encode_speed.py --device cuda        # runs this module
+    python benchmarks/encode_speed_gpu.py --device cuda --texts 60000    # gpu_check.sh: --texts 20000 --repeats 2
 
 Texts: every Rotten Tomatoes review and Jeopardy! question of the built-in datasets, cycled to
 --texts (default 60,000). The built-in all-MiniLM-L6-v2 on both sides. Protocol:

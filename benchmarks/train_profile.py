@@ -174,7 +174,9 @@ def main(argv: list[str] | None = None) -> int:
         figures.add(steps=args.steps, step_ms_median=statistics.median(step_times) * 1000,
                     parts_ms_per_step={name: seconds / args.steps * 1000 for name, seconds in clock.items()})
         unprofiled = time_unprofiled(trainer, args.steps)
-        figures.add(unprofiled_ms_per_step=unprofiled / args.steps * 1000)
+        compiled = {"asked": args.compile, "active": bool(getattr(trainer.forward, "active", False)),
+                    "failure": getattr(trainer.forward, "failure", None)}
+        figures.add(unprofiled_ms_per_step=unprofiled / args.steps * 1000, compile=compiled)
         start = time.perf_counter()
         trainer.evaluate()
         eval_s = time.perf_counter() - start
@@ -193,6 +195,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'part':<28} {'ms/step':>9} {'share':>7}")
     for name, seconds in clock.items():
         print(f"{name:<28} {seconds / args.steps * 1000:>9.1f} {seconds / total:>7.1%}")
+    if args.compile:
+        print(f"training.compile: {'compiled' if compiled['active'] else 'fell back to eager: ' + str(compiled['failure'])}")
     print(f"\nthe trainer's own step (Trainer.train_step, no clock inside), {args.steps} steps: {unprofiled / args.steps * 1000:.1f} ms/step")
     validation = sum(d.size("validation") for d in trainer.task_data.values())
     print(f"\none validation pass ({validation} texts, exact fp32 path): {eval_s:.1f} s "

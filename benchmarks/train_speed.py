@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/train_speed.py                  # make bench-train
     .venv/bin/python benchmarks/train_speed.py --setups frozen  # one setup
-    python benchmarks/train_speed.py --device cuda              # make bench-gpu (under 5 minutes on one H200)
+    python benchmarks/train_speed.py --device cuda              # under 5 minutes on one H200 (gpu_check.sh: --rounds 1)
 
 One run, one machine, the same work on both sides: the built-in all-MiniLM-L6-v2 with
 mean pooling, L2 normalization and max_seq_length 128; the two tasks of

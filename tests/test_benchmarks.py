@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -48,8 +49,9 @@ def test_train_speed_trains_polyhead_and_the_plain_loop_on_the_same_examples(tmp
         "--setups", "full", "--epoch-scale", "0.5", "--json", str(figures), "--model", str(tiny_model_dir("bert")),
     )
     assert "ratio polyhead / plain" in out and "load average at end" in out
-    setups = json.loads(figures.read_text())["setups"]
-    assert set(setups) == {"full"}
+    payload = json.loads(figures.read_text())
+    setups = payload["setups"]
+    assert set(setups) == {"full"} and payload["complete"]
     for setup in setups.values():
         (round_figures,) = setup["rounds"]
         for side in ("plain", "polyhead"):
@@ -62,12 +64,16 @@ def test_train_speed_trains_polyhead_and_the_plain_loop_on_the_same_examples(tmp
     assert "fp32" in setups["full"]["summary"]["sides"]["plain"]["peak_share"]
 
 
-def test_train_profile_splits_a_step_into_parts():
+def test_train_profile_splits_a_step_into_parts(tmp_path):
+    figures = tmp_path / "profile.json"
     out = _run("benchmarks/train_profile.py", "--steps", "2", "--warmup-steps", "1", "--train-examples", "64", "--eval-examples", "32",
-               "--freeze", "lower=3")
+               "--freeze", "lower=3", "--json", str(figures))
     assert "hidden states are cached" in out
     for part in ("frozen part (cache fill)", "forward", "backward", "clip + optimizer", "one validation pass"):
         assert part in out, part
+    payload = json.loads(figures.read_text())
+    assert {"frozen part (cache fill)", "forward", "backward"} <= set(payload["parts_ms_per_step"])
+    assert payload["checkpoint_s"] > 0 and payload["unprofiled_ms_per_step"] > 0
 
 
 def test_serve_load_runs_a_tiny_load_against_a_real_server(tmp_path, tiny_st_dir):
@@ -118,3 +124,27 @@ def test_gpu_encode_speed_runs_its_protocol_on_a_cpu(tmp_path):
     assert sides["polyhead torch"]["min_cosine"] > 0.9999  # fp32 against sentence-transformers fp32
     assert sides["polyhead auto"]["min_cosine"] >= 0.999
 
+
+
+def test_sdpa_backends_times_what_runs_and_reports_what_does_not(tmp_path):
+    """On a CPU only math and flash run: the others are reported as unavailable, not a crash; the JSON has every row."""
+    figures = tmp_path / "sdpa.json"
+    out = _run("benchmarks/sdpa_backends.py", "--device", "cpu", "--backends", "math,efficient,polyhead", "--dtypes", "fp32",
+               "--batches", "2", "--calls", "3", "--repeats", "1", "--json", str(figures))
+    assert "plan ms" in out and "unavailable" in out
+    rows = json.loads(figures.read_text())["rows"]
+    assert len(rows) == 3 * 2 * 2 * 2  # backends x length sequences x mask x pass
+    math_rows = [r for r in rows if r["backend"] == "math"]
+    assert all(r["steady_ms"] > 0 and r["first_pass_ms"] > 0 for r in math_rows)
+    assert {r["shapes"] for r in math_rows if r["lengths"] == "varying"} == {3}
+    assert all("unavailable" in r for r in rows if r["backend"] == "efficient")
+
+
+def test_gpu_check_runs_its_steps_on_a_cpu_and_keeps_each_steps_figures(tmp_path):
+    """The one GPU command with DEVICE=cpu: a step's figures and its line in steps.txt land in OUT."""
+    env = {**os.environ, "DEVICE": "cpu", "STEPS": "sdpa", "OUT": str(tmp_path), "PYTHON": sys.executable}
+    result = subprocess.run(["bash", "benchmarks/gpu_check.sh"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    assert "sdpa: exit 0" in (tmp_path / "steps.txt").read_text()
+    assert json.loads((tmp_path / "sdpa.json").read_text())["rows"]
+    assert "torch" in (tmp_path / "env.txt").read_text()
