@@ -291,17 +291,11 @@ class SentenceEncoder(nn.Module):
     def _encode_pipelined(self, items: list[str], runner, normalize: bool | None, show_progress: bool | None,
                           progress: Callable[[int, int], None] | None, chosen: str) -> torch.Tensor:
         """The device path (a GPU): tokenizing overlapped with the device, rows left on the device."""
-        from .inference.batching import ThroughputBar
+        from .inference.batching import progress_reporter
         from .inference.device_pipeline import run_pipelined
 
         enabled = default_show_progress(show_progress, len(items), runner.pipeline.first_chunk_texts)
-        with ThroughputBar(len(items), "encode", enabled) as bar:
-
-            def report(texts: int, tokens: int) -> None:
-                bar.update(texts, tokens)
-                if progress is not None:
-                    progress(texts, tokens)
-
+        with progress_reporter(len(items), enabled, progress) as report:
             result = run_pipelined(items, self.text_tokenizer, runner.device_forward(normalize), self.device,
                                    self.embedding_dim, runner.pipeline, report)
         self.last_encode_stats = EncodeStats.of(result.lengths, result.truncated, chosen)

@@ -6,8 +6,9 @@ written once. A backend only supplies `run(input_ids, attention_mask) -> {name: 
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 
 import numpy as np
@@ -109,6 +110,19 @@ class ThroughputBar:
         self.close()
 
 
+@contextlib.contextmanager
+def progress_reporter(total: int, enabled: bool, progress: ProgressCallback | None = None) -> Iterator[ProgressCallback]:
+    """A callback for each batch done (texts, tokens) that moves a texts/s + tokens/s bar and calls `progress`."""
+    with ThroughputBar(total, "encode", enabled and total > 0) as bar:
+
+        def report(texts: int, tokens: int) -> None:
+            bar.update(texts, tokens)
+            if progress is not None:
+                progress(texts, tokens)
+
+        yield report
+
+
 def run_with_progress(
     ids: list[np.ndarray],
     run: BatchRunner,
@@ -120,11 +134,5 @@ def run_with_progress(
     progress: ProgressCallback | None = None,
 ) -> dict[str, np.ndarray]:
     """`run_batches` with a texts/s + tokens/s bar, also reporting each batch to `progress`."""
-    with ThroughputBar(len(ids), "encode", show_progress and bool(ids)) as bar:
-
-        def report(texts: int, tokens: int) -> None:
-            bar.update(texts, tokens)
-            if progress is not None:
-                progress(texts, tokens)
-
+    with progress_reporter(len(ids), show_progress, progress) as report:
         return run_batches(ids, run, batch_size=batch_size, pad_id=pad_id, workers=workers, progress=report)
