@@ -66,7 +66,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--batches", default="32,256", help="batch sizes (default: 32,256)")
     parser.add_argument("--calls", type=int, default=24, help="distinct padded lengths per sequence (default: 24, at most 105)")
     parser.add_argument("--repeats", type=int, default=3, help="warmed passes over the sequence for the steady state (default: 3)")
-    parser.add_argument("--max-seconds", type=float, default=120.0, help="stop starting new backends after this long (default: 120)")
+    parser.add_argument("--max-seconds", type=float, default=60.0, help="start no new backend after this long (default: 60)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", type=Path, default=None, help="also write every figure to this JSON file (after each backend)")
     args = parser.parse_args(argv)
@@ -90,29 +90,33 @@ def length_sequences(calls: int, seed: int) -> dict[str, list[int]]:
 
 
 def padding_mask(batch: int, length: int, device: torch.device, generator: torch.Generator) -> torch.Tensor:
-    """transformers' SDPA mask for a right-padded batch: bool (batch, 1, length, length), True = attend; row 0 is full."""
+    """transformers' SDPA mask for a right-padded batch: bool (batch, 1, length, length), True = attend, the key
+    padding expanded over the queries (stride 0) as transformers' masking_utils builds it; row 0 is full."""
     real = torch.randint(max(1, length // 4), length + 1, (batch,), generator=generator)
     real[0] = length
-    keys = torch.arange(length)[None, :] < real[:, None]
-    return keys[:, None, None, :].expand(batch, 1, length, length).to(device)
+    keys = (torch.arange(length)[None, :] < real[:, None]).to(device)
+    return keys[:, None, None, :].expand(batch, 1, length, length)
 
 
 class Case:
-    """One (batch, length, mask, pass) input set, built outside the clock."""
+    """One (batch, length, mask, pass) input set, made on the device once and reused: only the attention is timed."""
 
     def __init__(self, batch: int, length: int, dtype: torch.dtype, device: torch.device, masked: bool, backward: bool,
                  generator: torch.Generator) -> None:
-        grad = backward
         hidden = HEADS * HEAD_DIM
 
         def projected() -> torch.Tensor:
-            x = torch.randn(batch, length, hidden, generator=generator).to(device=device, dtype=dtype)
-            return x.view(batch, length, HEADS, HEAD_DIM).transpose(1, 2).requires_grad_(grad)
+            x = torch.randn(batch, length, hidden, device=device, dtype=dtype)
+            return x.view(batch, length, HEADS, HEAD_DIM).transpose(1, 2).requires_grad_(backward)
 
         self.q, self.k, self.v = projected(), projected(), projected()
         self.mask = padding_mask(batch, length, device, generator) if masked else None
         self.backward = backward
-        self.grad_out = torch.randn(batch, HEADS, length, HEAD_DIM, generator=generator).to(device=device, dtype=dtype) if backward else None
+        self.grad_out = torch.randn(batch, HEADS, length, HEAD_DIM, device=device, dtype=dtype) if backward else None
+
+    def reset(self) -> None:
+        """Drop the last call's gradients (outside the clock), so no call pays for accumulating into them."""
+        self.q.grad = self.k.grad = self.v.grad = None
 
     def run(self) -> None:
         out = F.scaled_dot_product_attention(self.q, self.k, self.v, attn_mask=self.mask)
@@ -134,11 +138,14 @@ def time_combination(backend: list[SDPBackend] | None, lengths: list[int], batch
                      masked: bool, backward: bool, repeats: int, seed: int) -> dict:
     """First call per new shape, then the steady state; raises RuntimeError where the backend cannot run the combination."""
     generator = torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed)
+    cases = {length: Case(batch, length, dtype, device, masked, backward, generator) for length in [WARM_LENGTH, *dict.fromkeys(lengths)]}
     now = clock(device)
     context = (lambda: sdpa_kernel(backend)) if backend is not None else contextlib.nullcontext
 
     def once(length: int) -> float:
-        case = Case(batch, length, dtype, device, masked, backward, generator)
+        case = cases[length]
+        case.reset()
         with context():
             start = now()
             case.run()
@@ -223,7 +230,7 @@ def print_rows(rows: list[dict]) -> None:
             continue
         key = [r["backend"], r["dtype"], str(r["batch"]), r["lengths"], "pad" if r["mask"] else "-", r["pass"]]
         if "unavailable" in r:
-            table.append(key + ["unavailable: " + r["unavailable"][:70]] + [""] * 5)
+            table.append(key + ["n/a"] + [""] * 5)
         else:
             table.append(key + [str(r["shapes"])] + [f"{r[k]:.3f}" for k in ("first_call_ms", "steady_ms", "plan_ms")]
                          + [f"{r[k]:.1f}" for k in ("first_pass_ms", "steady_pass_ms")])
@@ -232,6 +239,12 @@ def print_rows(rows: list[dict]) -> None:
         print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
         if index == 0:
             print("  ".join("-" * width for width in widths))
+    reasons: dict[str, list[str]] = {}
+    for r in rows:
+        if "unavailable" in r:
+            reasons.setdefault(r["unavailable"], []).append(f"{r['backend']} {r['dtype']}{' pad' if r['mask'] else ''} {r['pass']}")
+    for reason, where in reasons.items():
+        print(f"n/a ({', '.join(dict.fromkeys(where))}): {reason}")
 
 
 def main(argv: list[str] | None = None) -> int:
