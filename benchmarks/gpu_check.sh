@@ -42,8 +42,10 @@ export TRANSFORMERS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 if [ -d .gpu/wheels ]; then
     wanted="fastapi uvicorn httptools uvloop httpx prometheus-client psutil"
     "$PY" -c "import pytest" 2>/dev/null || wanted="$wanted pytest"
+    # shellcheck disable=SC2086
     "$PY" -m pip install -q --no-index --find-links .gpu/wheels --target /tmp/site $wanted >"$OUT/wheels.txt" 2>&1 \
-        || echo "wheels: see $OUT/wheels.txt"
+        || { echo "wheels: pip failed (see $OUT/wheels.txt); unpacking every wheel into /tmp/site instead"
+             "$PY" -c "import sys, zipfile; [zipfile.ZipFile(w).extractall('/tmp/site') for w in sys.argv[1:]]" .gpu/wheels/*.whl; }
 fi
 {
     "$PY" - <<'EOF'

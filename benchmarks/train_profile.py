@@ -164,8 +164,10 @@ def main(argv: list[str] | None = None) -> int:
         figures.add(setup_s=setup_s, precision=trainer.precision.reason, cut=trainer.features.cut.describe(),
                     batch_size=config.training.batch_size)
         clock: dict[str, float] = defaultdict(float)
+        start = time.perf_counter()
         for _ in range(args.warmup_steps):
             timed_step(trainer, defaultdict(float))
+        figures.add(warmup_s=time.perf_counter() - start)  # with --compile: mostly compiling
         step_times = []
         for _ in range(args.steps):
             before = sum(clock.values())
