@@ -7,7 +7,7 @@
 #   STEPS="memory" FULL=1 bash benchmarks/gpu_check.sh  # second call, with time left: the steps the first left out
 #   DEVICE=cpu BUDGET=3000 bash benchmarks/gpu_check.sh  # the rehearsal on a CPU: tiny sizes, same code paths
 #
-# Steps (STEPS picks and orders them; estimates on one H200, from each script's own statement or,
+# Steps, in this order (STEPS picks which; estimates on one H200, from each script's own statement or,
 # where it has none, from its work against the ones that have):
 #   sdpa     40 s  benchmarks/sdpa_backends.py: attention backends x dtype x shapes, plan cost and steady state
 #   tests    60 s  CUDA-only tests: tests/training/test_fast_step.py and tests/inference/test_device_pipeline.py, -k gpu
