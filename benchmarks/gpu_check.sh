@@ -4,7 +4,8 @@
 # at most 600 s a command, so this gets every figure in priority order within BUDGET (540) seconds.
 #
 #   bash benchmarks/gpu_check.sh                      # first call: figures in ${OUT:-gpu-out}/
-#   STEPS="memory" FULL=1 bash benchmarks/gpu_check.sh  # second call, with time left: the steps the first left out
+#   STEPS="memory" bash benchmarks/gpu_check.sh        # second call, with time left: the step the first left out
+#   FULL=1 STEPS="train" bash benchmarks/gpu_check.sh   # or a benchmark at its own defaults (train: 3 rounds)
 #   DEVICE=cpu BUDGET=3000 bash benchmarks/gpu_check.sh  # the rehearsal on a CPU: tiny sizes, same code paths
 #
 # Steps, in this order (STEPS picks which; estimates on one H200, from each script's own statement or,
@@ -21,9 +22,10 @@
 #   memory  240 s  benchmarks/encode_memory.py: 500,000 streamed lines against in-memory encode (not default)
 # Default STEPS: all but memory, 515 s by these estimates. Each step has its own timeout (x5 with
 # DEVICE=cpu), cut to what is left of BUDGET, and is skipped with under 20 s left; each writes
-# $OUT/<step>.txt and, as it goes, $OUT/<step>.json, so a step cut short, or the whole command killed, keeps what finished.
+# $OUT/<step>.txt and, as it goes, $OUT/<step>.json (tests and memory: text only), so a step cut short,
+# or the whole command killed, keeps what finished.
 # $OUT/steps.txt lists each step's exit code and seconds. FULL=1 runs the benchmarks at their own
-# (longer) defaults, for a session with time to spare. DEVICE=cpu runs everything on a CPU at tiny sizes.
+# (longer) defaults with 3x the timeouts, for a session with time to spare. DEVICE=cpu runs everything on a CPU at tiny sizes.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 DEVICE=${DEVICE:-cuda}
@@ -75,6 +77,7 @@ step() {
         return 0
     fi
     [ "$DEVICE" = cpu ] && limit=$((limit * 5))  # a CPU rehearsal: slower, and inductor compiles C++ (minutes)
+    [ "$FULL" = 1 ] && limit=$((limit * 3))      # the benchmarks' own defaults: about 3x the reduced work
     ((limit > left)) && limit=$left
     timeout -k 10 "$limit" "$@" >"$OUT/$name.txt" 2>&1
     rc=$?
