@@ -42,6 +42,10 @@ def starting_point(config: RunConfig) -> StartingPoint | None:
     return StartingPoint(path, {t["name"]: TaskSpec.from_dict(t) for t in saved["tasks"]})
 
 
+DEFAULT_DATA = TaskConfig.__dataclass_fields__["data"].default
+"""A task config's `data` when none is given."""
+
+
 def add_saved_tasks(config: RunConfig) -> StartingPoint | None:
     """Old tasks the config leaves out join it, read from the data their model records, evaluated but not trained
     (share 0) unless the strategy trains them: the guard compares them before and after."""
@@ -54,9 +58,14 @@ def add_saved_tasks(config: RunConfig) -> StartingPoint | None:
         raise InputError(f"output_dir is the run that made the starting model ({start.path}); choose another, so that model stays untouched",
                          field="output_dir")
     for name, spec in start.old_tasks.items():
-        if name in config.tasks and config.tasks[name].head == HeadConfig():
-            config.tasks[name].head = spec.head  # a listed old task without head settings keeps its trained head
-        elif name not in config.tasks:
+        listed = config.tasks.get(name)
+        if listed is not None:
+            if listed.head == HeadConfig():
+                listed.head = spec.head  # a listed old task without head settings keeps its trained head
+            if listed.data == DEFAULT_DATA and spec.data is not None:
+                # ... and without data, its recorded data: `tasks.topic.max_eval_examples=500` guards on a subset
+                listed.data, listed.kind = recorded_source(spec, ""), listed.kind or spec.kind
+        else:
             source = recorded_source(spec, "list the task in the config with its data")
             config.tasks[name] = TaskConfig(data=source, kind=spec.kind, head=spec.head, share=0.0)
     if not start.new_tasks(config) and config.protect.strategy != "plain":

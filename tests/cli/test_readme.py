@@ -104,8 +104,9 @@ def test_the_readme_multi_process_command_names_its_launcher():
 TINY = ["training.eval_every=2", "training.log_every=2", "training.progress=false", "model.max_seq_length=32"]
 
 
-def _shrunk(words: list[str]) -> list[str]:
-    """The command as written plus overrides that make it tiny: steps divided by 50, small task subsets."""
+def _shrunk(words: list[str], cwd: Path | None = None) -> list[str]:
+    """The command as written plus overrides that make it tiny: steps divided by 50, small task subsets (also of the
+    old tasks of a starting model found under `cwd`, which the run evaluates before and after)."""
     words = [f"training.max_steps={max(2, int(w.split('=')[1]) // 50)}" if w.startswith("training.max_steps=") else w
              for w in words]
     if "train" not in words:
@@ -114,7 +115,12 @@ def _shrunk(words: list[str]) -> list[str]:
     extra = [] if any(w.startswith("training.max_steps=") for w in after) else ["training.max_steps=4"]
     if "--resume" not in words:
         config = next(w for w in after if w.endswith(".yaml"))
-        tasks = yaml.safe_load((REPO / config).read_text(encoding="utf-8"))["tasks"]
+        settings = yaml.safe_load((REPO / config).read_text(encoding="utf-8"))
+        tasks = list(settings["tasks"])
+        start = settings.get("model", {}).get("from")
+        if start is not None and cwd is not None:
+            saved = json.loads(((cwd / config).parent / start / "polyhead_model.json").read_text(encoding="utf-8"))
+            tasks += [t["name"] for t in saved["tasks"] if t["name"] not in tasks]
         extra += TINY + [f"tasks.{t}.{key}={n}" for t in tasks for key, n in (("max_train_examples", 48), ("max_eval_examples", 24))]
     return [*words, *extra]
 
@@ -154,7 +160,7 @@ def test_the_training_section_runs_in_order_as_written(tmp_path):
             code = step.replace('"training.max_steps=200"', f'"training.max_steps=4", {shrink}')
             command = [sys.executable, "-c", code]
         else:
-            command = _shrunk(list(step))
+            command = _shrunk(list(step), tmp_path)
             if command[0].endswith("accelerate"):
                 command.insert(command.index("--num_processes"), f"--main_process_port={port}")
         done = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=900, env=env)

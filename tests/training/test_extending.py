@@ -152,6 +152,20 @@ def test_config_errors_say_what_is_wrong(base_model, tmp_path):
         train(config_from_dict(missing))
 
 
+def test_an_old_task_listed_without_data_keeps_its_recorded_data_and_head(base_model, tmp_path):
+    """`tasks.topic.max_eval_examples=40` on the command line names the old task, not a new one on the default data."""
+    from polyhead.training.extending import add_saved_tasks
+
+    config = config_from_dict({**small_config(None, tmp_path / "run", tasks=()), "model": {"from": str(base_model)},
+                               "tasks": {"topic": {"max_eval_examples": 40}, "subjectivity": dict(NEW_TASK)}})
+    saved = {t["name"]: t for t in read_json(base_model / "polyhead_model.json")["tasks"]}
+    add_saved_tasks(config)
+    topic = config.tasks["topic"]
+    assert (topic.data, topic.kind, topic.max_eval_examples) == (saved["topic"]["data"], saved["topic"]["kind"], 40)
+    assert topic.head.hidden_sizes == saved["topic"]["head"]["hidden_sizes"]
+    assert config.tasks["sentiment"].share == 0.0, "an old task left out joins, evaluated only"
+
+
 def test_cli_prints_the_old_tasks_before_and_after_and_a_failed_guard_exits_1(base_model, tmp_path):
     from tests.training.conftest import run_polyhead, write_config
 
