@@ -100,6 +100,23 @@ def test_multilabel_loss_metrics_and_thresholds():
     assert kind.metrics(outputs, [[0], [1]], spec)["subset_accuracy"] == 1.0
 
 
+def test_multilabel_thresholds_are_each_labels_best_f1_on_the_grid_nearest_half_on_ties():
+    """The one-call-per-threshold tuning picks what scoring each label and threshold on its own picks."""
+    from sklearn.metrics import f1_score
+
+    from polyhead.tasks.multilabel import DEFAULT_THRESHOLD, THRESHOLD_GRID
+
+    kind, rng = get_kind("multilabel"), np.random.default_rng(7)
+    truth = (rng.random((120, 12)) < np.linspace(0.02, 0.6, 12)).astype(int)
+    truth[:, 3] = 0  # a label with no positives keeps the default
+    outputs = np.clip(truth * rng.random(truth.shape) * 0.7 + rng.random(truth.shape) * 0.5, 0, 1)
+    spec = TaskSpec("tags", [f"l{i}" for i in range(12)], kind="multilabel")
+    tuned = kind.tune(outputs, [list(np.flatnonzero(row)) for row in truth], spec)["thresholds"]
+    expected = [max((f1_score(truth[:, i], outputs[:, i] >= t, zero_division=0), -abs(t - 0.5), float(t)) for t in THRESHOLD_GRID)[2]
+                if truth[:, i].any() else DEFAULT_THRESHOLD for i in range(12)]
+    assert tuned == expected and tuned[3] == DEFAULT_THRESHOLD and len(set(tuned)) > 2
+
+
 def test_multilabel_reads_lists_and_separated_strings():
     from polyhead.tasks import TargetColumns, Where
 
