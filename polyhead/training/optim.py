@@ -116,6 +116,20 @@ def build_optimizer(groups: list[dict], previous: torch.optim.Optimizer | None =
     return optimizer
 
 
+def mark_updated(params: list[torch.nn.Parameter]) -> None:
+    """Bump the parameters' in-place version counters after an optimizer step.
+
+    The fused AdamW kernel writes the weights without bumping them, so whatever is keyed by the
+    weights' versions (the inference runners' bf16 twins and graphs, a model's merged per-adapter
+    encoders used for validation, a frozen file linked by the next checkpoint) would still look
+    current after training moved the weights. No kernel runs: the counters live on the host.
+    """
+    from torch.autograd.graph import increment_version
+
+    for param in params:
+        increment_version(param)
+
+
 def _fused_supported(groups: list[dict]) -> bool:
     """The fused AdamW kernel (one pass over all tensors) where every parameter can use it.
 

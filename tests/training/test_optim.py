@@ -45,3 +45,20 @@ def test_frozen_parameters_are_left_out(model):
     finally:
         for name, p in model.encoder.backbone.named_parameters():
             p.requires_grad_(not name.startswith("pooler."))
+
+
+def test_after_a_fused_step_the_weights_no_longer_look_unchanged():
+    """The fused AdamW kernel leaves version counters alone; `mark_updated` is what tells caches keyed by them."""
+    import torch
+
+    from polyhead.modes import weights_key
+    from polyhead.training.optim import build_optimizer, mark_updated
+
+    layer = torch.nn.Linear(4, 2)
+    optimizer = build_optimizer([{"params": list(layer.parameters()), "lr": 0.1}])
+    assert optimizer.defaults["fused"], "the CPU uses the fused kernel"
+    before = weights_key(layer)
+    layer(torch.ones(3, 4)).sum().backward()
+    optimizer.step()
+    mark_updated(list(layer.parameters()))
+    assert weights_key(layer) != before
