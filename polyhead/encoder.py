@@ -19,11 +19,16 @@ from transformers import AutoModel, AutoTokenizer
 
 from . import __version__
 from .fileio import atomic_directory
+from .linked_weights import LinkedWrites, tensors_key
 from .modes import eval_mode
 from .pooling import Pooling, PoolingMode
 from .resolve import join_source, model_source, resolve_file
 from .st_format import SentenceTransformerLayout, layout_file_names, read_layout, write_layout
 from .tokenization import TextTokenizer
+
+
+BACKBONE_WEIGHTS = "model.safetensors"
+"""The file transformers' save_pretrained writes a backbone's weights to (unless it shards them)."""
 
 
 class TruncationWarning(UserWarning):
@@ -136,6 +141,7 @@ class SentenceEncoder(nn.Module):
         # encode()'s default: auto unless $POLYHEAD_BACKEND says otherwise.
         self.backend = check_backend(backend) if backend is not None else default_backend()
         self._runners = new_runner_cache()  # how batches are computed: plugged in by polyhead.inference
+        self._weight_files = LinkedWrites()  # the backbone file a save wrote, linked by the next while unchanged
         source = model_source(model_name_or_path)
         layout = _read_layout(source)
         backbone_source = join_source(source, layout.transformer_path) if layout else source
@@ -310,9 +316,19 @@ class SentenceEncoder(nn.Module):
             self.save_to(tmp)
         return path
 
-    def save_to(self, directory: Path) -> None:
-        """Write the encoder's files into an existing directory (no atomic swap)."""
-        self.backbone.save_pretrained(directory)
+    def save_to(self, directory: Path, previous: Path | None = None) -> None:
+        """Write the encoder's files into an existing directory (no atomic swap).
+
+        `previous`: a directory this encoder saved before (a run's best-model copy); its backbone weights are
+        linked rather than written again when they have not changed since (a frozen encoder)."""
+        key = tensors_key(self.backbone.state_dict().items())
+        source = previous / BACKBONE_WEIGHTS if previous is not None else None
+        if source is not None and self._weight_files.reuse("backbone", key, source, directory / BACKBONE_WEIGHTS):
+            self.backbone.config.save_pretrained(directory)
+        else:
+            self.backbone.save_pretrained(directory)
+            if (directory / BACKBONE_WEIGHTS).is_file():  # one file (not shards): linkable next time
+                self._weight_files.record("backbone", key, directory / BACKBONE_WEIGHTS)
         self.tokenizer.save_pretrained(directory)
         versions = {"polyhead": __version__, "transformers": _version("transformers"), "pytorch": torch.__version__}
         dense_dir = write_layout(

@@ -307,8 +307,8 @@ class MultiTaskModel(nn.Module):
                 finally:
                     self.encoder.backbone = adapted
                 save_file(adapter_weights(adapted), str(tmp / ADAPTERS_WEIGHTS))
-            else:
-                self.encoder.save_to(tmp)
+            else:  # a copy saved over an earlier one (a run's best model) links the backbone file if it is unchanged
+                self.encoder.save_to(tmp, previous=path if path.is_dir() else None)
             weights = {k: v.detach().cpu().contiguous() for k, v in self.heads.state_dict().items()}
             save_file(weights, str(tmp / HEADS_WEIGHTS))
             write_json(tmp / MODEL_CONFIG, self.config_dict())

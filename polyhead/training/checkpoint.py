@@ -16,6 +16,8 @@ the newest checkpoint whose files match its manifest, whatever state a crash lef
 
 Weights are safetensors; optimizer and RNG state are loaded with
 `torch.load(weights_only=True)`, which refuses anything but tensors and plain containers.
+Frozen parameters go to a file of their own, which the next checkpoint links rather than writes
+again while they stay unchanged (`polyhead.linked_weights`): a frozen encoder is written once a run.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ import shutil
 import sys
 import tempfile
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 
 import torch
@@ -38,13 +40,16 @@ from torch import nn
 
 from ..fileio import fsync_directory, sha256_file
 from ..fault import fault_point
+from ..linked_weights import LinkedWrites, load_tensors, save_tensors, tensors_key
+from .trainer_state import STATE, TrainerState, read_trainer_state
 from .write_failures import WRITE_ERRORS, CheckpointError, tensor_bytes, write_failure_reason
 
 logger = logging.getLogger("polyhead.training")
 
 WEIGHTS = "module.safetensors"
+FROZEN_WEIGHTS = "frozen.safetensors"
+"""The parameters frozen when the checkpoint was written (absent when none were); the rest are in WEIGHTS."""
 OPTIMIZER = "optimizer.pt"
-STATE = "trainer_state.json"
 MANIFEST = "manifest.json"
 POINTER = "last"
 REQUIRED = (WEIGHTS, OPTIMIZER, STATE)
@@ -65,33 +70,13 @@ def start_over(run_dir: Path, main: bool) -> None:
     (run_dir / "metrics.jsonl").unlink(missing_ok=True)
 
 
-@dataclass
-class TrainerState:
-    """Loop bookkeeping that a resumed run needs to continue exactly."""
-
-    step: int = 0
-    """Optimizer steps completed."""
-    sampler: dict = field(default_factory=dict)
-    """TaskBatchSampler.state_dict()."""
-    best_metric: float | None = None
-    """Best validation value of the early-stopping metric so far."""
-    best_step: int | None = None
-    """Step of the best checkpoint."""
-    evals_without_improvement: int = 0
-    """Consecutive evaluations that did not beat the best."""
-    elapsed_s: float = 0.0
-    """Training wall time before this checkpoint (excludes time lost to a crash)."""
-    cpu_s: float = 0.0
-    """CPU seconds of the training process (all threads) before this checkpoint; steadier than wall time on a shared machine."""
-    phase: int = 0
-    """Index of the current schedule phase."""
-
-
 class CheckpointStore:
     """The step-named checkpoints of one run and the `last` pointer to the newest."""
 
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
+        self.links = LinkedWrites()
+        """The frozen-weights file of the newest checkpoint this store wrote, for linking while unchanged."""
 
     @property
     def pointer(self) -> Path:
@@ -112,7 +97,7 @@ class CheckpointStore:
         try:
             os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes 0700
             fault_point("begin")
-            save_model(module, str(tmp / WEIGHTS))
+            frozen = self._save_weights(module, tmp, previous)
             fault_point("weights")
             torch.save({"optimizer": optimizer.state_dict() if optimizer is not None else None}, tmp / OPTIMIZER)
             fault_point("optimizer")
@@ -121,7 +106,7 @@ class CheckpointStore:
             fault_point("rng")
             (tmp / STATE).write_text(json.dumps(asdict(state), indent=2), encoding="utf-8")
             fault_point("state")
-            _write_manifest(tmp, state.step)
+            files = _write_manifest(tmp, state.step, known=frozen[1] if frozen else None)
             fault_point("manifest")
             os.rename(tmp, self.root / name)
         except WRITE_ERRORS as error:
@@ -132,11 +117,28 @@ class CheckpointStore:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
         fsync_directory(self.root)
+        if frozen is not None:
+            self.links.record("frozen", frozen[0], self.root / name / FROZEN_WEIGHTS, files[FROZEN_WEIGHTS])
         fault_point("renamed")
         self._point_to(name)
         fault_point("pointer")
         self._prune(keep={name, previous})
         return self.root / name
+
+    def _save_weights(self, module: nn.Module, directory: Path, previous: str | None) -> tuple[tuple, dict | None] | None:
+        """The module's weights into `directory`: frozen parameters apart, linked from the previous checkpoint when
+        unchanged. Returns (the frozen tensors' key, their manifest entry when linked), or None when nothing is frozen."""
+        frozen = [(n, p) for n, p in module.named_parameters(remove_duplicate=False) if not p.requires_grad]
+        if not frozen:
+            save_model(module, str(directory / WEIGHTS))
+            return None
+        state, key, names = module.state_dict(), tensors_key(frozen), {n for n, _ in frozen}
+        save_tensors({n: t for n, t in state.items() if n not in names}, directory / WEIGHTS)
+        source = self.root / previous / FROZEN_WEIGHTS if previous else None
+        linked = self.links.reuse("frozen", key, source, directory / FROZEN_WEIGHTS) if source else None
+        if linked is None:
+            save_tensors({n: state[n] for n in names}, directory / FROZEN_WEIGHTS)
+        return key, linked.entry if linked else None
 
     def _write_error(self, error: Exception, previous: str | None, needed_bytes: int) -> CheckpointError:
         reason = write_failure_reason(error, self.root, needed_bytes)
@@ -261,21 +263,25 @@ def _umask() -> int:
     return mask
 
 
-def _write_manifest(directory: Path, step: int) -> None:
-    """fsync every file, then record its size and hash: a checkpoint is complete once this exists."""
+def _write_manifest(directory: Path, step: int, known: dict | None = None) -> dict:
+    """fsync every file, then record its size and hash: a checkpoint is complete once this exists.
+
+    `known`: the entry of the frozen-weights file when it was linked from a checkpoint that recorded it (not hashed again)."""
     files = {}
     for path in sorted(directory.iterdir()):
         if path.name == MANIFEST or not path.is_file():
             continue
         with open(path, "rb") as handle:
             os.fsync(handle.fileno())
-        files[path.name] = {"bytes": path.stat().st_size, "sha256": sha256_file(path)}
+        reuse = known is not None and path.name == FROZEN_WEIGHTS and path.stat().st_size == known["bytes"]
+        files[path.name] = dict(known) if reuse else {"bytes": path.stat().st_size, "sha256": sha256_file(path)}
     manifest = directory / MANIFEST
     with open(manifest, "w", encoding="utf-8") as handle:
         json.dump({"step": step, "files": files}, handle, indent=2)
         handle.flush()
         os.fsync(handle.fileno())
     fsync_directory(directory)
+    return files
 
 
 def verify_checkpoint(directory: Path) -> str | None:
@@ -333,8 +339,12 @@ def load_checkpoint(directory: Path, module: nn.Module) -> TrainerState:
     missing = [name for name in REQUIRED if not (directory / name).exists()]
     if missing:
         raise CheckpointError(f"{directory} is not a complete checkpoint (missing {', '.join(missing)})")
+    device = str(next(module.parameters()).device)
     try:
-        load_model(module, str(directory / WEIGHTS), strict=True, device=str(next(module.parameters()).device))
+        if (directory / FROZEN_WEIGHTS).exists():
+            module.load_state_dict({**load_tensors(directory / WEIGHTS, device), **load_tensors(directory / FROZEN_WEIGHTS, device)})
+        else:
+            load_model(module, str(directory / WEIGHTS), strict=True, device=device)
     except Exception as error:  # noqa: BLE001 - safetensors raises its own types; one line for the user
         raise CheckpointError(f"{directory / WEIGHTS} cannot be loaded ({error}); remove {directory} to resume from the checkpoint before it") from None
     return TrainerState(**json.loads((directory / STATE).read_text(encoding="utf-8")))
@@ -347,14 +357,6 @@ def load_optimizer_state(directory: Path, optimizer: torch.optim.Optimizer) -> N
         raise CheckpointError(f"{directory / OPTIMIZER} cannot be read ({str(error).splitlines()[0]}); remove {directory} to resume from the checkpoint before it") from None
     if saved["optimizer"] is not None:
         optimizer.load_state_dict(saved["optimizer"])
-
-
-def read_trainer_state(directory: Path) -> TrainerState | None:
-    path = directory / STATE
-    try:
-        return TrainerState(**json.loads(path.read_text(encoding="utf-8")))
-    except (OSError, ValueError, TypeError):
-        return None
 
 
 def checkpoint_step_text(directory: Path) -> str:

@@ -9,6 +9,7 @@ import sys
 import time
 
 import pytest
+import torch
 from safetensors.torch import load_file
 
 from .conftest import REPO, run_polyhead, small_config, write_config
@@ -78,3 +79,25 @@ def test_same_seed_same_metrics(tmp_path, tiny_bert_dir):
         results.append(train(load_config(write_config(tmp_path / f"{name}.yaml", config))))
     assert results[0].test_metrics == results[1].test_metrics
     assert results[0].validation_metrics == results[1].validation_metrics
+
+
+def test_a_frozen_encoder_is_written_once_a_run_and_linked_by_later_checkpoints(tmp_path, tiny_bert_dir):
+    import os
+
+    from polyhead.linked_weights import load_tensors
+    from polyhead.training import load_config, train
+
+    config = small_config(str(tiny_bert_dir), tmp_path / "run", tasks=("sentiment",), max_steps=12, eval_every=4)
+    config["freeze"] = {"backbone": True}
+    train(load_config(write_config(tmp_path / "run.yaml", config)))
+    kept = sorted(p for p in (tmp_path / "run" / "checkpoints").iterdir() if p.name.startswith("step-"))
+    assert [p.name for p in kept] == ["step-00000008", "step-00000012"]
+    frozen = [p / "frozen.safetensors" for p in kept]
+    assert os.stat(frozen[0]).st_ino == os.stat(frozen[1]).st_ino, "the later checkpoint links the frozen encoder"
+    manifests = [json.loads((p / "manifest.json").read_text())["files"] for p in kept]
+    assert manifests[0]["frozen.safetensors"] == manifests[1]["frozen.safetensors"]
+    trained, still = load_tensors(kept[1] / "module.safetensors", "cpu"), load_tensors(frozen[1], "cpu")
+    assert not set(trained) & set(still) and any("head" in name for name in trained)
+    saved_backbone = load_file(str(tmp_path / "run" / "model" / "model.safetensors"))
+    backbone = {name.split("backbone.", 1)[1]: t for name, t in still.items() if "backbone." in name}
+    assert backbone and all(torch.equal(backbone[n], saved_backbone[n]) for n in backbone)
