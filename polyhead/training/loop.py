@@ -23,7 +23,7 @@ from .config import RunConfig, save_config
 from .data import TaskData
 from .extending import Extension, fixed_shares, old_head_rates, prepare_tasks
 from .evaluation import evaluate_tasks, select_metric, stream_embeddings
-from .freezing import apply_freezing, frozen_modules, frozen_names, set_train_mode
+from .freezing import TrainModes, apply_freezing, frozen_modules, frozen_names
 from .frozen_cache import NO_CUT, FrozenFeatures, find_cut
 from .losses import LossBalancer
 from .metrics_log import MetricsLog
@@ -157,6 +157,7 @@ class Trainer:
         self.trainable, total = apply_freezing(self.module, frozen)
         self.frozen_parts = frozen_modules(self.module, frozen)
         self.trainable_params = [p for p in self.module.parameters() if p.requires_grad]
+        self.modes = TrainModes(self.module, self.frozen_parts)
         previous = self.optimizer.optimizer if self.optimizer is not None and hasattr(self.optimizer, "optimizer") else self.optimizer
         groups = parameter_groups(self.module, self.parts, self.rates, self.config.training.weight_decay)
         self.optimizer = self.accelerator.prepare(build_optimizer(groups, previous)) if groups else None
@@ -205,7 +206,7 @@ class Trainer:
         t, acc = self.config.training, self.accelerator
         assert self.optimizer is not None
         set_learning_rates(self.optimizer, schedule_factor(self.state.step, int(t.warmup_ratio * self.total_steps), self.total_steps))
-        set_train_mode(self.module, self.frozen_parts)
+        self.modes.ensure()
         per_process = t.batch_size // self.world
         step = self.state.step + 1
         for micro in range(t.grad_accum_steps):

@@ -73,6 +73,25 @@ def test_frozen_modules_stay_in_eval_mode(tiny_model):
     apply_freezing(model, set())
 
 
+def test_a_phases_modes_are_put_back_after_anything_changed_them(tiny_model):
+    from polyhead.training.freezing import TrainModes
+
+    _, model = tiny_model
+    frozen = frozen_names(model_parts(model), FreezeConfig(lower=1))
+    apply_freezing(model, frozen)
+    modes = TrainModes(model, frozen_modules(model, frozen))
+    expected = [(m, m.training) for m in model.modules()]
+    assert any(flag for _, flag in expected) and not all(flag for _, flag in expected)
+    model.eval()  # what an evaluation that does not restore the flags would leave
+    modes.ensure()
+    assert [(m, m.training) for m in model.modules()] == expected
+    model.heads["topic"].train(False)
+    model.encoder.train(True)  # the frozen layer's dropout switched on
+    modes.ensure()
+    assert [(m, m.training) for m in model.modules()] == expected
+    apply_freezing(model, set())
+
+
 def test_frozen_parameters_are_bit_for_bit_unchanged(tmp_path, tiny_bert_dir):
     config = small_config(str(tiny_bert_dir), tmp_path / "run", max_steps=6, backbone_dropout=0.1)
     config["freeze"] = {"embeddings": True, "lower": 1, "head": "topic"}
