@@ -82,7 +82,9 @@ def run(args: argparse.Namespace) -> int:
 
     if not PartialState().is_main_process:
         return 0
-    print(f"\n{result.steps} steps in {result.elapsed_s:.0f}s ({result.stop_reason}); best validation step {result.best_step}")
+    # With progress on, the trainer's "stopped at" line has just said why and which step is kept.
+    why = "" if config.training.progress else f" ({result.stop_reason}); best validation step {result.best_step}"
+    print(f"\n{result.steps} steps in {result.elapsed_s:.0f}s{why}")
     if result.test_metrics:
         print(f"test metrics of the best model ({result.model_dir}):")
         print(format_metrics_table(result.test_metrics))

@@ -111,6 +111,13 @@ def test_train_reports_truncation_at_the_start_and_in_the_report(capsys, tmp_pat
     assert re.search(r"mail\s+train\s+\d+\s+\d+\s+100\.0", out), out
     assert "note: 100% of mail's train texts are cut at 32 tokens" in out
     assert "no task has test data; validation metrics of the kept model (the best validation step" in out
+    assert re.search(r"\n2 steps in \d+s \(max_steps\); best validation step 2\n", out), out
+    config["training"]["progress"], config["output_dir"] = True, str(tmp_path / "shown")
+    (tmp_path / "shown.yaml").write_text(json.dumps(config))
+    assert main(["train", str(tmp_path / "shown.yaml")]) == 0
+    shown = capsys.readouterr().out
+    assert shown.count("max_steps") == 1 and "stopped at step 2 (epoch" in shown, "the reason is said once"
+    assert re.search(r"\n2 steps in \d+s\n", shown), shown
     report = (tmp_path / "run" / "report.md").read_text()
     assert "## Text lengths" in report and "| mail | validation |" in report
     assert json.loads((tmp_path / "run" / "model" / "polyhead_model.json").read_text())["truncation"] == "head+tail"
