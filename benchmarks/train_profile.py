@@ -79,7 +79,7 @@ def timed_step(trainer, clock: dict[str, float]) -> None:
     """One optimizer step of Trainer.train_step, each part under its own clock (grad_accum 1, one process)."""
     from polyhead.sdpa import attention_backends
     from polyhead.training.device_ids import host_to_device
-    from polyhead.training.optim import mark_updated, schedule_factor, set_learning_rates
+    from polyhead.training.optim import schedule_factor, set_learning_rates
 
     t, acc = trainer.config.training, trainer.accelerator
     cuda = acc.device.type == "cuda"
@@ -114,7 +114,6 @@ def timed_step(trainer, clock: dict[str, float]) -> None:
                       if "attention_mask" in inputs[0] else None)
     acc.clip_grad_norm_(trainer.trainable_params, t.max_grad_norm or float("inf"))
     trainer.optimizer.step()
-    mark_updated(trainer.trainable_params)
     trainer.optimizer.zero_grad(set_to_none=True)
     trainer.state.step += 1
     mark("clip + optimizer")

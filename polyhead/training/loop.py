@@ -27,7 +27,7 @@ from .freezing import TrainModes, apply_freezing, frozen_modules, frozen_names
 from .frozen_cache import NO_CUT, FrozenFeatures, find_cut
 from .losses import LossBalancer
 from .metrics_log import MetricsLog
-from .optim import LearningRates, build_optimizer, describe_groups, mark_updated, parameter_groups, schedule_factor, set_learning_rates
+from .optim import LearningRates, build_optimizer, describe_groups, parameter_groups, schedule_factor, set_learning_rates
 from .parts import model_parts
 from .phases import Phase, phase_at, plan_phases
 from .budget import plan_budget
@@ -229,7 +229,6 @@ class Trainer:
         if grad_norm is not None:
             self.watch.note(step, torch.as_tensor(grad_norm))
         self.optimizer.step()
-        mark_updated(self.trainable_params)
         self.optimizer.zero_grad(set_to_none=True)
         self.state.step += 1
 

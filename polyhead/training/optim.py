@@ -107,7 +107,10 @@ def build_optimizer(groups: list[dict], previous: torch.optim.Optimizer | None =
     """AdamW over `groups`; Adam moments of parameters that were in `previous` carry over."""
     for group in groups:
         group["peak_lr"] = group["lr"]
-    optimizer = torch.optim.AdamW(groups, fused=_fused_supported(groups))
+    fused = _fused_supported(groups)
+    optimizer = torch.optim.AdamW(groups, fused=fused)
+    if fused:
+        optimizer.register_step_post_hook(_mark_updated)
     if previous is not None:
         for group in optimizer.param_groups:
             for param in group["params"]:
@@ -116,18 +119,20 @@ def build_optimizer(groups: list[dict], previous: torch.optim.Optimizer | None =
     return optimizer
 
 
-def mark_updated(params: list[torch.nn.Parameter]) -> None:
-    """Bump the parameters' in-place version counters after an optimizer step.
+def _mark_updated(optimizer: torch.optim.Optimizer, args: tuple, kwargs: dict) -> None:
+    """After each fused step (a step post-hook): bump the parameters' in-place version counters.
 
     The fused AdamW kernel writes the weights without bumping them, so whatever is keyed by the
     weights' versions (the inference runners' bf16 twins and graphs, a model's merged per-adapter
     encoders used for validation, a frozen file linked by the next checkpoint) would still look
-    current after training moved the weights. No kernel runs: the counters live on the host.
+    current after training moved the weights. As a hook it holds for every caller of `step()`.
+    No kernel runs: the counters live on the host.
     """
     from torch.autograd.graph import increment_version
 
-    for param in params:
-        increment_version(param)
+    for group in optimizer.param_groups:
+        for param in group["params"]:
+            increment_version(param)
 
 
 def _fused_supported(groups: list[dict]) -> bool:
