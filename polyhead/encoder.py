@@ -19,8 +19,8 @@ from transformers import AutoModel, AutoTokenizer
 
 from . import __version__
 from .fileio import atomic_directory
-from .linked_weights import LinkedWrites, tensors_key
-from .modes import eval_mode
+from .linked_weights import LinkedWrites
+from .modes import eval_mode, tensors_key
 from .pooling import Pooling, PoolingMode
 from .resolve import join_source, model_source, resolve_file
 from .st_format import SentenceTransformerLayout, layout_file_names, read_layout, write_layout

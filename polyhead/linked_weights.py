@@ -3,7 +3,7 @@
 A frozen encoder's weights are the same at every checkpoint and every best-model copy of a run, and
 writing them again is most of what such a save costs (about 0.25 s for all-MiniLM-L6-v2 on a 2-core
 CPU, seconds for a large model). `LinkedWrites.reuse` links a file only if it is the very file this
-object recorded (same device and inode) for the same tensors, unchanged since (`tensors_key`: each
+object recorded (same device and inode) for the same tensors, unchanged since (`modes.tensors_key`: each
 tensor's storage and in-place version counter). Files are never modified in place, so two names for
 one file keep every guarantee two copies would against a crash (not against a disk corrupting it).
 Where the file system has no hard links, the file is written as before.
@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,11 +22,6 @@ from safetensors.torch import save_file
 
 ALIASES_KEY = "polyhead_aliases"
 """safetensors metadata: a JSON map of names left out of the file -> the name that holds the same tensor (tied weights)."""
-
-
-def tensors_key(named: Iterable[tuple[str, torch.Tensor]]) -> tuple:
-    """Changes whenever a tensor is renamed, replaced, moved or modified in place."""
-    return tuple((name, t.data_ptr(), t._version) for name, t in named)
 
 
 @dataclass

@@ -1,10 +1,11 @@
-"""Module state: train/eval mode switched for a while and put back module by module; a fingerprint of the weights."""
+"""Module state: train/eval mode switched for a while and put back module by module; fingerprints of the weights."""
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
+import torch
 from torch import nn
 
 
@@ -24,6 +25,11 @@ def eval_mode(module: nn.Module) -> Iterator[None]:
             m.training = training
 
 
+def tensors_key(named: Iterable[tuple[str, torch.Tensor]]) -> tuple:
+    """Changes whenever a tensor is renamed, replaced, moved or modified in place (its storage and version counter)."""
+    return tuple((name, t.data_ptr(), t._version) for name, t in named)
+
+
 def weights_key(module: nn.Module) -> tuple:
     """Changes whenever any parameter is replaced, moved or modified in place (what caches built from weights check)."""
-    return tuple((p.data_ptr(), p._version) for p in module.parameters())
+    return tensors_key(module.named_parameters())

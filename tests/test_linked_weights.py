@@ -6,7 +6,8 @@ import os
 
 import torch
 
-from polyhead.linked_weights import LinkedWrites, load_tensors, save_tensors, tensors_key
+from polyhead.linked_weights import LinkedWrites, load_tensors, save_tensors
+from polyhead.modes import tensors_key
 
 
 def test_tied_tensors_are_stored_once_and_loaded_under_every_name(tmp_path):

@@ -40,7 +40,8 @@ from torch import nn
 
 from ..fileio import fsync_directory, sha256_file
 from ..fault import fault_point
-from ..linked_weights import LinkedWrites, load_tensors, save_tensors, tensors_key
+from ..linked_weights import LinkedWrites, load_tensors, save_tensors
+from ..modes import tensors_key
 from .trainer_state import STATE, TrainerState, read_trainer_state
 from .write_failures import WRITE_ERRORS, CheckpointError, tensor_bytes, write_failure_reason
 

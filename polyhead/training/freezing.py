@@ -88,8 +88,7 @@ def frozen_modules(module: nn.Module, frozen: set[str]) -> list[nn.Module]:
 
     Parameter-free modules (dropout) follow their parent: a dropout inside a frozen
     layer is switched off, one inside a training layer is not. Only the outermost are
-    listed, since `eval()` reaches their children: switching modes every step then costs
-    one pass over the model, which matters when only small heads train.
+    listed, since `eval()` reaches their children.
     """
     result, kept = [], []
     for name, sub in module.named_modules():  # parents come before their children
