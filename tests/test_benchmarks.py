@@ -148,3 +148,11 @@ def test_gpu_check_runs_its_steps_on_a_cpu_and_keeps_each_steps_figures(tmp_path
     assert "sdpa: exit 0" in (tmp_path / "steps.txt").read_text()
     assert json.loads((tmp_path / "sdpa.json").read_text())["rows"]
     assert "torch" in (tmp_path / "env.txt").read_text()
+
+
+def test_frozen_saves_trains_both_ways_to_the_same_metrics(tmp_path):
+    figures = tmp_path / "saves.json"
+    out = _run("benchmarks/frozen_saves.py", "--value-examples", "120", "--aid-examples", "80", "--epochs", "1", "--json", str(figures))
+    assert "same test metrics on both sides" in out
+    sides = json.loads(figures.read_text())
+    assert sides["linked"]["checkpoints"] == sides["written"]["checkpoints"] >= 1
